@@ -1,0 +1,9 @@
+// Each subcommand file adds its subcommand to the app; main.cpp calls these.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace flashnas::cli {
+
+void add_arch_command(CLI::App& app);
+
+}  // namespace flashnas::cli

@@ -1,0 +1,36 @@
+// The flashnas binary: parses the command line and turns exceptions into a
+// message on stderr and an exit code (2 for bad input, 1 for other failures).
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+
+#include <iostream>
+
+#include "cli/commands.h"
+#include "common/error.h"
+#include "common/version.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"flashnas: find latency-optimal hybrid small language models for a device", "flashnas"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version",
+                       "flashnas " + flashnas::version_string() + " (commit " + flashnas::git_commit() +
+                           ", LibTorch " + flashnas::torch_version() + ", " + flashnas::build_type() + ")");
+  flashnas::cli::add_arch_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help/--version exit 0; usage errors exit 2 with CLI11's message.
+    const int code = app.exit(e);
+    return code == 0 ? flashnas::kExitOk : flashnas::kExitBadInput;
+  } catch (const flashnas::InputError& e) {
+    std::cerr << "flashnas: error: " << e.what() << "\n";
+    return flashnas::kExitBadInput;
+  } catch (const c10::Error& e) {
+    std::cerr << "flashnas: error: " << e.what_without_backtrace() << "\n";
+    return flashnas::kExitFailure;
+  } catch (const std::exception& e) {
+    std::cerr << "flashnas: error: " << e.what() << "\n";
+    return flashnas::kExitFailure;
+  }
+  return flashnas::kExitOk;
+}

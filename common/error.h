@@ -1,0 +1,26 @@
+// Error types thrown by library code. `main` turns them into a message and an
+// exit code; library code never prints or exits on its own.
+#pragma once
+#include <stdexcept>
+#include <string>
+
+namespace flashnas {
+
+// Any failure the user can act on (bad file, bad field, missing entry).
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Bad input: a malformed or invalid file, field or flag. Exit code 2.
+class InputError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Exit codes used by the CLI.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;   // runtime failure (I/O, numerics, ...)
+inline constexpr int kExitBadInput = 2;  // InputError, CLI usage errors
+
+}  // namespace flashnas

@@ -1,0 +1,42 @@
+#include "common/format.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace flashnas {
+namespace {
+std::string fmt(const char* f, double v, const char* unit) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v, unit);
+  return buf;
+}
+}  // namespace
+
+std::string format_count(double n) {
+  const double a = std::fabs(n);
+  if (a < 1e4) return fmt("%.0f%s", n, "");
+  if (a < 1e6) return fmt("%.1f%s", n / 1e3, "K");
+  if (a < 1e9) return fmt("%.2f%s", n / 1e6, "M");
+  return fmt("%.2f%s", n / 1e9, "B");
+}
+
+std::string format_bytes(double b) {
+  if (b < 1024) return fmt("%.0f %s", b, "B");
+  if (b < 1024.0 * 1024) return fmt("%.1f %s", b / 1024, "KiB");
+  if (b < 1024.0 * 1024 * 1024) return fmt("%.1f %s", b / (1024.0 * 1024), "MiB");
+  return fmt("%.2f %s", b / (1024.0 * 1024 * 1024), "GiB");
+}
+
+std::string format_flops(double f) {
+  if (f < 1e6) return fmt("%.1f %s", f / 1e3, "KFLOP");
+  if (f < 1e9) return fmt("%.2f %s", f / 1e6, "MFLOP");
+  return fmt("%.2f %s", f / 1e9, "GFLOP");
+}
+
+std::string with_commas(int64_t n) {
+  std::string s = std::to_string(n < 0 ? -n : n);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
+  return n < 0 ? "-" + s : s;
+}
+
+}  // namespace flashnas

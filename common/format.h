@@ -1,0 +1,13 @@
+// Human-readable numbers for tables and progress lines.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace flashnas {
+
+std::string format_count(double n);     // 1234567 -> "1.23M"; below 1e4 -> "1234"
+std::string format_bytes(double bytes); // 1536 -> "1.5 KiB"
+std::string format_flops(double flops); // 2.1e9 -> "2.10 GFLOP"
+std::string with_commas(int64_t n);     // 1234567 -> "1,234,567"
+
+}  // namespace flashnas

@@ -1,0 +1,10 @@
+#include "common/version.h"
+
+#include <torch/version.h>
+
+namespace flashnas {
+std::string version_string() { return FLASHNAS_VERSION; }
+std::string git_commit() { return FLASHNAS_GIT_COMMIT; }
+std::string build_type() { return FLASHNAS_BUILD_TYPE; }
+std::string torch_version() { return TORCH_VERSION; }
+}  // namespace flashnas

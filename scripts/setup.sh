@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs everything flashnas needs on Debian bookworm, as root or through
+# sudo; safe to run again (installs only what is missing).
+#   - Debian packages: compiler, CMake, Ninja, ccache, Eigen, CLI11, SQLite,
+#     GoogleTest, nlohmann-json, toml++, fmt, spdlog, SentencePiece, and the
+#     Python documentation (the demo corpus).
+#   - LibTorch: the pinned PyPI torch wheel in a virtual environment under
+#     ~/.cache/flashnas (shared by every clone on this machine; about 3 GB).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+APT_PACKAGES=(build-essential cmake ninja-build ccache git python3 python3-venv
+  libeigen3-dev libcli11-dev libsqlite3-dev sqlite3 libgtest-dev nlohmann-json3-dev
+  libtomlplusplus-dev libfmt-dev libspdlog-dev libsentencepiece-dev python3-doc)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "not root and no sudo: install ${missing[*]} by hand"
+    SUDO=sudo
+  fi
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  log "Debian packages: all present"
+fi
+
+# The venv is complete only once the marker exists; a half-built one (an
+# interrupted install) is removed and rebuilt.
+marker="$FLASHNAS_VENV/.flashnas-complete"
+if [ -f "$marker" ] && "$FLASHNAS_VENV/bin/python" -c "import torch" 2>/dev/null; then
+  log "LibTorch: torch $FLASHNAS_TORCH_VERSION in $FLASHNAS_VENV"
+else
+  log "installing torch==$FLASHNAS_TORCH_VERSION (PyPI wheel, ~3 GB with its CUDA libraries) into $FLASHNAS_VENV"
+  rm -rf "$FLASHNAS_VENV"
+  mkdir -p "$(dirname "$FLASHNAS_VENV")"
+  "$FLASHNAS_PYTHON" -m venv "$FLASHNAS_VENV"
+  "$FLASHNAS_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "torch==$FLASHNAS_TORCH_VERSION"
+  got=$("$FLASHNAS_VENV/bin/python" -c "import torch; print(torch.__version__.split('+')[0])" 2>/dev/null)
+  [ "$got" = "$FLASHNAS_TORCH_VERSION" ] || die "torch install in $FLASHNAS_VENV reports version '$got'"
+  touch "$marker"
+fi

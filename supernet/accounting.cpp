@@ -1,0 +1,42 @@
+#include "supernet/accounting.h"
+
+#include "supernet/registry.h"
+
+namespace flashnas {
+
+ModelAccount account(const ArchSpec& spec, int64_t context, int64_t act_bytes) {
+  ModelAccount m;
+  m.context = context;
+  m.act_bytes = act_bytes;
+  const int64_t d = spec.d_model;
+  const int64_t positions = context + spec.n_meta_tokens;
+  m.params_embedding = spec.vocab_size * d;
+  m.params_meta = spec.n_meta_tokens * d;
+  m.params_head = spec.tie_embeddings ? 0 : spec.vocab_size * d;
+  m.params_final_norm = d;
+  const double head_flops = 2.0 * static_cast<double>(spec.vocab_size * d);
+  m.flops_per_token_decode = head_flops;
+  m.flops_per_token_prefill = head_flops;
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    const auto& l = spec.layers[i];
+    const OpKind& kind = find_op_kind(l.type, "layer");
+    const OpCost cost = kind.cost(l.hp, ModelDims{d});
+    LayerAccount la;
+    la.index = static_cast<int64_t>(i);
+    la.type = l.type;
+    la.summary = kind.summary(l.hp);
+    la.params = cost.params + d;
+    la.flops_decode = cost.flops_decode(positions);
+    la.flops_prefill = cost.flops_prefill(positions);
+    la.state_bytes = cost.state(positions, act_bytes);
+    m.params_layers += la.params;
+    m.flops_per_token_decode += la.flops_decode;
+    m.flops_per_token_prefill += la.flops_prefill;
+    m.state_bytes += la.state_bytes;
+    m.layers.push_back(std::move(la));
+  }
+  m.params_total = m.params_embedding + m.params_meta + m.params_head + m.params_layers + m.params_final_norm;
+  return m;
+}
+
+}  // namespace flashnas

@@ -1,0 +1,127 @@
+#include "supernet/ops/attn.h"
+
+#include <torch/nn/init.h>
+
+#include "common/error.h"
+#include "supernet/ops/attention_core.h"
+#include "supernet/ops/init.h"
+#include "supernet/ops/rope.h"
+
+namespace flashnas {
+
+AttnConfig AttnConfig::from_json(const json& hp) {
+  AttnConfig c;
+  c.n_heads = hp.at("n_heads").get<int64_t>();
+  c.n_kv_heads = hp.at("n_kv_heads").get<int64_t>();
+  c.head_dim = hp.at("head_dim").get<int64_t>();
+  c.rope_theta = hp.at("rope_theta").get<double>();
+  return c;
+}
+
+json AttnConfig::to_json() const {
+  return json{{"n_heads", n_heads}, {"n_kv_heads", n_kv_heads}, {"head_dim", head_dim}, {"rope_theta", rope_theta}};
+}
+
+AttnOp::AttnOp(const AttnConfig& cfg, int64_t d_model) : cfg_(cfg), d_model_(d_model) {
+  const int64_t q_dim = cfg.n_heads * cfg.head_dim, kv_dim = cfg.n_kv_heads * cfg.head_dim;
+  q_proj = register_module("q_proj", linear_no_bias(d_model, q_dim));
+  k_proj = register_module("k_proj", linear_no_bias(d_model, kv_dim));
+  v_proj = register_module("v_proj", linear_no_bias(d_model, kv_dim));
+  o_proj = register_module("o_proj", linear_no_bias(q_dim, d_model));
+}
+
+torch::Tensor AttnOp::forward(const torch::Tensor& x, OpState* state) {
+  const int64_t B = x.size(0), T = x.size(1), H = cfg_.n_heads, Hkv = cfg_.n_kv_heads, dh = cfg_.head_dim;
+  auto q = q_proj->forward(x).view({B, T, H, dh}).transpose(1, 2);
+  auto k = k_proj->forward(x).view({B, T, Hkv, dh}).transpose(1, 2);
+  auto v = v_proj->forward(x).view({B, T, Hkv, dh}).transpose(1, 2);
+  const int64_t pos0 = state ? state->pos : 0;
+  q = apply_rope(q, pos0, cfg_.rope_theta);
+  k = apply_rope(k, pos0, cfg_.rope_theta);
+  torch::Tensor o;
+  if (state) {
+    if (pos0 + T > state->max_context) {
+      throw Error("attn: context " + std::to_string(pos0 + T) + " exceeds the cache capacity of " +
+                  std::to_string(state->max_context) + " tokens");
+    }
+    auto& kc = state->buffers.at("k");
+    auto& vc = state->buffers.at("v");
+    kc.narrow(2, pos0, T).copy_(k);
+    vc.narrow(2, pos0, T).copy_(v);
+    o = attention(q, kc.narrow(2, 0, pos0 + T), vc.narrow(2, 0, pos0 + T), pos0, 0, /*window=*/0);
+    state->pos = pos0 + T;
+  } else {
+    o = attention(q, k, v, 0, 0, /*window=*/0);
+  }
+  return o_proj->forward(o.transpose(1, 2).reshape({B, T, H * dh}));
+}
+
+torch::Tensor AttnOp::step(const torch::Tensor& x, OpState& state) {
+  return forward(x.unsqueeze(1), &state).squeeze(1);
+}
+
+OpState AttnOp::init_state(int64_t batch, int64_t max_context, torch::ScalarType dtype) const {
+  OpState s;
+  s.max_context = max_context;
+  auto opts = torch::TensorOptions().dtype(dtype).device(q_proj->weight.device());
+  s.buffers["k"] = torch::zeros({batch, cfg_.n_kv_heads, max_context, cfg_.head_dim}, opts);
+  s.buffers["v"] = torch::zeros({batch, cfg_.n_kv_heads, max_context, cfg_.head_dim}, opts);
+  return s;
+}
+
+OpKind attn_kind() {
+  OpKind k;
+  k.name = "attn";
+  k.description = "causal attention, grouped-query heads, RoPE; KV cache grows with context";
+  k.defaults_doc = {{"n_heads", "8"},
+                    {"n_kv_heads", "2 (must divide n_heads)"},
+                    {"head_dim", "d_model / n_heads (n_heads must then divide d_model)"},
+                    {"rope_theta", "10000"}};
+  k.canonicalize = [](FieldReader& f, const ModelDims& dims) {
+    AttnConfig c;
+    c.n_heads = f.positive("n_heads", 8);
+    c.n_kv_heads = f.positive("n_kv_heads", std::min<int64_t>(2, c.n_heads));
+    if (c.n_heads % c.n_kv_heads != 0) {
+      f.fail("n_kv_heads", "must divide n_heads (" + std::to_string(c.n_heads) + "), got " +
+                               std::to_string(c.n_kv_heads));
+    }
+    if (f.has("head_dim")) {
+      c.head_dim = f.positive("head_dim");
+    } else {
+      if (dims.d_model % c.n_heads != 0) {
+        f.fail("n_heads", "must divide d_model (" + std::to_string(dims.d_model) + ") when head_dim is not given, got " +
+                              std::to_string(c.n_heads));
+      }
+      c.head_dim = dims.d_model / c.n_heads;
+    }
+    if (c.head_dim % 2 != 0) f.fail("head_dim", "must be even for RoPE, got " + std::to_string(c.head_dim));
+    c.rope_theta = f.positive_number("rope_theta", 10000.0);
+    return c.to_json();
+  };
+  k.create = [](const json& hp, const ModelDims& dims) {
+    return std::make_shared<AttnOp>(AttnConfig::from_json(hp), dims.d_model);
+  };
+  k.cost = [](const json& hp, const ModelDims& dims) {
+    const AttnConfig c = AttnConfig::from_json(hp);
+    OpCost cost;
+    cost.params = dims.d_model * c.head_dim * (2 * c.n_heads + 2 * c.n_kv_heads);
+    cost.proj_flops_per_token = 2.0 * static_cast<double>(cost.params);
+    const double per_key = 4.0 * static_cast<double>(c.n_heads * c.head_dim);  // q.k and p.v, 2 FLOPs each
+    cost.core_flops_decode = [per_key](int64_t t) { return per_key * static_cast<double>(t); };
+    // Causal prefill: token i sees i keys; the mean over i = 1..T is (T + 1) / 2.
+    cost.core_flops_prefill = [per_key](int64_t T) { return per_key * static_cast<double>(T + 1) / 2.0; };
+    const int64_t per_token = 2 * c.n_kv_heads * c.head_dim;
+    cost.state_bytes = [per_token](int64_t t, int64_t act_bytes) { return per_token * t * act_bytes; };
+    return cost;
+  };
+  k.summary = [](const json& hp) {
+    return "heads=" + std::to_string(hp.at("n_heads").get<int64_t>()) +
+           " kv=" + std::to_string(hp.at("n_kv_heads").get<int64_t>()) +
+           " dh=" + std::to_string(hp.at("head_dim").get<int64_t>());
+  };
+  k.reads_residual = {"q_proj.weight", "k_proj.weight", "v_proj.weight"};
+  k.writes_residual = {"o_proj.weight"};
+  return k;
+}
+
+}  // namespace flashnas

@@ -1,0 +1,103 @@
+#include "tests/test_util.h"
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace flashnas::test {
+namespace fs = std::filesystem;
+
+double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+double max_rel_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  const double scale = std::max(b.to(torch::kFloat64).abs().max().item<double>(), 1e-30);
+  return max_abs_diff(a, b) / scale;
+}
+
+TempDir::TempDir() {
+  std::random_device rd;
+  path_ = fs::temp_directory_path() / ("flashnas-test-" + std::to_string(rd()) + std::to_string(rd()));
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::vector<std::string> TempDir::entries() const {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(path_)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+void TempDir::write(const std::string& name, const std::string& text) const {
+  std::ofstream(path_ / name, std::ios::binary) << text;
+}
+
+namespace {
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += (c == '\'') ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+CliResult run_cli(const std::vector<std::string>& args) {
+  TempDir tmp;
+  std::string cmd = quote(FLASHNAS_BIN);
+  for (const auto& a : args) cmd += " " + quote(a);
+  cmd += " >" + quote((tmp / "out").string()) + " 2>" + quote((tmp / "err").string()) + " </dev/null";
+  const int status = std::system(cmd.c_str());
+  CliResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(tmp / "out");
+  r.err = slurp(tmp / "err");
+  return r;
+}
+
+}  // namespace flashnas::test
+
+namespace flashnas::test {
+
+double gradcheck_max_rel_err(const std::function<torch::Tensor()>& loss, const std::vector<torch::Tensor>& wrt,
+                             double h, int64_t max_entries) {
+  for (auto t : wrt) {
+    if (t.grad().defined()) t.mutable_grad().zero_();
+  }
+  loss().backward();
+  double worst = 0;
+  torch::NoGradGuard no_grad;
+  for (auto t : wrt) {
+    auto g = t.grad().reshape(-1);
+    auto flat = t.view(-1);
+    const int64_t n = flat.numel();
+    const int64_t stride = std::max<int64_t>(1, n / max_entries);
+    for (int64_t i = 0; i < n; i += stride) {
+      const double orig = flat[i].item<double>();
+      flat[i] = orig + h;
+      const double up = loss().item<double>();
+      flat[i] = orig - h;
+      const double down = loss().item<double>();
+      flat[i] = orig;
+      const double fd = (up - down) / (2 * h);
+      const double ad = g[i].item<double>();
+      worst = std::max(worst, std::abs(fd - ad) / std::max(1.0, std::abs(fd)));
+    }
+  }
+  return worst;
+}
+
+}  // namespace flashnas::test

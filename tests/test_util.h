@@ -1,0 +1,52 @@
+// Helpers shared by the test binaries.
+#pragma once
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace flashnas::test {
+
+// max |a - b|
+double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b);
+// max |a - b| / max(max |b|, tiny): error relative to the reference's scale.
+double max_rel_diff(const torch::Tensor& a, const torch::Tensor& b);
+
+// A fresh empty directory under the test temp dir, removed by the caller's
+// TempDir destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+  // Names of the entries in the directory (to check nothing was written).
+  std::vector<std::string> entries() const;
+  void write(const std::string& name, const std::string& text) const;
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+// Runs the flashnas binary with `args` (shell-quoted here), capturing output.
+CliResult run_cli(const std::vector<std::string>& args);
+
+}  // namespace flashnas::test
+
+namespace flashnas::test {
+
+// Largest relative error between autograd gradients of `loss()` with respect
+// to each tensor in `wrt` (float64, requires_grad) and central finite
+// differences with step `h`, over at most `max_entries` entries per tensor.
+double gradcheck_max_rel_err(const std::function<torch::Tensor()>& loss, const std::vector<torch::Tensor>& wrt,
+                             double h = 1e-6, int64_t max_entries = 64);
+
+}  // namespace flashnas::test
