@@ -3,7 +3,10 @@
 #
 # Defines the INTERFACE target flashnas_torch.
 #  - FLASHNAS_CUDA=ON: the wheel's own find_package(Torch) (which needs the
-#    CUDA Toolkit) and every library it lists, CUDA ones included.
+#    CUDA Toolkit) for headers and flags; the real libraries torch_cpu,
+#    torch_cuda, c10 and c10_cuda are linked directly. (The wheel's libtorch.so
+#    shim exports its own std::filesystem symbols, which interpose libstdc++'s
+#    and crash: seen as std::filesystem::remove_all jumping to address 0.)
 #  - FLASHNAS_CUDA=OFF: only the CPU libraries (torch_cpu, c10) and headers,
 #    imported from the same install prefix. The wheel's TorchConfig would
 #    otherwise demand the CUDA Toolkit even for a CPU build, and every process
@@ -20,7 +23,13 @@ if(FLASHNAS_CUDA)
   find_package(Torch REQUIRED)
   separate_arguments(_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
   target_include_directories(flashnas_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
-  target_link_libraries(flashnas_torch INTERFACE ${TORCH_LIBRARIES})
+  foreach(_lib torch_cpu torch_cuda c10_cuda c10)
+    find_library(FLASHNAS_${_lib}_LIB ${_lib} PATHS ${TORCH_INSTALL_PREFIX}/lib NO_DEFAULT_PATH REQUIRED)
+  endforeach()
+  # --no-as-needed: nothing references torch_cuda by symbol, but its static
+  # initialisers register the CUDA kernels and must run.
+  target_link_libraries(flashnas_torch INTERFACE ${FLASHNAS_torch_cpu_LIB}
+    "-Wl,--no-as-needed" ${FLASHNAS_torch_cuda_LIB} ${FLASHNAS_c10_cuda_LIB} "-Wl,--as-needed" ${FLASHNAS_c10_LIB})
   target_compile_options(flashnas_torch INTERFACE $<$<COMPILE_LANGUAGE:CXX>:${_torch_flags}>)
   target_compile_definitions(flashnas_torch INTERFACE FLASHNAS_WITH_CUDA=1)
 else()

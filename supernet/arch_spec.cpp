@@ -38,29 +38,34 @@ ArchSpec ArchSpec::from_json(const json& doc, const std::string& source) {
   if (layers.empty()) top.fail("layers", "must not be empty; give at least one sublayer");
   top.finish();
 
-  const ModelDims dims{a.d_model};
   for (size_t i = 0; i < layers.size(); ++i) {
     const std::string where = "layers[" + std::to_string(i) + "]";
     json layer = layers[i];
-    if (!layer.is_object()) {
-      throw InputError(source + ": field \"" + where + "\": must be an object like {\"type\": \"attn\", ...}, got " +
-                       layer.dump());
-    }
-    FieldReader type_reader(layer, source, where);
-    const std::string type = type_reader.string("type");
-    const OpKind& kind = find_op_kind(type, source + ": field \"" + where + ".type\"");
-    if (op_defaults.contains(type)) {
-      for (auto it = op_defaults[type].begin(); it != op_defaults[type].end(); ++it) {
-        if (!layer.contains(it.key())) layer[it.key()] = it.value();
+    if (layer.is_object() && layer.contains("type") && layer["type"].is_string()) {
+      const std::string type = layer["type"].get<std::string>();
+      if (op_defaults.contains(type)) {
+        for (auto it = op_defaults[type].begin(); it != op_defaults[type].end(); ++it) {
+          if (!layer.contains(it.key())) layer[it.key()] = it.value();
+        }
       }
     }
-    FieldReader fields(layer, source, where);
-    fields.string("type");
-    json hp = kind.canonicalize(fields, dims);
-    fields.finish();
-    a.layers.push_back(LayerSpec{type, std::move(hp)});
+    a.layers.push_back(parse_layer(layer, a.d_model, source, where));
   }
   return a;
+}
+
+LayerSpec ArchSpec::parse_layer(const json& layer, int64_t d_model, const std::string& source,
+                               const std::string& where) {
+  if (!layer.is_object()) {
+    throw InputError(source + ": field \"" + where + "\": must be an object like {\"type\": \"attn\", ...}, got " +
+                     layer.dump());
+  }
+  FieldReader fields(layer, source, where);
+  const std::string type = fields.string("type");
+  const OpKind& kind = find_op_kind(type, source + ": field \"" + where + ".type\"");
+  json hp = kind.canonicalize(fields, ModelDims{d_model});
+  fields.finish();
+  return LayerSpec{type, std::move(hp)};
 }
 
 ArchSpec ArchSpec::parse(const std::string& text, const std::string& source) {

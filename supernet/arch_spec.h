@@ -47,6 +47,10 @@ struct ArchSpec {
   // Validates and canonicalises a document. `source` names it in messages
   // (a file path, or e.g. "trial 12"). Throws InputError naming the field.
   static ArchSpec from_json(const json& doc, const std::string& source);
+  // Validates and canonicalises one layer object ({"type": ..., hyperparameters}).
+  // `where` is its field path in messages (e.g. "layers[3]").
+  static LayerSpec parse_layer(const json& layer, int64_t d_model, const std::string& source,
+                               const std::string& where);
   static ArchSpec parse(const std::string& text, const std::string& source);
   static ArchSpec load(const std::filesystem::path& path);
 

@@ -10,8 +10,7 @@ namespace flashnas {
 
 SublayerImpl::SublayerImpl(const LayerSpec& spec, int64_t d_model, double eps) {
   norm = register_module("norm", RMSNorm(d_model, eps));
-  const OpKind& kind = find_op_kind(spec.type, "layer");
-  op = register_module(spec.type, kind.create(spec.hp, ModelDims{d_model}));
+  op = register_module(spec.type, make_operator(spec.type, spec.hp, d_model));
 }
 
 HybridLMImpl::HybridLMImpl(const ArchSpec& spec) : spec_(spec) {

@@ -15,6 +15,9 @@ const std::vector<OpKind>& op_kinds();
 // `where` prefixes the message (e.g. "arch.json: field \"layers[2].type\"").
 const OpKind& find_op_kind(const std::string& name, const std::string& where);
 
+// Builds the operator module for a canonical layer (see ArchSpec::parse_layer).
+std::shared_ptr<Operator> make_operator(const std::string& type, const json& hp, int64_t d_model);
+
 // Names of all registered kinds.
 std::vector<std::string> op_names();
 

@@ -119,8 +119,7 @@ OpKind attn_kind() {
            " kv=" + std::to_string(hp.at("n_kv_heads").get<int64_t>()) +
            " dh=" + std::to_string(hp.at("head_dim").get<int64_t>());
   };
-  k.reads_residual = {"q_proj.weight", "k_proj.weight", "v_proj.weight"};
-  k.writes_residual = {"o_proj.weight"};
+  k.residual_roles = [](const json&) { return ResidualRoles{{"q_proj.weight", "k_proj.weight", "v_proj.weight"}, {"o_proj.weight"}}; };
   return k;
 }
 

@@ -54,8 +54,7 @@ OpKind ffn_kind() {
     return cost;
   };
   k.summary = [](const json& hp) { return "d_ff=" + std::to_string(hp.at("d_ff").get<int64_t>()); };
-  k.reads_residual = {"gate_proj.weight", "up_proj.weight"};
-  k.writes_residual = {"down_proj.weight"};
+  k.residual_roles = [](const json&) { return ResidualRoles{{"gate_proj.weight", "up_proj.weight"}, {"down_proj.weight"}}; };
   return k;
 }
 

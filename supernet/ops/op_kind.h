@@ -20,6 +20,11 @@ struct ModelDims {
   int64_t d_model = 0;
 };
 
+struct ResidualRoles {
+  std::vector<std::string> reads;   // W [out, d_model]
+  std::vector<std::string> writes;  // W [d_model, in]
+};
+
 struct OpKind {
   std::string name;
   std::string description;
@@ -38,9 +43,8 @@ struct OpKind {
   std::function<std::string(const json& hp)> summary;
   // Parameter names (relative to the operator) of matrices that read from the
   // residual stream (rows normalised by weight normalization) and that write
-  // into it (columns normalised).
-  std::vector<std::string> reads_residual;
-  std::vector<std::string> writes_residual;
+  // into it (columns normalised), for given canonical hyperparameters.
+  std::function<ResidualRoles(const json& hp)> residual_roles;
 };
 
 }  // namespace flashnas

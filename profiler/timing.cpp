@@ -1,0 +1,61 @@
+#include "profiler/timing.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+#include "common/error.h"
+
+namespace flashnas {
+namespace {
+double percentile(const std::vector<double>& sorted, double q) {
+  const double pos = q * static_cast<double>(sorted.size() - 1);
+  const auto lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+}
+}  // namespace
+
+TimingStats summarize(std::vector<double> samples_us) {
+  if (samples_us.empty()) throw Error("summarize: no timing samples");
+  TimingStats s;
+  s.count = static_cast<int64_t>(samples_us.size());
+  std::vector<double> sorted = samples_us;
+  std::sort(sorted.begin(), sorted.end());
+  s.median_us = percentile(sorted, 0.5);
+  s.p10_us = percentile(sorted, 0.1);
+  s.p90_us = percentile(sorted, 0.9);
+  s.min_us = sorted.front();
+  s.mean_us = std::accumulate(sorted.begin(), sorted.end(), 0.0) / static_cast<double>(s.count);
+  double var = 0;
+  for (double v : sorted) var += (v - s.mean_us) * (v - s.mean_us);
+  var = s.count > 1 ? var / static_cast<double>(s.count - 1) : 0.0;
+  s.cv = s.mean_us > 0 ? std::sqrt(var) / s.mean_us : 0.0;
+  s.samples_us = std::move(samples_us);
+  return s;
+}
+
+TimingStats measure(const std::function<void()>& fn, const TimingOptions& opts) {
+  using clock = std::chrono::steady_clock;
+  for (int i = 0; i < opts.warmup; ++i) {
+    fn();
+    if (opts.sync) opts.sync();
+  }
+  std::vector<double> samples;
+  double total_s = 0;
+  while (static_cast<int>(samples.size()) < opts.max_count) {
+    const auto t0 = clock::now();
+    fn();
+    if (opts.sync) opts.sync();
+    const double us = std::chrono::duration<double, std::micro>(clock::now() - t0).count();
+    samples.push_back(us);
+    total_s += us * 1e-6;
+    const bool enough = static_cast<int>(samples.size()) >= opts.min_count && total_s >= opts.min_seconds;
+    const bool capped = static_cast<int>(samples.size()) >= opts.min_count && total_s >= opts.max_seconds;
+    if (enough || capped) break;
+  }
+  return summarize(std::move(samples));
+}
+
+}  // namespace flashnas
