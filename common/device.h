@@ -25,7 +25,7 @@ struct DeviceInfo {
   std::string cuda_runtime;  // CUDA runtime version ("" on CPU)
   std::string torch_version; // LibTorch version
   std::string build_type;    // CMake build type
-  std::string commit;        // flashnas git commit at configure time
+  std::string commit;        // flashnas git commit of the build
 
   // Stable string identifying where a measurement came from; two entries
   // with different fingerprints are never mixed.

@@ -2,6 +2,8 @@
 
 #include <torch/version.h>
 
+#include "flashnas_commit.h"  // generated at build time
+
 namespace flashnas {
 std::string version_string() { return FLASHNAS_VERSION; }
 std::string git_commit() { return FLASHNAS_GIT_COMMIT; }
