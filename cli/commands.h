@@ -5,5 +5,7 @@
 namespace flashnas::cli {
 
 void add_arch_command(CLI::App& app);
+void add_data_command(CLI::App& app);
+void add_train_command(CLI::App& app);
 
 }  // namespace flashnas::cli

@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
                        "flashnas " + flashnas::version_string() + " (commit " + flashnas::git_commit() +
                            ", LibTorch " + flashnas::torch_version() + ", " + flashnas::build_type() + ")");
   flashnas::cli::add_arch_command(app);
+  flashnas::cli::add_data_command(app);
+  flashnas::cli::add_train_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,119 @@
+// `flashnas data`: prepare token files, train a SentencePiece tokenizer, inspect token files.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "common/error.h"
+#include "common/format.h"
+#include "train/corpus.h"
+#include "train/dataset.h"
+#include "train/token_file.h"
+#include "train/tokenizer.h"
+
+namespace flashnas::cli {
+namespace {
+
+void add_prepare(CLI::App& data) {
+  struct Opts {
+    std::string input, out, tokenizer;
+    int64_t max_doc_bytes = 1 << 20;
+    bool json = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = data.add_subcommand("prepare", "Tokenize a UTF-8 text file or folder into a token file");
+  cmd->add_option("--input", o->input, "Text file or folder (read recursively, in sorted order)")->required();
+  cmd->add_option("--out", o->out, "Token file to write (atomically)")->required();
+  cmd->add_option("--tokenizer", o->tokenizer, "SentencePiece model file; default: byte-level (vocabulary 256)");
+  cmd->add_option("--max-doc-bytes", o->max_doc_bytes, "Cut files larger than this into several documents at line ends")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", o->json, "Print a JSON summary");
+  cmd->callback([o] {
+    std::unique_ptr<Tokenizer> tok = o->tokenizer.empty() ? make_byte_tokenizer() : load_sentencepiece(o->tokenizer);
+    const auto docs = read_corpus(o->input, o->max_doc_bytes);
+    int64_t bytes = 0;
+    for (const auto& d : docs) bytes += static_cast<int64_t>(d.text.size());
+    const int64_t n = write_token_file(o->out, docs, *tok, json{{"source", o->input}});
+    const json summary = {{"out", o->out}, {"docs", docs.size()}, {"bytes", bytes}, {"tokens", n},
+                          {"tokenizer", tok->describe()}};
+    if (o->json) {
+      std::cout << summary.dump(2) << "\n";
+    } else {
+      std::printf("%s: %zu documents, %s bytes -> %s tokens (%s, vocabulary %lld)\n", o->out.c_str(), docs.size(),
+                  with_commas(bytes).c_str(), with_commas(n).c_str(), tok->type().c_str(),
+                  static_cast<long long>(tok->vocab_size()));
+    }
+  });
+}
+
+void add_tokenizer(CLI::App& data) {
+  struct Opts {
+    std::string input, out;
+    int64_t vocab = 4096;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = data.add_subcommand("tokenizer", "Train a SentencePiece (unigram) tokenizer on a text file or folder");
+  cmd->add_option("--input", o->input, "Text file or folder")->required();
+  cmd->add_option("--vocab-size", o->vocab, "Vocabulary size")->capture_default_str();
+  cmd->add_option("--out", o->out, "Model file to write, e.g. tokenizer.model")->required();
+  cmd->callback([o] {
+    read_corpus(o->input);  // the same checks as prepare: readable, non-empty, UTF-8
+    train_sentencepiece(list_text_files(o->input), o->vocab, o->out);
+    std::printf("%s: SentencePiece model, vocabulary %lld\n", o->out.c_str(), static_cast<long long>(o->vocab));
+  });
+}
+
+void add_info(CLI::App& data) {
+  struct Opts {
+    std::string file;
+    double val_fraction = 0.05;
+    uint64_t seed = 0;
+    bool json = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = data.add_subcommand("info", "Describe a token file: header, split by document, unigram entropy");
+  cmd->add_option("file", o->file, "Token file")->required();
+  cmd->add_option("--val-fraction", o->val_fraction, "Share of documents held out")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Split seed")->capture_default_str();
+  cmd->add_flag("--json", o->json, "Print JSON");
+  cmd->callback([o] {
+    auto file = std::make_shared<TokenFile>(o->file);
+    TokenDataset ds(file, o->val_fraction, o->seed);
+    const json j = {{"file", o->file},
+                    {"tokens", file->num_tokens()},
+                    {"docs", file->num_docs()},
+                    {"vocab_size", file->vocab_size()},
+                    {"token_bytes", file->token_bytes()},
+                    {"meta", file->meta()},
+                    {"train", {{"docs", ds.train().docs}, {"tokens", ds.train().tokens}, {"bytes", ds.train().bytes}}},
+                    {"val", {{"docs", ds.val().docs}, {"tokens", ds.val().tokens}, {"bytes", ds.val().bytes}}},
+                    {"unigram_bits_per_token", ds.unigram_bits_per_token()},
+                    {"unigram_bits_per_byte", ds.unigram_bits_per_byte()}};
+    if (o->json) {
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
+    std::printf("%s: %s tokens in %s documents, vocabulary %lld (%lld-byte tokens)\n", o->file.c_str(),
+                with_commas(file->num_tokens()).c_str(), with_commas(file->num_docs()).c_str(),
+                static_cast<long long>(file->vocab_size()), static_cast<long long>(file->token_bytes()));
+    std::printf("split (seed %llu, val fraction %.3g): train %lld docs / %s tokens, val %lld docs / %s tokens\n",
+                static_cast<unsigned long long>(o->seed), o->val_fraction, static_cast<long long>(ds.train().docs),
+                with_commas(ds.train().tokens).c_str(), static_cast<long long>(ds.val().docs),
+                with_commas(ds.val().tokens).c_str());
+    std::printf("unigram entropy of the training split: %.4f bits/token, %.4f bits/byte\n",
+                ds.unigram_bits_per_token(), ds.unigram_bits_per_byte());
+  });
+}
+
+}  // namespace
+
+void add_data_command(CLI::App& app) {
+  auto* data = app.add_subcommand("data", "Training data: prepare token files, train a tokenizer, inspect");
+  data->require_subcommand(1);
+  add_prepare(*data);
+  add_tokenizer(*data);
+  add_info(*data);
+}
+
+}  // namespace flashnas::cli

@@ -1,0 +1,122 @@
+// End-to-end: flashnas data prepare/info and flashnas train, including bad
+// data and bad flags (message, exit code 2, nothing written).
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "common/json_io.h"
+#include "tests/test_util.h"
+
+namespace flashnas {
+namespace {
+
+using test::run_cli;
+using test::TempDir;
+namespace fs = std::filesystem;
+
+bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+
+const char* kArch = R"({"d_model": 32, "tie_embeddings": true, "layers": [
+    {"type": "mamba2", "head_dim": 16, "d_state": 8, "chunk_size": 16}, {"type": "ffn", "d_ff": 64},
+    {"type": "attn", "n_heads": 4}]})";
+
+void corpus(const TempDir& dir, const std::string& sub) {
+  fs::create_directories(dir / sub);
+  for (int f = 0; f < 10; ++f) {
+    std::string text;
+    for (int i = 0; i < 80; ++i) text += "line " + std::to_string(i * (f + 3) % 97) + " of the flashnas corpus.\n";
+    std::ofstream(dir / sub / ("f" + std::to_string(f) + ".txt")) << text;
+  }
+}
+
+TEST(CliData, PrepareAndInfo) {
+  TempDir dir;
+  corpus(dir, "text");
+  auto r = run_cli({"data", "prepare", "--input", (dir / "text").string(), "--out", (dir / "c.tokens").string(),
+                    "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["docs"], 10);
+  EXPECT_EQ(j["tokens"], j["bytes"]);  // byte-level
+  r = run_cli({"data", "info", (dir / "c.tokens").string(), "--json", "--val-fraction", "0.3"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json info = json::parse(r.out);
+  EXPECT_EQ(info["tokens"], j["tokens"]);
+  EXPECT_EQ(info["train"]["docs"].get<int>() + info["val"]["docs"].get<int>(), 10);
+  EXPECT_GT(info["unigram_bits_per_byte"].get<double>(), 1.0);
+  EXPECT_LT(info["unigram_bits_per_byte"].get<double>(), 8.0);
+}
+
+TEST(CliData, BadInputsNameTheFileAndWriteNothing) {
+  TempDir dir;
+  dir.write("empty.txt", "");
+  auto r = run_cli({"data", "prepare", "--input", (dir / "empty.txt").string(), "--out", (dir / "o.tokens").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.err, "empty.txt: file is empty")) << r.err;
+  dir.write("bin.dat", std::string("\x7f" "ELF\0\0\1", 7));
+  r = run_cli({"data", "prepare", "--input", (dir / "bin.dat").string(), "--out", (dir / "o.tokens").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.err, "bin.dat: looks binary")) << r.err;
+  r = run_cli({"data", "info", (dir / "bin.dat").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.err, "bin.dat: not a flashnas token file")) << r.err;
+  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"bin.dat", "empty.txt"}));
+}
+
+TEST(CliTrain, TrainsAndReportsJson) {
+  TempDir dir;
+  corpus(dir, "text");
+  dir.write("arch.json", kArch);
+  auto r = run_cli({"train", "--arch", (dir / "arch.json").string(), "--data", (dir / "text").string(), "--tokens",
+                    "4096", "--batch-size", "4", "--seq-len", "32", "--eval-interval", "16", "--eval-batches", "2",
+                    "--val-fraction", "0.3", "--out", (dir / "run").string(), "--json", "--threads", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  for (const char* k : {"val_loss", "val_bpb", "tokens", "tokens_per_s", "params", "unigram_bpb"}) {
+    EXPECT_TRUE(j.contains(k)) << k;
+  }
+  EXPECT_EQ(j["tokens"], 4096);
+  EXPECT_TRUE(j["completed"].get<bool>());
+  EXPECT_LT(j["val_loss"].get<double>(), std::log(256.0));
+  EXPECT_TRUE(contains(r.err, "step 32/32")) << r.err;  // progress lines on stderr
+  for (const char* f : {"model.safetensors", "config.json", "curve.csv", "data.tokens"}) {
+    EXPECT_TRUE(fs::exists(dir / "run" / f)) << f;
+  }
+}
+
+TEST(CliTrain, BadFlagsAndDataLeaveNothingBehind) {
+  TempDir dir;
+  corpus(dir, "text");
+  dir.write("arch.json", kArch);
+  const std::string arch = (dir / "arch.json").string(), text = (dir / "text").string(), out = (dir / "run").string();
+  struct Case {
+    std::vector<std::string> extra;
+    std::string message;
+  };
+  dir.write("bad.txt", "abc \xfe");
+  dir.write("big-vocab.json", R"({"d_model": 32, "vocab_size": 100, "layers": [{"type": "ffn"}]})");
+  const std::vector<Case> cases = {
+      {{"--arch", arch, "--data", text, "--tokens", "0"}, "--tokens: must be positive, got 0"},
+      {{"--arch", arch, "--data", text, "--tokens", "100", "--val-fraction", "1.5"}, "--val-fraction: must be between"},
+      {{"--arch", arch, "--data", text, "--tokens", "100", "--device", "tpu"}, "--device: unknown device \"tpu\""},
+      {{"--arch", arch, "--data", (dir / "bad.txt").string(), "--tokens", "100"}, "bad.txt: invalid UTF-8 at byte offset 4"},
+      {{"--arch", (dir / "nope.json").string(), "--data", text, "--tokens", "100"}, "nope.json: no such file"},
+      {{"--arch", (dir / "big-vocab.json").string(), "--data", text, "--tokens", "100"},
+       "--arch: vocab_size 100 is smaller than the vocabulary (256)"},
+      {{"--arch", arch, "--data", text, "--tokens", "100", "--seq-len", "100000"}, "fewer than one window"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> args = {"train", "--out", out, "--quiet"};
+    args.insert(args.end(), c.extra.begin(), c.extra.end());
+    auto r = run_cli(args);
+    EXPECT_EQ(r.exit_code, 2) << c.message << "\n" << r.err;
+    EXPECT_TRUE(contains(r.err, c.message)) << "want: " << c.message << "\ngot: " << r.err;
+    EXPECT_FALSE(fs::exists(out)) << "run folder left behind for: " << c.message;
+  }
+  auto r = run_cli({"train", "--arch", arch, "--data", text, "--tokens", "100", "--out", out, "--resume"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.err, "--resume: no checkpoint in")) << r.err;
+}
+
+}  // namespace
+}  // namespace flashnas

@@ -1,0 +1,148 @@
+#include "train/token_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "common/json_io.h"
+
+namespace flashnas {
+namespace fs = std::filesystem;
+
+namespace {
+constexpr char kMagic[8] = {'F', 'N', 'T', 'O', 'K', 'E', 'N', 'S'};
+constexpr uint32_t kVersion = 1;
+constexpr size_t kFixedHeader = 48;
+
+template <typename T>
+void put(std::string& out, T v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+void pad8(std::string& out) { out.append((8 - out.size() % 8) % 8, '\0'); }
+}  // namespace
+
+int64_t write_token_file(const fs::path& out, const std::vector<Document>& docs, const Tokenizer& tokenizer,
+                         const json& extra_meta) {
+  if (docs.empty()) throw InputError(out.string() + ": no documents to write");
+  const int64_t vocab = tokenizer.vocab_size();
+  const uint32_t width = vocab <= 65536 ? 2 : 4;
+  std::vector<uint64_t> offsets = {0}, bytes;
+  std::string tokens;
+  for (const auto& d : docs) {
+    const auto ids = tokenizer.encode(d.text);
+    for (int32_t id : ids) {
+      if (width == 2) put<uint16_t>(tokens, static_cast<uint16_t>(id));
+      else put<uint32_t>(tokens, static_cast<uint32_t>(id));
+    }
+    offsets.push_back(offsets.back() + ids.size());
+    bytes.push_back(d.text.size());
+  }
+  json meta = extra_meta;
+  meta["tokenizer"] = tokenizer.describe();
+  const std::string meta_text = meta.dump();
+  std::string file(kMagic, 8);
+  put<uint32_t>(file, kVersion);
+  put<uint32_t>(file, width);
+  put<uint64_t>(file, static_cast<uint64_t>(vocab));
+  put<uint64_t>(file, offsets.back());
+  put<uint64_t>(file, docs.size());
+  put<uint64_t>(file, meta_text.size());
+  file += meta_text;
+  pad8(file);
+  for (uint64_t o : offsets) put<uint64_t>(file, o);
+  for (uint64_t b : bytes) put<uint64_t>(file, b);
+  file += tokens;
+  write_file_atomic(out, file);
+  return static_cast<int64_t>(offsets.back());
+}
+
+bool is_token_file(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return false;
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return false;
+  char head[8] = {0};
+  const size_t n = std::fread(head, 1, 8, f);
+  std::fclose(f);
+  return n == 8 && std::memcmp(head, kMagic, 8) == 0;
+}
+
+TokenFile::TokenFile(const fs::path& path) : path_(path) {
+  const std::string name = path.string();
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) throw InputError(name + ": cannot open token file: " + std::strerror(errno));
+  struct stat st {};
+  ::fstat(fd, &st);
+  map_size_ = static_cast<size_t>(st.st_size);
+  if (map_size_ < kFixedHeader) {
+    ::close(fd);
+    throw InputError(name + ": not a flashnas token file (" + std::to_string(map_size_) +
+                     " bytes, smaller than the header)");
+  }
+  map_ = ::mmap(nullptr, map_size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (map_ == MAP_FAILED) {
+    map_ = nullptr;
+    throw InputError(name + ": cannot map token file");
+  }
+  const auto* base = static_cast<const unsigned char*>(map_);
+  auto fail = [&](const std::string& why) {
+    ::munmap(map_, map_size_);
+    map_ = nullptr;
+    throw InputError(name + ": " + why);
+  };
+  if (std::memcmp(base, kMagic, 8) != 0) fail("not a flashnas token file (bad magic)");
+  uint32_t version, width;
+  uint64_t vocab, n_tokens, n_docs, meta_len;
+  std::memcpy(&version, base + 8, 4);
+  std::memcpy(&width, base + 12, 4);
+  std::memcpy(&vocab, base + 16, 8);
+  std::memcpy(&n_tokens, base + 24, 8);
+  std::memcpy(&n_docs, base + 32, 8);
+  std::memcpy(&meta_len, base + 40, 8);
+  if (version != kVersion) fail("unsupported token file version " + std::to_string(version));
+  if (width != 2 && width != 4) fail("bad token width " + std::to_string(width));
+  size_t pos = kFixedHeader + meta_len;
+  if (meta_len > map_size_ || pos > map_size_) fail("truncated header");
+  try {
+    meta_ = json::parse(std::string(reinterpret_cast<const char*>(base + kFixedHeader), meta_len));
+  } catch (const std::exception&) {
+    fail("corrupt metadata");
+  }
+  pos += (8 - pos % 8) % 8;
+  const size_t need = pos + 8 * (n_docs + 1) + 8 * n_docs + width * n_tokens;
+  if (need != map_size_) {
+    fail("size " + std::to_string(map_size_) + " bytes does not match its header (" + std::to_string(need) +
+         "); the file is truncated or corrupt");
+  }
+  offsets_ = reinterpret_cast<const uint64_t*>(base + pos);
+  bytes_ = offsets_ + n_docs + 1;
+  tokens_ = reinterpret_cast<const unsigned char*>(bytes_ + n_docs);
+  if (offsets_[n_docs] != n_tokens) fail("document table does not end at the token count");
+  vocab_ = static_cast<int64_t>(vocab);
+  n_tokens_ = static_cast<int64_t>(n_tokens);
+  n_docs_ = static_cast<int64_t>(n_docs);
+  width_ = width;
+}
+
+TokenFile::~TokenFile() {
+  if (map_) ::munmap(map_, map_size_);
+}
+
+void TokenFile::read(int64_t begin, int64_t n, int64_t* out) const {
+  if (begin < 0 || begin + n > n_tokens_) throw Error(path_.string() + ": token range out of bounds");
+  if (width_ == 2) {
+    const auto* p = reinterpret_cast<const uint16_t*>(tokens_) + begin;
+    for (int64_t i = 0; i < n; ++i) out[i] = p[i];
+  } else {
+    const auto* p = reinterpret_cast<const uint32_t*>(tokens_) + begin;
+    for (int64_t i = 0; i < n; ++i) out[i] = p[i];
+  }
+}
+
+}  // namespace flashnas

@@ -1,0 +1,91 @@
+// The short-training loop: the inner loop of the search, and `flashnas train`.
+//
+// One run: build HybridLM from the ArchSpec (seeded), AdamW with linear warmup
+// then cosine, gradient clipping, the paper's weight normalization after every
+// step (unless turned off), evaluation on fixed validation batches (loss,
+// perplexity, bits per byte), a crash-safe checkpoint at every evaluation, and
+// the curve. Deterministic on CPU for a fixed seed and thread count: batches
+// are a pure function of (seed, step), so a resumed run reproduces the
+// uninterrupted one exactly.
+//
+// Run folder (out_dir):
+//   checkpoint/{model.safetensors, optimizer.pt, state.json}   resumable state
+//   model.safetensors, config.json, tokenizer files            final model
+//   curve.csv                                                   step, tokens, train_loss, val_loss, lr, ...
+#pragma once
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "supernet/arch_spec.h"
+#include "train/dataset.h"
+#include "train/recipe.h"
+#include "train/tokenizer.h"
+
+namespace flashnas {
+
+// Training stopped because the loss became NaN or infinite.
+class DivergedError : public Error {
+ public:
+  using Error::Error;
+};
+
+struct CurvePoint {
+  int64_t step = 0;    // optimizer steps done
+  int64_t tokens = 0;  // training tokens consumed
+  double train_loss = std::numeric_limits<double>::quiet_NaN();  // mean over the steps since the last point
+  double val_loss = std::numeric_limits<double>::quiet_NaN();    // NaN where not evaluated
+  double lr = 0;
+  double grad_norm = 0;
+  double elapsed_s = 0;
+};
+
+struct TrainResult {
+  double val_loss = 0, val_ppl = 0, val_bpb = 0;
+  double unigram_bpb = 0;  // baseline: unigram entropy of the training split, bits per byte
+  int64_t tokens = 0, steps = 0, params = 0;
+  double tokens_per_s = 0, wall_s = 0;
+  bool completed = false;  // false when stopped early by stop_at_step
+  std::vector<CurvePoint> curve;
+  json to_json() const;
+};
+
+struct Progress {
+  int64_t step = 0, steps = 0, tokens = 0, total_tokens = 0;
+  double loss = 0, lr = 0, tokens_per_s = 0, eta_s = 0;
+  double val_loss = std::numeric_limits<double>::quiet_NaN();
+};
+
+class Trainer {
+ public:
+  Trainer(ArchSpec arch, std::shared_ptr<const TokenDataset> data, std::shared_ptr<const Tokenizer> tokenizer,
+          TrainRecipe recipe, std::filesystem::path out_dir);
+
+  // Called about every 2 seconds and at every evaluation.
+  void on_progress(std::function<void(const Progress&)> fn) { progress_ = std::move(fn); }
+
+  // Checks the recipe, device, dtype and that the architecture covers the
+  // data's vocabulary; InputError naming the flag otherwise. run() calls it
+  // first; callers may call it early to fail before writing anything.
+  void check() const;
+
+  // Trains to the end of the recipe (or until `stop_at_step` steps are done,
+  // leaving a resumable checkpoint). With `resume`, continues from the run
+  // folder's checkpoint, which must match this arch, recipe and data.
+  TrainResult run(bool resume, int64_t stop_at_step = -1);
+
+ private:
+  ArchSpec arch_;
+  std::shared_ptr<const TokenDataset> data_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
+  TrainRecipe recipe_;
+  std::filesystem::path out_;
+  std::function<void(const Progress&)> progress_;
+};
+
+}  // namespace flashnas
