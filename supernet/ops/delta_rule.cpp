@@ -35,10 +35,12 @@ std::pair<torch::Tensor, torch::Tensor> delta_rule_chunked(const torch::Tensor& 
   auto kb = k * beta.unsqueeze(-1);
   auto Nmat = (torch::matmul(kb, k.transpose(-1, -2)) * Dm).tril(-1);       // strictly lower
   auto IN = Nmat + torch::eye(C, q.options());
-  auto U = torch::linalg_solve_triangular(IN, v * beta.unsqueeze(-1), /*upper=*/false, /*left=*/true,
-                                          /*unitriangular=*/true);          // [B, H, n, C, dv]
   auto eg = gamma.exp();
-  auto Wy = torch::linalg_solve_triangular(IN, kb * eg.unsqueeze(-1), false, true, true);  // [B, H, n, C, dk]
+  // One solve for both right-hand sides: U = (I+N)^-1 (beta v), Wy = (I+N)^-1 (beta k exp(gamma)).
+  auto UW = torch::linalg_solve_triangular(IN, torch::cat({v * beta.unsqueeze(-1), kb * eg.unsqueeze(-1)}, -1),
+                                           /*upper=*/false, /*left=*/true, /*unitriangular=*/true);
+  auto U = UW.narrow(-1, 0, dv);    // [B, H, n, C, dv]
+  auto Wy = UW.narrow(-1, dv, dk);  // [B, H, n, C, dk]
   auto QK = torch::matmul(q, k.transpose(-1, -2)) * Dm;                    // incl. diagonal
   auto qg = q * eg.unsqueeze(-1);
   auto last = gamma.narrow(-1, C - 1, 1);                                   // [B, H, n, 1]
@@ -46,13 +48,16 @@ std::pair<torch::Tensor, torch::Tensor> delta_rule_chunked(const torch::Tensor& 
   auto chunk_decay = last.squeeze(-1).exp();                                // [B, H, n]
 
   auto S = S0.defined() ? S0.to(acc) : torch::zeros({B, H, dk, dv}, q.options());
+  // Unbind once: per-chunk select() would make autograd allocate a full-size
+  // zero gradient for every chunk (quadratic in the number of chunks).
+  const auto Us = U.unbind(2), Wys = Wy.unbind(2), qgs = qg.unbind(2), QKs = QK.unbind(2), kdecs = kdec.unbind(2);
+  const auto decays = chunk_decay.unbind(2);
   std::vector<torch::Tensor> outs;
   outs.reserve(n);
   for (int64_t c = 0; c < n; ++c) {
-    auto vnew = U.select(2, c) - torch::matmul(Wy.select(2, c), S);        // [B, H, C, dv]
-    outs.push_back(torch::matmul(qg.select(2, c), S) + torch::matmul(QK.select(2, c), vnew));
-    S = S * chunk_decay.select(2, c).unsqueeze(-1).unsqueeze(-1) +
-        torch::matmul(kdec.select(2, c).transpose(-1, -2), vnew);
+    auto vnew = Us[c] - torch::matmul(Wys[c], S);                          // [B, H, C, dv]
+    outs.push_back(torch::matmul(qgs[c], S) + torch::matmul(QKs[c], vnew));
+    S = S * decays[c].unsqueeze(-1).unsqueeze(-1) + torch::matmul(kdecs[c].transpose(-1, -2), vnew);
   }
   auto o = torch::stack(outs, 2).view({B, H, n * C, dv}).narrow(2, 0, T);
   return {o, S};

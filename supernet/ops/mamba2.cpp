@@ -66,8 +66,8 @@ torch::Tensor Mamba2Op::forward(const torch::Tensor& x, OpState* state) {
   auto dt_raw = zxbcdt.narrow(-1, 2 * E_ + 2 * GN_, H_);
   xBC = conv1d->forward(xBC, state ? &state->buffers.at("conv") : nullptr);
   auto xs = xBC.narrow(-1, 0, E_).reshape({B, T, H_, P}).to(acc);
-  auto Bm = xBC.narrow(-1, E_, GN_).reshape({B, T, G, N}).repeat_interleave(H_ / G, 2);
-  auto Cm = xBC.narrow(-1, E_ + GN_, GN_).reshape({B, T, G, N}).repeat_interleave(H_ / G, 2);
+  auto Bm = xBC.narrow(-1, E_, GN_).reshape({B, T, G, N});  // per group; ssd_chunked maps heads to groups
+  auto Cm = xBC.narrow(-1, E_ + GN_, GN_).reshape({B, T, G, N});
   auto dt = torch::nn::functional::softplus(dt_raw.to(acc) + dt_bias.to(acc));  // [B, T, H]
   auto A = -A_log.to(acc).exp();                                                // [H]
   torch::Tensor h0 = state ? state->buffers.at("ssm") : torch::Tensor();
