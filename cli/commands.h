@@ -7,5 +7,8 @@ namespace flashnas::cli {
 void add_arch_command(CLI::App& app);
 void add_data_command(CLI::App& app);
 void add_train_command(CLI::App& app);
+void add_profile_command(CLI::App& app);
+void add_latency_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace flashnas::cli

@@ -18,6 +18,9 @@ int main(int argc, char** argv) {
   flashnas::cli::add_arch_command(app);
   flashnas::cli::add_data_command(app);
   flashnas::cli::add_train_command(app);
+  flashnas::cli::add_profile_command(app);
+  flashnas::cli::add_latency_command(app);
+  flashnas::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -69,6 +69,12 @@ class HybridLMImpl : public torch::nn::Module {
 
   const ArchSpec& spec() const { return spec_; }
 
+  // The model's ends, usable on their own (the profiler times them):
+  // tokens [B, T] -> [B, (M +) T, d] with meta tokens when with_meta;
+  // h [..., d] -> final norm -> LM head -> [..., V].
+  torch::Tensor embed(const torch::Tensor& tokens, bool with_meta);
+  torch::Tensor head(const torch::Tensor& h);
+
   torch::nn::Embedding embed_tokens{nullptr};
   torch::Tensor meta_tokens;  // [M, d], undefined when M == 0
   torch::nn::ModuleList layers{nullptr};
@@ -77,8 +83,6 @@ class HybridLMImpl : public torch::nn::Module {
   torch::nn::Linear lm_head{nullptr};  // null when tie_embeddings
 
  private:
-  torch::Tensor embed(const torch::Tensor& tokens, bool with_meta);  // [B, T] -> [B, (M +) T, d]
-  torch::Tensor head(const torch::Tensor& h);                        // [..., d] -> [..., V]
   ArchSpec spec_;
 };
 TORCH_MODULE(HybridLM);

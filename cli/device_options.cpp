@@ -1,0 +1,26 @@
+#include "cli/device_options.h"
+
+#include <ATen/Parallel.h>
+
+#include "common/error.h"
+
+namespace flashnas::cli {
+
+void DeviceOptions::add_to(CLI::App& cmd) {
+  cmd.add_option("--device", device, "cpu or cuda:N")->capture_default_str();
+  cmd.add_option("--dtype", dtype, "Activation dtype: float32 or bfloat16")->capture_default_str();
+  cmd.add_option("--threads", threads, "CPU threads (0: LibTorch's default); part of the device fingerprint")
+      ->capture_default_str();
+}
+
+MeasureOptions DeviceOptions::apply(DeviceInfo* info) const {
+  if (threads < 0) throw InputError("--threads: must be >= 0, got " + std::to_string(threads));
+  if (threads > 0) at::set_num_threads(threads);
+  MeasureOptions m;
+  m.device = parse_device(device, "--device");
+  m.dtype = parse_dtype(dtype, "--dtype");
+  *info = describe_device(m.device);
+  return m;
+}
+
+}  // namespace flashnas::cli

@@ -1,0 +1,76 @@
+// A thin RAII layer over the SQLite C API: open (WAL, busy timeout, foreign
+// keys), exec, prepared statements with typed binds and reads, transactions.
+// Errors are flashnas::Error naming the database file and SQLite's message.
+#pragma once
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace flashnas {
+
+class Db;
+
+class Stmt {
+ public:
+  Stmt(Db& db, const std::string& sql);
+  ~Stmt();
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  // Binds are 1-based, as in SQLite.
+  Stmt& bind(int i, int64_t v);
+  Stmt& bind(int i, double v);
+  Stmt& bind(int i, const std::string& v);
+  Stmt& bind_null(int i);
+  // Steps once: true while a row is available.
+  bool step();
+  // Runs a statement that returns no rows.
+  void run();
+  void reset();
+
+  int64_t int64(int col) const;
+  double real(int col) const;
+  std::string text(int col) const;
+  bool is_null(int col) const;
+
+ private:
+  Db& db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class Db {
+ public:
+  // Opens (creating when `create`) the database with WAL journaling and a
+  // busy timeout, so several processes can share it.
+  Db(const std::filesystem::path& path, bool create);
+  ~Db();
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+
+  void exec(const std::string& sql);
+  int64_t last_insert_id() const { return sqlite3_last_insert_rowid(db_); }
+  [[noreturn]] void fail(const std::string& what) const;
+  sqlite3* handle() { return db_; }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::filesystem::path path_;
+};
+
+// BEGIN IMMEDIATE ... COMMIT; rolls back when destroyed uncommitted.
+class Transaction {
+ public:
+  explicit Transaction(Db& db);
+  ~Transaction();
+  void commit();
+
+ private:
+  Db& db_;
+  bool done_ = false;
+};
+
+}  // namespace flashnas

@@ -1,0 +1,118 @@
+#include "profiler/lut.h"
+
+#include <chrono>
+#include <ctime>
+
+#include "common/error.h"
+
+namespace flashnas {
+
+std::string phase_name(Phase p) { return p == Phase::Prefill ? "prefill" : "decode"; }
+
+std::string LutKey::describe() const {
+  return op + " " + hp + " d=" + std::to_string(d_model) + " " + phase_name(phase) + " B=" + std::to_string(batch) +
+         (phase == Phase::Prefill ? " T=" : " t=") + std::to_string(length) + " " + dtype + " " + runtime;
+}
+
+namespace {
+std::string now_utc() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+}  // namespace
+
+LutStore::LutStore(const std::filesystem::path& path, bool create) : db_(path, create) {
+  db_.exec(
+      "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS devices(id INTEGER PRIMARY KEY, fingerprint TEXT UNIQUE NOT NULL,"
+      " info TEXT NOT NULL, created_at TEXT NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS lut_entries(device_id INTEGER NOT NULL REFERENCES devices(id), op TEXT NOT NULL,"
+      " hp TEXT NOT NULL, d_model INTEGER NOT NULL, phase TEXT NOT NULL, batch INTEGER NOT NULL,"
+      " length INTEGER NOT NULL, dtype TEXT NOT NULL, runtime TEXT NOT NULL, median_us REAL NOT NULL,"
+      " p10_us REAL NOT NULL, p90_us REAL NOT NULL, cv REAL NOT NULL, count INTEGER NOT NULL,"
+      " samples_us TEXT NOT NULL, threads INTEGER NOT NULL, measured_at TEXT NOT NULL,"
+      " PRIMARY KEY(device_id, op, hp, d_model, phase, batch, length, dtype, runtime));"
+      "CREATE TABLE IF NOT EXISTS lut_validations(id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL"
+      " REFERENCES devices(id), report TEXT NOT NULL, created_at TEXT NOT NULL);");
+  Stmt q(db_, "SELECT value FROM meta WHERE key = 'schema_version'");
+  if (q.step()) {
+    const std::string v = q.text(0);
+    if (v != std::to_string(kLutSchemaVersion)) {
+      throw InputError(path.string() + ": database schema version " + v + "; this flashnas reads version " +
+                       std::to_string(kLutSchemaVersion));
+    }
+  } else {
+    Stmt ins(db_, "INSERT INTO meta(key, value) VALUES('schema_version', ?)");
+    ins.bind(1, std::to_string(kLutSchemaVersion)).run();
+  }
+}
+
+int64_t LutStore::add_device(const DeviceInfo& info) {
+  const json j = {{"device", info.device},       {"name", info.name},       {"threads", info.threads},
+                  {"driver", info.driver},       {"cuda", info.cuda_runtime}, {"torch", info.torch_version},
+                  {"build_type", info.build_type}, {"commit", info.commit}};
+  Stmt ins(db_, "INSERT OR IGNORE INTO devices(fingerprint, info, created_at) VALUES(?, ?, ?)");
+  ins.bind(1, info.fingerprint()).bind(2, j.dump()).bind(3, now_utc()).run();
+  return require_device(info);
+}
+
+int64_t LutStore::require_device(const DeviceInfo& info) const {
+  Stmt q(db_, "SELECT id FROM devices WHERE fingerprint = ?");
+  q.bind(1, info.fingerprint());
+  if (q.step()) return q.int64(0);
+  std::vector<std::string> have;
+  Stmt all(db_, "SELECT fingerprint FROM devices ORDER BY id");
+  while (all.step()) have.push_back(all.text(0));
+  throw InputError(db_.path().string() + ": no latency table for this device (" + info.fingerprint() + ")" +
+                   (have.empty() ? "; the database is empty" : "; it holds tables for: " + join_comma(have)) +
+                   ". Run flashnas profile on this device, with the same thread count and build.");
+}
+
+std::optional<LutValue> LutStore::get(int64_t device, const LutKey& k) const {
+  Stmt q(db_,
+         "SELECT median_us, p10_us, p90_us, cv, count FROM lut_entries WHERE device_id=? AND op=? AND hp=? AND "
+         "d_model=? AND phase=? AND batch=? AND length=? AND dtype=? AND runtime=?");
+  q.bind(1, device).bind(2, k.op).bind(3, k.hp).bind(4, k.d_model).bind(5, phase_name(k.phase)).bind(6, k.batch);
+  q.bind(7, k.length).bind(8, k.dtype).bind(9, k.runtime);
+  if (!q.step()) return std::nullopt;
+  return LutValue{q.real(0), q.real(1), q.real(2), q.real(3), q.int64(4)};
+}
+
+void LutStore::put(int64_t device, const LutKey& k, const TimingStats& s, int threads) {
+  Stmt q(db_,
+         "INSERT OR REPLACE INTO lut_entries(device_id, op, hp, d_model, phase, batch, length, dtype, runtime,"
+         " median_us, p10_us, p90_us, cv, count, samples_us, threads, measured_at)"
+         " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  q.bind(1, device).bind(2, k.op).bind(3, k.hp).bind(4, k.d_model).bind(5, phase_name(k.phase)).bind(6, k.batch);
+  q.bind(7, k.length).bind(8, k.dtype).bind(9, k.runtime).bind(10, s.median_us).bind(11, s.p10_us);
+  q.bind(12, s.p90_us).bind(13, s.cv).bind(14, s.count).bind(15, json(s.samples_us).dump());
+  q.bind(16, static_cast<int64_t>(threads)).bind(17, now_utc());
+  q.run();
+}
+
+std::vector<int64_t> LutStore::lengths(int64_t device, const LutKey& k) const {
+  Stmt q(db_,
+         "SELECT length FROM lut_entries WHERE device_id=? AND op=? AND hp=? AND d_model=? AND phase=? AND "
+         "batch=? AND dtype=? AND runtime=? ORDER BY length");
+  q.bind(1, device).bind(2, k.op).bind(3, k.hp).bind(4, k.d_model).bind(5, phase_name(k.phase)).bind(6, k.batch);
+  q.bind(7, k.dtype).bind(8, k.runtime);
+  std::vector<int64_t> out;
+  while (q.step()) out.push_back(q.int64(0));
+  return out;
+}
+
+int64_t LutStore::count(int64_t device) const {
+  Stmt q(db_, "SELECT COUNT(*) FROM lut_entries WHERE device_id=?");
+  q.bind(1, device);
+  q.step();
+  return q.int64(0);
+}
+
+void LutStore::add_validation(int64_t device, const json& report) {
+  Stmt q(db_, "INSERT INTO lut_validations(device_id, report, created_at) VALUES(?, ?, ?)");
+  q.bind(1, device).bind(2, report.dump()).bind(3, now_utc()).run();
+}
+
+}  // namespace flashnas

@@ -1,0 +1,77 @@
+// The latency look-up table (LUT) in SQLite.
+//
+// An entry times one pre-norm residual sublayer (RMSNorm + operator + residual
+// add), or the model's ends (embedding + final norm + LM head, op "embed_head"),
+// in the phase it is used in:
+//   prefill: one forward over a sequence of `length` tokens from an empty state
+//   decode:  one step at context `length` (tokens already in the state)
+// Keys: device fingerprint, operator, canonical hyperparameters, d_model,
+// phase, batch, length, dtype, runtime ("eager" | "cudagraph"); the LibTorch
+// version and thread count are part of the fingerprint. Values in
+// microseconds (the _us columns), with p10/p90, sample count and CV.
+//
+// Tables: meta (schema_version), devices (fingerprint, info JSON),
+// lut_entries, lut_validations. A database of another schema version is refused.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/device.h"
+#include "common/json_io.h"
+#include "common/sqlite.h"
+#include "profiler/timing.h"
+
+namespace flashnas {
+
+inline constexpr int kLutSchemaVersion = 1;
+
+enum class Phase { Prefill, Decode };
+std::string phase_name(Phase p);
+
+struct LutKey {
+  std::string op;       // operator type, or "embed_head"
+  std::string hp;       // canonical hyperparameters (compact JSON)
+  int64_t d_model = 0;
+  Phase phase = Phase::Decode;
+  int64_t batch = 1;
+  int64_t length = 0;   // prefill: sequence length; decode: context
+  std::string dtype = "float32";
+  std::string runtime = "eager";
+
+  std::string describe() const;  // "attn {...} d=256 decode B=1 t=1024 float32 eager"
+};
+
+struct LutValue {
+  double median_us = 0, p10_us = 0, p90_us = 0, cv = 0;
+  int64_t count = 0;
+};
+
+class LutStore {
+ public:
+  // Opens or creates the database; InputError when it has another schema version.
+  LutStore(const std::filesystem::path& path, bool create);
+
+  // The id of this device's fingerprint, inserting it when new.
+  int64_t add_device(const DeviceInfo& info);
+  // The id of a stored fingerprint; InputError listing the stored ones otherwise
+  // (a table built on one device is never used for another).
+  int64_t require_device(const DeviceInfo& info) const;
+
+  std::optional<LutValue> get(int64_t device, const LutKey& key) const;
+  void put(int64_t device, const LutKey& key, const TimingStats& stats, int threads);
+  // Lengths stored for a key with its length ignored, ascending.
+  std::vector<int64_t> lengths(int64_t device, const LutKey& key) const;
+  int64_t count(int64_t device) const;
+
+  void add_validation(int64_t device, const json& report);
+
+  Db& db() { return db_; }
+
+ private:
+  mutable Db db_;
+};
+
+}  // namespace flashnas

@@ -1,0 +1,185 @@
+#include "profiler/measure.h"
+
+#include <chrono>
+#include <set>
+
+#include "common/device.h"
+#include "common/error.h"
+#include "profiler/predict.h"
+#include "supernet/hybrid_lm.h"
+
+namespace flashnas {
+
+namespace {
+
+TimingStats calmest(const std::function<void()>& fn, const MeasureOptions& opts) {
+  TimingStats best;
+  for (int a = 0; a < std::max(1, opts.attempts); ++a) {
+    TimingStats s = measure(fn, opts.timing);
+    if (a == 0 || s.cv < best.cv) best = std::move(s);
+    if (best.cv <= opts.max_cv) break;
+  }
+  return best;
+}
+
+// A one-layer spec whose ends (embedding, norm, head) match the key's.
+ArchSpec ends_spec(const LutKey& key) {
+  const json hp = json::parse(key.hp);
+  return ArchSpec::from_json(json{{"d_model", key.d_model},
+                                  {"vocab_size", hp.at("vocab_size")},
+                                  {"tie_embeddings", hp.at("tie_embeddings")},
+                                  {"layers", {{{"type", "ffn"}, {"d_ff", 8}}}}},
+                             "embed_head entry");
+}
+
+}  // namespace
+
+TimingStats measure_entry(const LutKey& key, const MeasureOptions& opts) {
+  c10::InferenceMode inference;
+  const int64_t B = key.batch, L = key.length, d = key.d_model;
+  auto act = torch::TensorOptions().dtype(opts.dtype).device(opts.device);
+  if (key.op == "embed_head") {
+    HybridLM model(ends_spec(key));
+    model->to(opts.device, opts.dtype);
+    if (key.phase == Phase::Prefill) {
+      auto tokens = torch::randint(0, model->spec().vocab_size, {B, L}, act.dtype(torch::kLong));
+      return calmest([&] { model->head(model->embed(tokens, false)); }, opts);
+    }
+    auto token = torch::randint(0, model->spec().vocab_size, {B, 1}, act.dtype(torch::kLong));
+    return calmest([&] { model->head(model->embed(token, false).squeeze(1)).argmax(-1); }, opts);
+  }
+  Sublayer layer(LayerSpec{key.op, json::parse(key.hp)}, d, 1e-5);
+  layer->to(opts.device, opts.dtype);
+  if (key.phase == Phase::Prefill) {
+    auto x = torch::randn({B, L, d}, act);
+    OpState st = layer->op->init_state(B, L, opts.dtype);
+    return calmest(
+        [&] {
+          // A prefill starts from a fresh, zeroed state.
+          for (auto& [name, t] : st.buffers) t.zero_();
+          st.pos = 0;
+          layer->forward(x, &st);
+        },
+        opts);
+  }
+  auto x = torch::randn({B, d}, act);
+  OpState st = layer->op->init_state(B, L + 1, opts.dtype);
+  return calmest(
+      [&] {
+        st.pos = L;  // a state holding L tokens; the contents do not change the cost
+        layer->step(x, st);
+      },
+      opts);
+}
+
+std::vector<LutKey> plan_entries(const std::vector<ArchSpec>& archs, const std::vector<Workload>& workloads,
+                                 const std::string& dtype, const std::string& runtime) {
+  std::vector<LutKey> plan;
+  std::set<std::string> seen;
+  auto push = [&](LutKey k) {
+    if (seen.insert(k.describe()).second) plan.push_back(std::move(k));
+  };
+  for (const auto& w : workloads) {
+    for (const auto& a : archs) {
+      const int64_t lo = w.prompt + a.n_meta_tokens, hi = lo + w.generate - 1;
+      std::vector<int64_t> contexts;
+      if (w.generate > 0) {
+        contexts.push_back(lo);
+        for (int64_t p = 1; p < hi; p *= 2) {
+          if (p > lo) contexts.push_back(p);
+        }
+        if (hi != lo) contexts.push_back(hi);
+      }
+      auto entries_for = [&](const LutKey& base) {
+        if (lo > 0) {
+          LutKey k = base;
+          k.phase = Phase::Prefill;
+          k.length = lo;
+          push(k);
+        }
+        for (int64_t t : contexts) {
+          LutKey k = base;
+          k.phase = Phase::Decode;
+          k.length = t;
+          push(k);
+        }
+      };
+      for (const auto& l : a.layers) entries_for(sublayer_key(l, a.d_model, Phase::Decode, w.batch, 0, dtype, runtime));
+      entries_for(ends_key(a, Phase::Decode, w.batch, 0, dtype, runtime));
+    }
+  }
+  return plan;
+}
+
+ProfileReport run_profile(const std::vector<LutKey>& plan, LutStore& store, int64_t device,
+                          const MeasureOptions& opts, double max_minutes,
+                          const std::function<void(int64_t, int64_t, const LutKey&, const TimingStats&, double)>& progress) {
+  using clock = std::chrono::steady_clock;
+  ProfileReport r;
+  r.planned = static_cast<int64_t>(plan.size());
+  std::vector<const LutKey*> todo;
+  for (const auto& k : plan) {
+    if (store.get(device, k)) ++r.skipped;
+    else todo.push_back(&k);
+  }
+  const auto t0 = clock::now();
+  const int threads = opts.device.is_cpu() ? at::get_num_threads() : 0;
+  for (size_t i = 0; i < todo.size(); ++i) {
+    const double elapsed = std::chrono::duration<double>(clock::now() - t0).count();
+    if (max_minutes > 0 && elapsed > max_minutes * 60) {
+      r.time_limited = true;
+      break;
+    }
+    const TimingStats s = measure_entry(*todo[i], opts);
+    store.put(device, *todo[i], s, threads);  // its own commit: an interrupted run loses at most this entry
+    ++r.measured;
+    const double spent = std::chrono::duration<double>(clock::now() - t0).count();
+    if (progress) {
+      progress(static_cast<int64_t>(i + 1), static_cast<int64_t>(todo.size()), *todo[i], s,
+               spent / static_cast<double>(i + 1) * static_cast<double>(todo.size() - i - 1));
+    }
+  }
+  r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+  return r;
+}
+
+json BenchResult::to_json() const {
+  auto stats = [](const TimingStats& s) {
+    return json{{"median_ms", s.median_us / 1e3}, {"p10_ms", s.p10_us / 1e3}, {"p90_ms", s.p90_us / 1e3},
+                {"cv", s.cv},                     {"count", s.count}};
+  };
+  return json{{"total", stats(total)}, {"prefill", stats(prefill)}, {"decode", stats(decode)}};
+}
+
+BenchResult bench_workload(const ArchSpec& spec, const Workload& w, const MeasureOptions& opts) {
+  using clock = std::chrono::steady_clock;
+  c10::InferenceMode inference;
+  HybridLM model(spec);
+  model->to(opts.device, opts.dtype);
+  auto prompt = torch::randint(0, spec.vocab_size, {w.batch, std::max<int64_t>(w.prompt, 1)},
+                               torch::TensorOptions().dtype(torch::kLong).device(opts.device));
+  std::vector<double> pre, dec;
+  auto sample = [&] {
+    const auto t0 = clock::now();
+    ModelCache cache = model->init_cache(w.batch, w.prompt + w.generate, opts.dtype);
+    torch::Tensor last;
+    if (w.prompt > 0) last = model->extend(prompt, cache).select(1, w.prompt - 1);
+    const auto t1 = clock::now();
+    torch::Tensor token = w.prompt > 0 ? last.argmax(-1) : prompt.select(1, 0);
+    for (int64_t g = 0; g < w.generate; ++g) token = model->step(token, cache).argmax(-1);
+    if (opts.timing.sync) opts.timing.sync();
+    const auto t2 = clock::now();
+    pre.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+    dec.push_back(std::chrono::duration<double, std::micro>(t2 - t1).count());
+  };
+  BenchResult r;
+  r.total = measure(sample, opts.timing);
+  // Drop the warm-up samples so the parts line up with the timed ones.
+  pre.erase(pre.begin(), pre.end() - r.total.count);
+  dec.erase(dec.begin(), dec.end() - r.total.count);
+  r.prefill = summarize(pre);
+  r.decode = summarize(dec);
+  return r;
+}
+
+}  // namespace flashnas

@@ -1,0 +1,54 @@
+// Measuring LUT entries and whole-model workloads with the timing rules of
+// timing.h: warm-up, a minimum count and time, the median kept; an entry
+// whose coefficient of variation exceeds max_cv is measured again (up to
+// `attempts` times) and the calmest measurement is kept.
+#pragma once
+#include <functional>
+#include <vector>
+
+#include "profiler/lut.h"
+#include "profiler/workload.h"
+#include "supernet/arch_spec.h"
+
+namespace flashnas {
+
+struct MeasureOptions {
+  TimingOptions timing;
+  double max_cv = 0.10;
+  int attempts = 3;
+  torch::Device device = torch::kCPU;
+  torch::ScalarType dtype = torch::kFloat32;
+};
+
+// Times one entry (a sublayer or the model's ends) in its phase.
+TimingStats measure_entry(const LutKey& key, const MeasureOptions& opts);
+
+// The entries needed to predict `workloads` for `archs`: for every distinct
+// sublayer (and the model's ends) a prefill at each prompt length and decode
+// steps on a grid of contexts covering every generated position (the ends of
+// the range and the powers of two between). Deduplicated, in a stable order.
+std::vector<LutKey> plan_entries(const std::vector<ArchSpec>& archs, const std::vector<Workload>& workloads,
+                                 const std::string& dtype, const std::string& runtime);
+
+struct ProfileReport {
+  int64_t planned = 0, measured = 0, skipped = 0;
+  bool time_limited = false;
+  double seconds = 0;
+};
+
+// Measures every planned entry the store does not hold yet (so an interrupted
+// run resumes), each committed on its own; stops early after max_minutes.
+ProfileReport run_profile(const std::vector<LutKey>& plan, LutStore& store, int64_t device,
+                          const MeasureOptions& opts, double max_minutes,
+                          const std::function<void(int64_t done, int64_t todo, const LutKey&, const TimingStats&,
+                                                   double eta_s)>& progress);
+
+// End to end: a fresh cache, a prefill of the prompt, then `generate` decode
+// steps feeding back the argmax token, all with the real model.
+struct BenchResult {
+  TimingStats total, prefill, decode;  // decode: all generate steps of a sample together
+  json to_json() const;
+};
+BenchResult bench_workload(const ArchSpec& spec, const Workload& w, const MeasureOptions& opts);
+
+}  // namespace flashnas

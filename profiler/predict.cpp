@@ -1,0 +1,111 @@
+#include "profiler/predict.h"
+
+#include <algorithm>
+
+#include "common/error.h"
+
+namespace flashnas {
+
+json Prediction::to_json() const {
+  return json{{"total_ms", total_ms}, {"prefill_ms", prefill_ms}, {"decode_ms", decode_ms},
+              {"layer_ms", layer_ms}, {"ends_ms", ends_ms},       {"interpolated", interpolated}};
+}
+
+LutKey sublayer_key(const LayerSpec& layer, int64_t d_model, Phase phase, int64_t batch, int64_t length,
+                    const std::string& dtype, const std::string& runtime) {
+  return LutKey{layer.type, layer.hp.dump(), d_model, phase, batch, length, dtype, runtime};
+}
+
+LutKey ends_key(const ArchSpec& spec, Phase phase, int64_t batch, int64_t length, const std::string& dtype,
+                const std::string& runtime) {
+  const json hp = {{"vocab_size", spec.vocab_size}, {"tie_embeddings", spec.tie_embeddings}};
+  return LutKey{"embed_head", hp.dump(), spec.d_model, phase, batch, length, dtype, runtime};
+}
+
+namespace {
+
+// The stored value at `key.length`, or a linear interpolation between the
+// nearest stored lengths around it. Throws naming the entry when there is no
+// bracketing pair.
+struct Lookup {
+  const LutStore& lut;
+  int64_t device;
+
+  // Sum of the entry over lengths [lo, hi] (inclusive); counts interpolated ones.
+  double sum(LutKey key, int64_t lo, int64_t hi, int64_t* n_interp) const {
+    const std::vector<int64_t> grid = lut.lengths(device, key);
+    key.length = lo;
+    if (grid.empty()) throw Error("missing LUT entry: " + key.describe() + " (no entries for this operator)");
+    if (grid.front() > lo || grid.back() < hi) {
+      throw Error("missing LUT entry: " + key.describe() + "; needs " + phase_name(key.phase) + " lengths " +
+                  std::to_string(lo) + ".." + std::to_string(hi) + ", the table covers " +
+                  std::to_string(grid.front()) + ".." + std::to_string(grid.back()));
+    }
+    std::vector<double> value(grid.size());
+    for (size_t i = 0; i < grid.size(); ++i) {
+      key.length = grid[i];
+      value[i] = lut.get(device, key)->median_us;
+    }
+    double total = 0;
+    size_t seg = 0;
+    for (int64_t t = lo; t <= hi; ++t) {
+      while (seg + 1 < grid.size() && grid[seg + 1] < t) ++seg;
+      if (grid[seg] == t) {
+        total += value[seg];
+      } else if (seg + 1 < grid.size() && grid[seg + 1] == t) {
+        total += value[seg + 1];
+      } else {
+        const double f = static_cast<double>(t - grid[seg]) / static_cast<double>(grid[seg + 1] - grid[seg]);
+        total += value[seg] + f * (value[seg + 1] - value[seg]);
+        ++*n_interp;
+      }
+    }
+    return total;
+  }
+};
+
+}  // namespace
+
+Prediction predict(const ArchSpec& spec, const Workload& w, const LutStore& lut, int64_t device,
+                   const std::string& dtype, const std::string& runtime) {
+  Prediction p;
+  const Lookup look{lut, device};
+  const int64_t M = spec.n_meta_tokens, P = w.prompt, G = w.generate;
+  // Without a prompt the meta tokens still form the prefill (when there are any).
+  const int64_t prefill_len = P + M;
+  auto add = [&](const LutKey& base, double* bucket) {
+    double us = 0;
+    if (prefill_len > 0) {
+      LutKey k = base;
+      k.phase = Phase::Prefill;
+      int64_t n = 0;
+      const double v = look.sum(k, prefill_len, prefill_len, &n);
+      if (n) p.interpolated.push_back(k.describe() + ": interpolated between stored lengths");
+      p.prefill_ms += v / 1e3;
+      us += v;
+    }
+    if (G > 0) {
+      LutKey k = base;
+      k.phase = Phase::Decode;
+      int64_t n = 0;
+      const double v = look.sum(k, prefill_len, prefill_len + G - 1, &n);
+      if (n) {
+        k.length = prefill_len;
+        p.interpolated.push_back(k.describe() + ": " + std::to_string(n) + " of " + std::to_string(G) +
+                                 " contexts interpolated");
+      }
+      p.decode_ms += v / 1e3;
+      us += v;
+    }
+    *bucket += us / 1e3;
+  };
+  for (const auto& layer : spec.layers) {
+    p.layer_ms.push_back(0);
+    add(sublayer_key(layer, spec.d_model, Phase::Decode, w.batch, 0, dtype, runtime), &p.layer_ms.back());
+  }
+  add(ends_key(spec, Phase::Decode, w.batch, 0, dtype, runtime), &p.ends_ms);
+  p.total_ms = p.prefill_ms + p.decode_ms;
+  return p;
+}
+
+}  // namespace flashnas

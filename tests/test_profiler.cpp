@@ -1,0 +1,232 @@
+// profiler/: workloads, the entry plan, prediction on a synthetic LUT
+// (sums, interpolation, missing entries), fingerprints, schema versions,
+// resumable profiling and an interrupted run's database.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "common/error.h"
+#include "profiler/lut.h"
+#include "profiler/measure.h"
+#include "profiler/predict.h"
+#include "tests/test_util.h"
+
+namespace flashnas {
+namespace {
+
+using test::run_cli;
+using test::TempDir;
+
+std::string input_error(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an InputError";
+  return "";
+}
+std::string any_error(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an error";
+  return "";
+}
+
+TEST(Workload, ParsesAndRejects) {
+  const Workload w = Workload::parse("batch=2,prompt=512,generate=128");
+  EXPECT_EQ(w.batch, 2);
+  EXPECT_EQ(w.prompt, 512);
+  EXPECT_EQ(w.generate, 128);
+  EXPECT_EQ(Workload::parse(w.str()).str(), w.str());
+  EXPECT_EQ(Workload::parse("generate=8192").batch, 1);
+  EXPECT_EQ(input_error([] { Workload::parse("batch=1,promt=5"); }),
+            "--workload \"batch=1,promt=5\": unknown key \"promt\"; allowed: batch, prompt, generate");
+  EXPECT_NE(input_error([] { Workload::parse("prompt=abc"); }).find("prompt must be an integer"), std::string::npos);
+  EXPECT_NE(input_error([] { Workload::parse("batch=0,prompt=4"); }).find("batch must be positive"), std::string::npos);
+}
+
+ArchSpec small_arch(int64_t meta = 0) {
+  return ArchSpec::from_json(json{{"d_model", 32},
+                                  {"n_meta_tokens", meta},
+                                  {"layers",
+                                   {{{"type", "attn"}, {"n_heads", 4}},
+                                    {{"type", "ffn"}, {"d_ff", 64}},
+                                    {{"type", "attn"}, {"n_heads", 4}},
+                                    {{"type", "mamba2"}, {"head_dim", 16}, {"d_state", 8}}}}},
+                             "small");
+}
+
+TEST(Plan, CoversEveryOperatorPhaseAndContextRange) {
+  const auto plan = plan_entries({small_arch(2)}, {Workload::parse("prompt=10,generate=20")}, "float32", "eager");
+  std::set<std::string> ops;
+  int64_t lo = 1 << 30, hi = 0, prefills = 0;
+  for (const auto& k : plan) {
+    ops.insert(k.op);
+    if (k.phase == Phase::Prefill) {
+      EXPECT_EQ(k.length, 12);  // prompt + meta tokens
+      ++prefills;
+    } else {
+      lo = std::min(lo, k.length);
+      hi = std::max(hi, k.length);
+    }
+  }
+  EXPECT_EQ(ops, (std::set<std::string>{"attn", "ffn", "mamba2", "embed_head"}));
+  EXPECT_EQ(prefills, 4);  // the two identical attn layers share entries
+  EXPECT_EQ(lo, 12);
+  EXPECT_EQ(hi, 31);  // the last generated position's context
+}
+
+DeviceInfo fake_device(const std::string& name) {
+  DeviceInfo d;
+  d.device = "cpu";
+  d.name = name;
+  d.threads = 1;
+  d.torch_version = "2.11.0";
+  d.build_type = "Release";
+  return d;
+}
+
+TimingStats stats(double us) { return summarize({us}); }
+
+TEST(Predict, SumsEntriesAndInterpolatesContexts) {
+  TempDir dir;
+  LutStore lut(dir / "lut.db", true);
+  const int64_t dev = lut.add_device(fake_device("synthetic"));
+  const ArchSpec a = ArchSpec::from_json(
+      json{{"d_model", 32}, {"layers", {{{"type", "attn"}, {"n_heads", 4}}, {{"type", "ffn"}, {"d_ff", 64}}}}}, "a");
+  const Workload w = Workload::parse("prompt=10,generate=11");  // decode contexts 10..20
+  // attn: prefill 1000 us; decode 100 + 2t us, stored only at t = 10, 16, 20 (linear, so
+  // interpolation is exact). ffn: prefill 500, decode 50 at 10 and 20. ends: 5 and 1.
+  auto put = [&](const LutKey& base, Phase ph, int64_t len, double us) {
+    LutKey k = base;
+    k.phase = ph;
+    k.length = len;
+    lut.put(dev, k, stats(us), 1);
+  };
+  const LutKey attn = sublayer_key(a.layers[0], 32, Phase::Decode, 1, 0, "float32", "eager");
+  const LutKey ffn = sublayer_key(a.layers[1], 32, Phase::Decode, 1, 0, "float32", "eager");
+  const LutKey ends = ends_key(a, Phase::Decode, 1, 0, "float32", "eager");
+  put(attn, Phase::Prefill, 10, 1000);
+  for (int64_t t : {10, 16, 20}) put(attn, Phase::Decode, t, 100 + 2.0 * t);
+  put(ffn, Phase::Prefill, 10, 500);
+  put(ffn, Phase::Decode, 10, 50);
+  put(ffn, Phase::Decode, 20, 50);
+  put(ends, Phase::Prefill, 10, 5);
+  put(ends, Phase::Decode, 10, 1);
+  put(ends, Phase::Decode, 20, 1);
+  const Prediction p = predict(a, w, lut, dev, "float32", "eager");
+  double attn_decode = 0;
+  for (int64_t t = 10; t <= 20; ++t) attn_decode += 100 + 2.0 * t;
+  EXPECT_NEAR(p.prefill_ms, (1000 + 500 + 5) / 1e3, 1e-12);
+  EXPECT_NEAR(p.decode_ms, (attn_decode + 11 * 50 + 11 * 1) / 1e3, 1e-9);
+  EXPECT_NEAR(p.total_ms, p.prefill_ms + p.decode_ms, 1e-12);
+  EXPECT_NEAR(p.layer_ms[0], (1000 + attn_decode) / 1e3, 1e-9);
+  ASSERT_EQ(p.interpolated.size(), 3u);  // attn, ffn and the ends' decode sums
+  EXPECT_NE(p.interpolated[0].find("8 of 11 contexts interpolated"), std::string::npos) << p.interpolated[0];
+  // A context past the grid, and an operator with no entries, are errors naming the entry.
+  EXPECT_NE(any_error([&] { predict(a, Workload::parse("prompt=10,generate=12"), lut, dev, "float32", "eager"); })
+                .find("needs decode lengths 10..21, the table covers 10..20"),
+            std::string::npos);
+  const ArchSpec b = ArchSpec::from_json(json{{"d_model", 32}, {"layers", {{{"type", "ffn"}, {"d_ff", 96}}}}}, "b");
+  EXPECT_NE(any_error([&] { predict(b, w, lut, dev, "float32", "eager"); })
+                .find("missing LUT entry: ffn {\"d_ff\":96} d=32 prefill"),
+            std::string::npos);
+}
+
+TEST(LutStoreTest, FingerprintMismatchAndSchemaVersion) {
+  TempDir dir;
+  {
+    LutStore lut(dir / "lut.db", true);
+    lut.add_device(fake_device("machine A"));
+    EXPECT_NE(input_error([&] { lut.require_device(fake_device("machine B")); })
+                  .find("no latency table for this device (cpu|machine B|threads=1"),
+              std::string::npos);
+    EXPECT_NE(input_error([&] { lut.require_device(fake_device("machine B")); })
+                  .find("it holds tables for: cpu|machine A"),
+              std::string::npos);
+    lut.db().exec("UPDATE meta SET value = '99' WHERE key = 'schema_version'");
+  }
+  EXPECT_NE(input_error([&] { LutStore again(dir / "lut.db", false); })
+                .find("database schema version 99; this flashnas reads version 1"),
+            std::string::npos);
+  EXPECT_NE(input_error([&] { LutStore none(dir / "missing.db", false); }).find("missing.db: no such database"),
+            std::string::npos);
+}
+
+MeasureOptions quick() {
+  MeasureOptions m;
+  m.timing.warmup = 1;
+  m.timing.min_count = 3;
+  m.timing.min_seconds = 0;
+  m.attempts = 1;
+  return m;
+}
+
+TEST(Profile, MeasuresEntriesResumesAndPredictsFromThem) {
+  TempDir dir;
+  LutStore lut(dir / "lut.db", true);
+  const int64_t dev = lut.add_device(fake_device("this cpu"));
+  const ArchSpec a = small_arch(1);
+  const Workload w = Workload::parse("prompt=8,generate=6");
+  const auto plan = plan_entries({a}, {w}, "float32", "eager");
+  // Half first, then the rest: the second run skips what the first measured.
+  const std::vector<LutKey> half(plan.begin(), plan.begin() + static_cast<long>(plan.size() / 2));
+  const ProfileReport r1 = run_profile(half, lut, dev, quick(), 0, nullptr);
+  EXPECT_EQ(r1.measured, static_cast<int64_t>(half.size()));
+  const ProfileReport r2 = run_profile(plan, lut, dev, quick(), 0, nullptr);
+  EXPECT_EQ(r2.skipped, static_cast<int64_t>(half.size()));
+  EXPECT_EQ(r2.measured, static_cast<int64_t>(plan.size() - half.size()));
+  EXPECT_EQ(lut.count(dev), static_cast<int64_t>(plan.size()));
+  const Prediction p = predict(a, w, lut, dev, "float32", "eager");
+  EXPECT_GT(p.prefill_ms, 0);
+  EXPECT_GT(p.decode_ms, 0);
+  const BenchResult b = bench_workload(a, w, quick());
+  EXPECT_GT(b.total.median_us, 0);
+  EXPECT_EQ(b.prefill.count, b.total.count);
+}
+
+TEST(Profile, KilledRunLeavesASoundDatabaseAndResumes) {
+  TempDir dir;
+  dir.write("arch.json", small_arch().to_json().dump());
+  const std::string db = (dir / "lut.db").string();
+  const std::vector<std::string> args = {"profile", "--arch", (dir / "arch.json").string(), "--workload",
+                                         "prompt=64,generate=300", "--workload", "prompt=16,generate=40",
+                                         "--db", db, "--threads", "1"};
+  std::string cmd = "timeout -s KILL 3 '" + std::string(FLASHNAS_BIN) + "'";
+  for (const auto& a : args) cmd += " '" + a + "'";
+  std::system((cmd + " >/dev/null 2>&1").c_str());
+  // The killed run committed whole entries only.
+  {
+    Db check(db, false);
+    Stmt q(check, "PRAGMA integrity_check");
+    ASSERT_TRUE(q.step());
+    EXPECT_EQ(q.text(0), "ok");
+  }
+  auto r = run_cli([&] {
+    auto v = args;
+    v.push_back("--json");
+    return v;
+  }());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_GT(j["skipped"].get<int>(), 0) << "the killed run measured nothing in 3 s";
+  EXPECT_GT(j["measured"].get<int>(), 0) << "the killed run had already finished: kill it earlier";
+  EXPECT_EQ(j["skipped"].get<int>() + j["measured"].get<int>(), j["planned"].get<int>());
+  EXPECT_EQ(j["entries"], j["planned"]);
+  r = run_cli({"latency", "--db", db, "--arch", (dir / "arch.json").string(), "--workload", "prompt=64,generate=300",
+               "--threads", "1", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_GT(json::parse(r.out)["total_ms"].get<double>(), 0);
+  // Another thread count is another device fingerprint: refused, not silently reused.
+  r = run_cli({"latency", "--db", db, "--arch", (dir / "arch.json").string(), "--workload", "prompt=64,generate=300",
+               "--threads", "2"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("no latency table for this device"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace flashnas
