@@ -24,12 +24,9 @@ namespace {
 
 using test::max_abs_diff;
 using test::max_rel_diff;
+const auto& tol = test::numeric_tolerance;
+const auto& err = test::numeric_error;
 
-double tol(torch::ScalarType dt) { return dt == torch::kFloat64 ? 1e-10 : 1e-4; }
-double err(const torch::Tensor& got, const torch::Tensor& want) {
-  return got.scalar_type() == torch::kFloat64 && want.scalar_type() == torch::kFloat64 ? max_abs_diff(got, want)
-                                                                                         : max_rel_diff(got, want);
-}
 std::string dname(torch::ScalarType dt) { return dt == torch::kFloat64 ? "f64" : "f32"; }
 
 // ---------------------------------------------------------------- kernels

@@ -23,11 +23,9 @@ namespace {
 
 using test::max_abs_diff;
 using test::max_rel_diff;
+const auto& tolerance = test::numeric_tolerance;
+const auto& error = test::numeric_error;
 
-double tolerance(torch::ScalarType dt) { return dt == torch::kFloat64 ? 1e-10 : 1e-4; }
-double error(const torch::Tensor& got, const torch::Tensor& want) {
-  return got.scalar_type() == torch::kFloat64 ? max_abs_diff(got, want) : max_rel_diff(got, want);
-}
 
 struct AttnCase {
   int64_t heads, kv_heads;

@@ -16,25 +16,9 @@ namespace {
 
 using test::run_cli;
 using test::TempDir;
+const auto& input_error = test::input_error_of;
+const auto& any_error = test::error_of;
 
-std::string input_error(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an InputError";
-  return "";
-}
-std::string any_error(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an error";
-  return "";
-}
 
 TEST(Workload, ParsesAndRejects) {
   const Workload w = Workload::parse("batch=2,prompt=512,generate=128");

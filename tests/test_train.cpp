@@ -22,17 +22,9 @@ namespace flashnas {
 namespace {
 
 using test::TempDir;
+const auto& expect_input_error = test::input_error_of;
 namespace fs = std::filesystem;
 
-std::string expect_input_error(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an InputError";
-  return "";
-}
 
 // A small deterministic corpus of `files` documents of English-like text.
 void write_corpus(const TempDir& dir, int files, int sentences) {

@@ -1,5 +1,7 @@
 #include "tests/test_util.h"
 
+#include "common/error.h"
+
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -17,6 +19,33 @@ double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
 double max_rel_diff(const torch::Tensor& a, const torch::Tensor& b) {
   const double scale = std::max(b.to(torch::kFloat64).abs().max().item<double>(), 1e-30);
   return max_abs_diff(a, b) / scale;
+}
+
+double numeric_tolerance(torch::ScalarType dtype) { return dtype == torch::kFloat64 ? 1e-10 : 1e-4; }
+
+double numeric_error(const torch::Tensor& got, const torch::Tensor& want) {
+  return got.scalar_type() == torch::kFloat64 && want.scalar_type() == torch::kFloat64 ? max_abs_diff(got, want)
+                                                                                         : max_rel_diff(got, want);
+}
+
+std::string input_error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an InputError";
+  return "";
+}
+
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an error";
+  return "";
 }
 
 TempDir::TempDir() {

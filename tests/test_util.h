@@ -12,6 +12,17 @@ namespace flashnas::test {
 
 // max |a - b|
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b);
+
+// The numerics suites' acceptance bound: float64 1e-10 absolute, float32 1e-4
+// relative to the reference's scale (why: see the comments atop test_ops.cpp
+// and test_mixers.cpp), and the matching error measure.
+double numeric_tolerance(torch::ScalarType dtype);
+double numeric_error(const torch::Tensor& got, const torch::Tensor& want);
+
+// Runs fn expecting flashnas::InputError (or, for error_of, any exception);
+// returns its message, or records a test failure and returns "".
+std::string input_error_of(const std::function<void()>& fn);
+std::string error_of(const std::function<void()>& fn);
 // max |a - b| / max(max |b|, tiny): error relative to the reference's scale.
 double max_rel_diff(const torch::Tensor& a, const torch::Tensor& b);
 
