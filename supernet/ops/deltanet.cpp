@@ -10,8 +10,6 @@
 
 namespace flashnas {
 
-torch::Tensor init_dt_bias(int64_t n);  // mamba2.cpp
-
 DeltaNetConfig DeltaNetConfig::from_json(const json& hp, bool decay) {
   DeltaNetConfig c;
   c.n_heads = hp.at("n_heads").get<int64_t>();

@@ -27,12 +27,6 @@ json Mamba2Config::to_json() const {
               {"conv_kernel", conv_kernel}, {"chunk_size", chunk_size}, {"norm_eps", norm_eps}};
 }
 
-// dt_bias = softplus^-1(dt) for dt log-uniform in [1e-3, 0.1] (floor 1e-4), as mamba_ssm.
-torch::Tensor init_dt_bias(int64_t n) {
-  auto dt = (torch::rand({n}) * (std::log(0.1) - std::log(1e-3)) + std::log(1e-3)).exp().clamp_min(1e-4);
-  return dt + torch::log(-torch::expm1(-dt));
-}
-
 Mamba2Op::Mamba2Op(const Mamba2Config& cfg, int64_t d_model) : cfg_(cfg) {
   E_ = cfg.expand * d_model;
   H_ = E_ / cfg.head_dim;
