@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/device_options.h"
+#include "common/error.h"
 
 namespace flashnas::cli {
 
@@ -11,7 +12,7 @@ void add_bench_command(CLI::App& app) {
   struct Opts {
     std::string arch, workload;
     DeviceOptions dev;
-    int min_count = 5;
+    int min_count = 5, rounds = 3;
     double min_seconds = 1.0;
     bool json = false;
   };
@@ -21,6 +22,9 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--workload", o->workload, "batch=B,prompt=P,generate=G")->required();
   cmd->add_option("--min-count", o->min_count, "At least this many timed runs")->capture_default_str();
   cmd->add_option("--min-seconds", o->min_seconds, "And at least this much timed time")->capture_default_str();
+  cmd->add_option("--rounds", o->rounds, "Rounds of the above; the fastest round (by median) is reported, as the "
+                                          "profiler does")
+      ->capture_default_str();
   cmd->add_flag("--json", o->json, "Print JSON");
   o->dev.add_to(*cmd);
   cmd->callback([o] {
@@ -31,10 +35,12 @@ void add_bench_command(CLI::App& app) {
     m.timing.min_seconds = o->min_seconds;
     const ArchSpec spec = ArchSpec::load(o->arch);
     const Workload w = Workload::parse(o->workload);
-    const BenchResult r = bench_workload(spec, w, m);
+    if (o->rounds < 1) throw InputError("--rounds: must be >= 1");
+    const BenchResult r = bench_rounds(spec, w, m, o->rounds);
     if (o->json) {
       json j = r.to_json();
       j["workload"] = w.str();
+      j["rounds"] = o->rounds;
       j["arch_hash"] = spec.hash();
       j["device"] = info.fingerprint();
       j["commit"] = info.commit;

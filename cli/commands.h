@@ -10,5 +10,9 @@ void add_train_command(CLI::App& app);
 void add_profile_command(CLI::App& app);
 void add_latency_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_search_command(CLI::App& app);
+void add_frontier_command(CLI::App& app);
+void add_export_command(CLI::App& app);
+void add_generate_command(CLI::App& app);
 
 }  // namespace flashnas::cli

@@ -21,6 +21,10 @@ int main(int argc, char** argv) {
   flashnas::cli::add_profile_command(app);
   flashnas::cli::add_latency_command(app);
   flashnas::cli::add_bench_command(app);
+  flashnas::cli::add_search_command(app);
+  flashnas::cli::add_frontier_command(app);
+  flashnas::cli::add_export_command(app);
+  flashnas::cli::add_generate_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

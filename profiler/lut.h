@@ -11,7 +11,9 @@
 // microseconds (the _us columns), with p10/p90, sample count and CV.
 //
 // Tables: meta (schema_version), devices (fingerprint, info JSON),
-// lut_entries, lut_validations. A database of another schema version is refused.
+// lut_entries (with the number of measurement rounds), lut_calibrations,
+// lut_validations. A
+// database of another schema version is refused.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -26,7 +28,7 @@
 
 namespace flashnas {
 
-inline constexpr int kLutSchemaVersion = 1;
+inline constexpr int kLutSchemaVersion = 2;
 
 enum class Phase { Prefill, Decode };
 std::string phase_name(Phase p);
@@ -44,9 +46,18 @@ struct LutKey {
   std::string describe() const;  // "attn {...} d=256 decode B=1 t=1024 float32 eager"
 };
 
+// Whole-model calibration for one batch size: measured prefill and decode
+// times of calibration architectures against the LUT's raw sums, fitted as
+// measured = scale * raw (least squares through the origin) per phase.
+struct Calibration {
+  double prefill_scale = 1, decode_scale = 1;
+  int64_t archs = 0;
+};
+
 struct LutValue {
   double median_us = 0, p10_us = 0, p90_us = 0, cv = 0;
   int64_t count = 0;
+  int64_t rounds = 1;  // measurement rounds so far; the values are those of the fastest round
 };
 
 class LutStore {
@@ -60,13 +71,28 @@ class LutStore {
   // (a table built on one device is never used for another).
   int64_t require_device(const DeviceInfo& info) const;
 
+  // The id of the stored fingerprint `fingerprint`, or of the only stored one
+  // when it is empty; InputError listing the stored fingerprints otherwise.
+  int64_t find_device(const std::string& fingerprint) const;
+  // The stored description (JSON) of a device id.
+  json device_info(int64_t device) const;
   std::optional<LutValue> get(int64_t device, const LutKey& key) const;
+  // Records one measurement round of an entry: a new entry, or for a stored
+  // one, the round count goes up and the values are replaced when this
+  // round's median is lower. On a shared machine, interference only adds
+  // time, so the fastest of rounds spread out in time estimates the
+  // uncontended latency; the whole-model measurements it is validated
+  // against use the same rule.
   void put(int64_t device, const LutKey& key, const TimingStats& stats, int threads);
   // Lengths stored for a key with its length ignored, ascending.
   std::vector<int64_t> lengths(int64_t device, const LutKey& key) const;
   int64_t count(int64_t device) const;
 
   void add_validation(int64_t device, const json& report);
+  void set_calibration(int64_t device, const std::string& dtype, const std::string& runtime, int64_t batch,
+                       const Calibration& c, const json& report);
+  std::optional<Calibration> calibration(int64_t device, const std::string& dtype, const std::string& runtime,
+                                         int64_t batch) const;
 
   Db& db() { return db_; }
 

@@ -20,7 +20,9 @@ struct MeasureOptions {
   torch::ScalarType dtype = torch::kFloat32;
 };
 
-// Times one entry (a sublayer or the model's ends) in its phase.
+// Times one entry (a sublayer or the model's ends) in its phase. On CPU a
+// sublayer is timed as rotating copies whose weights exceed the private
+// caches (see measure.cpp), as inside a whole model.
 TimingStats measure_entry(const LutKey& key, const MeasureOptions& opts);
 
 // The entries needed to predict `workloads` for `archs`: for every distinct
@@ -31,17 +33,22 @@ std::vector<LutKey> plan_entries(const std::vector<ArchSpec>& archs, const std::
                                  const std::string& dtype, const std::string& runtime);
 
 struct ProfileReport {
-  int64_t planned = 0, measured = 0, skipped = 0;
+  int64_t planned = 0, measured = 0, skipped = 0;  // measured counts rounds; skipped: entries with all rounds
+  int rounds = 1;
   bool time_limited = false;
   double seconds = 0;
 };
 
-// Measures every planned entry the store does not hold yet (so an interrupted
-// run resumes), each committed on its own; stops early after max_minutes.
+// Measures every planned entry `rounds` times (each round committed on its
+// own; the store keeps the fastest round, see LutStore::put). All entries get
+// their first round before any gets its second, so the rounds of one entry
+// are minutes apart. Entries and rounds already stored are skipped, so an
+// interrupted run resumes; stops early after max_minutes.
 ProfileReport run_profile(const std::vector<LutKey>& plan, LutStore& store, int64_t device,
                           const MeasureOptions& opts, double max_minutes,
                           const std::function<void(int64_t done, int64_t todo, const LutKey&, const TimingStats&,
-                                                   double eta_s)>& progress);
+                                                   double eta_s)>& progress,
+                          int rounds = 1);
 
 // End to end: a fresh cache, a prefill of the prompt, then `generate` decode
 // steps feeding back the argmax token, all with the real model.
@@ -50,5 +57,8 @@ struct BenchResult {
   json to_json() const;
 };
 BenchResult bench_workload(const ArchSpec& spec, const Workload& w, const MeasureOptions& opts);
+// The fastest of `rounds` bench_workload runs (by median total): the same
+// rule as the LUT's entries.
+BenchResult bench_rounds(const ArchSpec& spec, const Workload& w, const MeasureOptions& opts, int rounds);
 
 }  // namespace flashnas

@@ -8,7 +8,8 @@ namespace flashnas {
 
 json Prediction::to_json() const {
   return json{{"total_ms", total_ms}, {"prefill_ms", prefill_ms}, {"decode_ms", decode_ms},
-              {"layer_ms", layer_ms}, {"ends_ms", ends_ms},       {"interpolated", interpolated}};
+              {"layer_ms", layer_ms}, {"ends_ms", ends_ms},       {"interpolated", interpolated},
+              {"raw_prefill_ms", raw_prefill_ms}, {"raw_decode_ms", raw_decode_ms}, {"calibration", calibration}};
 }
 
 LutKey sublayer_key(const LayerSpec& layer, int64_t d_model, Phase phase, int64_t batch, int64_t length,
@@ -67,8 +68,16 @@ struct Lookup {
 }  // namespace
 
 Prediction predict(const ArchSpec& spec, const Workload& w, const LutStore& lut, int64_t device,
-                   const std::string& dtype, const std::string& runtime) {
+                   const std::string& dtype, const std::string& runtime, bool calibrated) {
   Prediction p;
+  Calibration cal;
+  if (calibrated) {
+    if (auto c = lut.calibration(device, dtype, runtime, w.batch)) {
+      cal = *c;
+      p.calibration = {{"batch", w.batch}, {"prefill_scale", cal.prefill_scale}, {"decode_scale", cal.decode_scale},
+                       {"archs", cal.archs}};
+    }
+  }
   const Lookup look{lut, device};
   const int64_t M = spec.n_meta_tokens, P = w.prompt, G = w.generate;
   // Without a prompt the meta tokens still form the prefill (when there are any).
@@ -81,8 +90,8 @@ Prediction predict(const ArchSpec& spec, const Workload& w, const LutStore& lut,
       int64_t n = 0;
       const double v = look.sum(k, prefill_len, prefill_len, &n);
       if (n) p.interpolated.push_back(k.describe() + ": interpolated between stored lengths");
-      p.prefill_ms += v / 1e3;
-      us += v;
+      p.raw_prefill_ms += v / 1e3;
+      us += cal.prefill_scale * v;
     }
     if (G > 0) {
       LutKey k = base;
@@ -94,8 +103,8 @@ Prediction predict(const ArchSpec& spec, const Workload& w, const LutStore& lut,
         p.interpolated.push_back(k.describe() + ": " + std::to_string(n) + " of " + std::to_string(G) +
                                  " contexts interpolated");
       }
-      p.decode_ms += v / 1e3;
-      us += v;
+      p.raw_decode_ms += v / 1e3;
+      us += cal.decode_scale * v;
     }
     *bucket += us / 1e3;
   };
@@ -104,6 +113,8 @@ Prediction predict(const ArchSpec& spec, const Workload& w, const LutStore& lut,
     add(sublayer_key(layer, spec.d_model, Phase::Decode, w.batch, 0, dtype, runtime), &p.layer_ms.back());
   }
   add(ends_key(spec, Phase::Decode, w.batch, 0, dtype, runtime), &p.ends_ms);
+  p.prefill_ms = cal.prefill_scale * p.raw_prefill_ms;
+  p.decode_ms = cal.decode_scale * p.raw_decode_ms;
   p.total_ms = p.prefill_ms + p.decode_ms;
   return p;
 }

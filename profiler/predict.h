@@ -15,7 +15,9 @@
 namespace flashnas {
 
 struct Prediction {
-  double total_ms = 0, prefill_ms = 0, decode_ms = 0;
+  double total_ms = 0, prefill_ms = 0, decode_ms = 0;  // calibrated when a calibration exists
+  double raw_prefill_ms = 0, raw_decode_ms = 0;        // plain sums of the entries
+  json calibration;                                    // the scales applied, or null
   std::vector<double> layer_ms;          // per sublayer, prefill + decode
   double ends_ms = 0;                    // embedding + final norm + head
   std::vector<std::string> interpolated; // which entries were interpolated, and how many steps
@@ -28,7 +30,10 @@ LutKey sublayer_key(const LayerSpec& layer, int64_t d_model, Phase phase, int64_
 LutKey ends_key(const ArchSpec& spec, Phase phase, int64_t batch, int64_t length, const std::string& dtype,
                 const std::string& runtime);
 
+// With `calibrated`, the prefill and decode sums are scaled by the LUT's
+// calibration for this batch size when it has one (see LutStore); the
+// output says which scales were applied.
 Prediction predict(const ArchSpec& spec, const Workload& w, const LutStore& lut, int64_t device,
-                   const std::string& dtype, const std::string& runtime);
+                   const std::string& dtype, const std::string& runtime, bool calibrated = true);
 
 }  // namespace flashnas

@@ -1,5 +1,7 @@
 #include "train/trainer.h"
 
+#include "train/checkpoint.h"
+
 #include <ATen/Parallel.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/nn/utils/clip_grad.h>
@@ -73,28 +75,6 @@ json data_identity(const TokenDataset& d) {
               {"split", {{"seed", d.seed()}, {"val_fraction", d.val_fraction()}}},
               {"train", {{"docs", d.train().docs}, {"tokens", d.train().tokens}, {"bytes", d.train().bytes}}},
               {"val", {{"docs", d.val().docs}, {"tokens", d.val().tokens}, {"bytes", d.val().bytes}}}};
-}
-
-std::map<std::string, torch::Tensor> named_tensors(HybridLMImpl& model) {
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& p : model.named_parameters()) out[p.key()] = p.value();
-  return out;
-}
-
-// Copies tensors from a checkpoint into the model, checking names and shapes.
-void load_into(HybridLMImpl& model, const std::map<std::string, torch::Tensor>& src, const std::string& where) {
-  torch::NoGradGuard no_grad;
-  auto params = model.named_parameters();
-  for (auto& p : params) {
-    auto it = src.find(p.key());
-    if (it == src.end()) throw InputError(where + ": missing tensor " + p.key());
-    if (it->second.sizes() != p.value().sizes()) {
-      throw InputError(where + ": tensor " + p.key() + " has shape " + c10::str(it->second.sizes()) +
-                       ", the architecture expects " + c10::str(p.value().sizes()));
-    }
-    p.value().copy_(it->second);
-  }
-  if (src.size() != params.size()) throw InputError(where + ": holds tensors the architecture does not have");
 }
 
 }  // namespace

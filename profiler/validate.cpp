@@ -1,0 +1,183 @@
+#include "profiler/validate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <numeric>
+
+namespace flashnas {
+namespace {
+
+std::vector<double> ranks(const std::vector<double>& x) {
+  std::vector<size_t> idx(x.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return x[a] < x[b]; });
+  std::vector<double> r(x.size());
+  for (size_t i = 0; i < idx.size();) {
+    size_t j = i;
+    while (j + 1 < idx.size() && x[idx[j + 1]] == x[idx[i]]) ++j;
+    const double avg = 0.5 * double(i + j) + 1.0;
+    for (size_t k = i; k <= j; ++k) r[idx[k]] = avg;
+    i = j + 1;
+  }
+  return r;
+}
+
+}  // namespace
+
+double spearman(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size() || a.size() < 2) return NAN;
+  const auto ra = ranks(a), rb = ranks(b);
+  const double n = double(a.size());
+  const double ma = std::accumulate(ra.begin(), ra.end(), 0.0) / n, mb = std::accumulate(rb.begin(), rb.end(), 0.0) / n;
+  double sab = 0, saa = 0, sbb = 0;
+  for (size_t i = 0; i < ra.size(); ++i) {
+    sab += (ra[i] - ma) * (rb[i] - mb);
+    saa += (ra[i] - ma) * (ra[i] - ma);
+    sbb += (rb[i] - mb) * (rb[i] - mb);
+  }
+  if (saa == 0 || sbb == 0) return NAN;
+  return sab / std::sqrt(saa * sbb);
+}
+
+void summarize_validation(WorkloadValidation& v) {
+  std::vector<double> abs_err, pred, meas;
+  double sum = 0;
+  for (const auto& r : v.rows) {
+    abs_err.push_back(std::abs(r.error()));
+    sum += r.error();
+    pred.push_back(r.predicted_ms);
+    meas.push_back(r.measured_ms);
+  }
+  if (abs_err.empty()) return;
+  const double n = double(abs_err.size());
+  v.within5 = double(std::count_if(abs_err.begin(), abs_err.end(), [](double e) { return e <= 0.05; })) / n;
+  v.within10 = double(std::count_if(abs_err.begin(), abs_err.end(), [](double e) { return e <= 0.10; })) / n;
+  std::vector<double> s = abs_err;
+  std::sort(s.begin(), s.end());
+  v.median_abs_error = s.size() % 2 ? s[s.size() / 2] : 0.5 * (s[s.size() / 2 - 1] + s[s.size() / 2]);
+  v.worst_abs_error = s.back();
+  v.mean_error = sum / n;
+  v.spearman = spearman(pred, meas);
+}
+
+json WorkloadValidation::to_json() const {
+  json rs = json::array();
+  for (const auto& r : rows) {
+    rs.push_back({{"arch", r.arch}, {"hash", r.hash}, {"predicted_ms", r.predicted_ms}, {"measured_ms", r.measured_ms},
+                  {"error", r.error()}});
+  }
+  return {{"workload", workload.str()},
+          {"n", rows.size()},
+          {"within_5pct", within5},
+          {"within_10pct", within10},
+          {"median_abs_error", median_abs_error},
+          {"worst_abs_error", worst_abs_error},
+          {"mean_error", mean_error},
+          {"spearman", std::isfinite(spearman) ? json(spearman) : json()},
+          {"rows", rs}};
+}
+
+json ValidationReport::to_json() const {
+  json ws = json::array();
+  for (const auto& w : workloads) ws.push_back(w.to_json());
+  return {{"workloads", ws}, {"seconds", seconds}, {"rounds", rounds}};
+}
+
+std::string ValidationReport::table() const {
+  std::string out;
+  char buf[256];
+  for (const auto& w : workloads) {
+    std::snprintf(buf, sizeof buf,
+                  "validation %s, %zu architectures: %.0f%% within +-5%%, %.0f%% within +-10%%, median |error| %.1f%%, "
+                  "worst %.1f%%, mean error %+.1f%%, Spearman rho %.3f\n",
+                  w.workload.str().c_str(), w.rows.size(), 100 * w.within5, 100 * w.within10, 100 * w.median_abs_error,
+                  100 * w.worst_abs_error, 100 * w.mean_error, w.spearman);
+    out += buf;
+  }
+  return out;
+}
+
+ValidationReport validate_lut(const std::vector<ArchSpec>& archs, const std::vector<Workload>& workloads,
+                              const LutStore& lut, int64_t device, const MeasureOptions& opts, const std::string& dtype,
+                              const std::string& runtime, int rounds,
+                              const std::function<void(int64_t, int64_t, const ValidationRow&)>& progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  ValidationReport rep;
+  rep.rounds = rounds;
+  const int64_t total = int64_t(archs.size() * workloads.size());
+  int64_t done = 0;
+  for (const auto& w : workloads) {
+    WorkloadValidation v;
+    v.workload = w;
+    for (const auto& a : archs) {
+      ValidationRow r;
+      r.arch = a.name.empty() ? a.short_hash() : a.name;
+      r.hash = a.hash();
+      r.predicted_ms = predict(a, w, lut, device, dtype, runtime).total_ms;
+      r.measured_ms = INFINITY;
+      v.rows.push_back(r);
+    }
+    // Rounds interleaved over the architectures, the fastest round kept.
+    for (int round = 0; round < std::max(1, rounds); ++round) {
+      for (size_t i = 0; i < archs.size(); ++i) {
+        v.rows[i].measured_ms = std::min(v.rows[i].measured_ms, bench_workload(archs[i], w, opts).total.median_us / 1e3);
+        if (round == std::max(1, rounds) - 1 && progress) progress(++done, total, v.rows[i]);
+      }
+    }
+    summarize_validation(v);
+    rep.workloads.push_back(std::move(v));
+  }
+  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return rep;
+}
+
+std::vector<std::pair<int64_t, Calibration>> calibrate_lut(
+    const std::vector<ArchSpec>& archs, const std::vector<Workload>& workloads, LutStore& lut, int64_t device,
+    const MeasureOptions& opts, const std::string& dtype, const std::string& runtime, int rounds,
+    const std::function<void(int64_t, int64_t)>& progress) {
+  struct Sums {
+    double mp = 0, pp = 0, md = 0, dd = 0;
+    int64_t n = 0;
+    json rows = json::array();
+  };
+  std::map<int64_t, Sums> by_batch;
+  const int64_t total = int64_t(archs.size() * workloads.size());
+  int64_t done = 0;
+  for (const auto& w : workloads) {
+    std::vector<BenchResult> best(archs.size());
+    for (int round = 0; round < std::max(1, rounds); ++round) {
+      for (size_t i = 0; i < archs.size(); ++i) {
+        BenchResult r = bench_workload(archs[i], w, opts);
+        if (round == 0 || r.total.median_us < best[i].total.median_us) best[i] = std::move(r);
+      }
+    }
+    Sums& s = by_batch[w.batch];
+    for (size_t i = 0; i < archs.size(); ++i) {
+      const Prediction raw = predict(archs[i], w, lut, device, dtype, runtime, false);
+      const double mp = best[i].prefill.median_us / 1e3, md = best[i].decode.median_us / 1e3;
+      s.mp += mp * raw.raw_prefill_ms;
+      s.pp += raw.raw_prefill_ms * raw.raw_prefill_ms;
+      s.md += md * raw.raw_decode_ms;
+      s.dd += raw.raw_decode_ms * raw.raw_decode_ms;
+      ++s.n;
+      s.rows.push_back({{"arch", archs[i].name}, {"workload", w.str()}, {"raw_prefill_ms", raw.raw_prefill_ms},
+                        {"raw_decode_ms", raw.raw_decode_ms}, {"measured_prefill_ms", mp}, {"measured_decode_ms", md}});
+      if (progress) progress(++done, total);
+    }
+  }
+  std::vector<std::pair<int64_t, Calibration>> out;
+  for (auto& [batch, s] : by_batch) {
+    Calibration c;
+    c.prefill_scale = s.pp > 0 ? s.mp / s.pp : 1.0;
+    c.decode_scale = s.dd > 0 ? s.md / s.dd : 1.0;
+    c.archs = int64_t(archs.size());
+    lut.set_calibration(device, dtype, runtime, batch, c, json{{"rows", s.rows}, {"rounds", rounds}});
+    out.emplace_back(batch, c);
+  }
+  return out;
+}
+
+}  // namespace flashnas

@@ -1,0 +1,64 @@
+// Validation of a LUT against whole-model measurements (DESIGN.md, "Latency
+// model"): held-out architectures are measured end to end with
+// bench_workload and predicted from the LUT; per workload the report gives
+// the share within +-5% and +-10%, the median and worst absolute relative
+// error, and Spearman's rank correlation between predicted and measured.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "profiler/measure.h"
+#include "profiler/predict.h"
+
+namespace flashnas {
+
+struct ValidationRow {
+  std::string arch;      // name or summary
+  std::string hash;
+  double predicted_ms = 0, measured_ms = 0;
+  double error() const { return (predicted_ms - measured_ms) / measured_ms; }  // signed, relative
+};
+
+struct WorkloadValidation {
+  Workload workload;
+  std::vector<ValidationRow> rows;
+  double within5 = 0, within10 = 0;       // shares in [0, 1]
+  double median_abs_error = 0, worst_abs_error = 0, mean_error = 0;
+  double spearman = 0;
+  json to_json() const;
+};
+
+struct ValidationReport {
+  std::vector<WorkloadValidation> workloads;
+  double seconds = 0;
+  int rounds = 1;
+  json to_json() const;
+  std::string table() const;  // human-readable, one block per workload
+};
+
+// Spearman's rho with average ranks for ties; NaN for fewer than 2 points or
+// a constant input.
+double spearman(const std::vector<double>& a, const std::vector<double>& b);
+
+// Measures and predicts every architecture under every workload; each
+// measurement is the fastest of `rounds` bench_workload runs, the rounds
+// interleaved over the architectures (the LUT's rule, see LutStore::put).
+ValidationReport validate_lut(const std::vector<ArchSpec>& archs, const std::vector<Workload>& workloads,
+                              const LutStore& lut, int64_t device, const MeasureOptions& opts, const std::string& dtype,
+                              const std::string& runtime, int rounds,
+                              const std::function<void(int64_t done, int64_t total, const ValidationRow&)>& progress);
+
+// Fits the LUT's whole-model calibration (LutStore::set_calibration) per
+// batch size from calibration architectures measured end to end (fastest of
+// `rounds` interleaved rounds), pooling every workload of that batch size,
+// and stores it. The architectures must not be the ones validated later.
+std::vector<std::pair<int64_t, Calibration>> calibrate_lut(
+    const std::vector<ArchSpec>& archs, const std::vector<Workload>& workloads, LutStore& lut, int64_t device,
+    const MeasureOptions& opts, const std::string& dtype, const std::string& runtime, int rounds,
+    const std::function<void(int64_t done, int64_t total)>& progress);
+
+// Summary statistics of rows (fills the fields of `v` from v.rows).
+void summarize_validation(WorkloadValidation& v);
+
+}  // namespace flashnas

@@ -1,0 +1,49 @@
+// A search config (TOML): the space, constraints, budgets, the short-training
+// recipe and the search algorithm's settings. configs/demo.toml documents
+// every field with its default.
+//
+//   [space] ... [space.ops.<type>] ...   search/space.h
+//   [constraints] min_attention, max_params
+//   [[budgets]] name, workload, max_ms | min_tokens_per_s   search/budget.h
+//   [train] data = "tokens file", tokens, batch_size, seq_len, lr, ...
+//   [search] algorithm = "evolution" | "random", objective = "loss" | "pareto",
+//            population, sample, offspring, trials, seed, init = [genomes]
+//   [latency] dtype, runtime   (which LUT entries price candidates)
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "search/budget.h"
+#include "search/space.h"
+#include "train/recipe.h"
+
+namespace flashnas {
+
+struct SearchSettings {
+  std::string algorithm = "evolution";  // "evolution" (aging evolution) | "random"
+  std::string objective = "loss";       // "loss" | "pareto" (loss and first-budget latency)
+  int population = 8;                   // P: members kept (the oldest leaves)
+  int sample = 3;                       // S: tournament size
+  int offspring = 4;                    // K: offspring per cycle
+  int trials = 24;                      // trained candidates in the study
+  uint64_t seed = 0;
+  std::vector<std::string> init;        // seeded designs (genome text), trained first
+  int max_attempts = 2000;              // draws per slot before giving up (budgets unmeetable)
+};
+
+struct SearchConfig {
+  std::string source;                   // file path
+  json doc;                             // the whole config as JSON (stored with the study)
+  SearchSpace space;
+  std::vector<Budget> budgets;
+  TrainRecipe recipe;
+  std::filesystem::path data;           // token file (flashnas data prepare)
+  SearchSettings search;
+  std::string dtype = "float32", runtime = "eager";
+
+  static SearchConfig load(const std::filesystem::path& path);
+  static SearchConfig from_json(const json& doc, const std::string& source);
+};
+
+}  // namespace flashnas

@@ -1,0 +1,100 @@
+#include "search/evolution.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+namespace flashnas {
+
+std::vector<int> pareto_ranks(const std::vector<std::pair<double, double>>& pts) {
+  const size_t n = pts.size();
+  std::vector<int> rank(n, -1);
+  auto dom = [&](size_t a, size_t b) {
+    return pts[a].first <= pts[b].first && pts[a].second <= pts[b].second &&
+           (pts[a].first < pts[b].first || pts[a].second < pts[b].second);
+  };
+  size_t assigned = 0;
+  for (int r = 0; assigned < n; ++r) {
+    std::vector<size_t> front;
+    for (size_t i = 0; i < n; ++i) {
+      if (rank[i] >= 0) continue;
+      bool dominated = false;
+      for (size_t j = 0; j < n && !dominated; ++j) dominated = j != i && rank[j] < 0 && dom(j, i);
+      if (!dominated) front.push_back(i);
+    }
+    for (size_t i : front) rank[i] = r;
+    assigned += front.size();
+  }
+  return rank;
+}
+
+std::optional<Proposal> propose(const SearchConfig& cfg, int64_t slot, int attempt, const std::vector<TrialRow>& trials,
+                                Rng& rng) {
+  const SearchSpace& space = cfg.space;
+  const SearchSettings& s = cfg.search;
+  Proposal p;
+  if (s.algorithm == "random") {
+    p.genome = space.random(rng);
+    p.origin = "random";
+    return p;
+  }
+  if (slot < s.population) {
+    if (slot < int64_t(s.init.size()) && attempt == 0) {
+      p.genome = space.parse_genome(s.init[size_t(slot)], cfg.source + ": field \"search.init\"");
+      p.origin = "init";
+    } else {
+      p.genome = space.random(rng);
+      p.origin = "random";
+    }
+    return p;
+  }
+  const int64_t cycle = (slot - s.population) / s.offspring;
+  const int64_t boundary = s.population + cycle * s.offspring;
+  std::vector<const TrialRow*> done;
+  for (const auto& t : trials) {
+    if (!t.slot || *t.slot >= boundary) continue;
+    if (t.status == "pending" || t.status == "running") return std::nullopt;
+    if (t.status == "done") done.push_back(&t);
+  }
+  std::sort(done.begin(), done.end(), [](const TrialRow* a, const TrialRow* b) { return *a->slot < *b->slot; });
+  std::vector<const TrialRow*> pop(done.size() > size_t(s.population) ? done.end() - s.population : done.begin(), done.end());
+  p.cycle = cycle;
+  if (pop.empty()) {
+    // Every earlier candidate failed: nothing to mutate.
+    p.genome = space.random(rng);
+    p.origin = "random";
+    return p;
+  }
+  std::vector<int> rank(pop.size(), 0);
+  if (s.objective == "pareto") {
+    // The population plus the current frontier of all trained slots (elitism).
+    std::vector<std::pair<double, double>> pts;
+    for (const auto* t : done) pts.emplace_back(t->latency_ms, t->loss);
+    const auto all_rank = pareto_ranks(pts);
+    for (size_t i = 0; i < done.size(); ++i) {
+      if (all_rank[i] == 0 && std::find(pop.begin(), pop.end(), done[i]) == pop.end()) pop.push_back(done[i]);
+    }
+    pts.clear();
+    for (const auto* t : pop) pts.emplace_back(t->latency_ms, t->loss);
+    rank = pareto_ranks(pts);
+  }
+  // Tournament: S distinct members.
+  std::vector<size_t> idx(pop.size());
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+  const size_t k = std::min(idx.size(), size_t(s.sample));
+  for (size_t i = 0; i < k; ++i) std::swap(idx[i], idx[i + size_t(rng.below(int64_t(idx.size() - i)))]);
+  size_t best = idx[0];
+  for (size_t i = 1; i < k; ++i) {
+    const size_t c = idx[i];
+    if (rank[c] < rank[best] || (rank[c] == rank[best] && pop[c]->loss < pop[best]->loss)) best = c;
+  }
+  const TrialRow& parent = *pop[best];
+  Genome g = space.parse_genome(parent.genome, "trial " + std::to_string(parent.number));
+  p.genome = space.mutate(g, rng);
+  if (space.width_mode == SearchSpace::Width::Fit) p.genome.d_model = 0;
+  p.origin = "mutation";
+  p.parent = parent.number;
+  return p;
+}
+
+}  // namespace flashnas

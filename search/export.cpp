@@ -1,0 +1,152 @@
+#include "search/export.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "common/device.h"
+#include "common/error.h"
+#include "common/files.h"
+#include "common/version.h"
+#include "profiler/measure.h"
+#include "profiler/predict.h"
+#include "search/frontier.h"
+#include "search/runner.h"
+#include "supernet/accounting.h"
+#include "train/token_file.h"
+#include "train/trainer.h"
+
+namespace flashnas {
+namespace fs = std::filesystem;
+
+json export_trial(const ExportOptions& o, const std::function<void(const std::string&)>& log) {
+  if (fs::exists(o.out)) throw InputError("--out: " + o.out.string() + " already exists; choose a new folder");
+  const FrontierReport rep = frontier_report(o.db, o.study);
+  const TrialRow* t = nullptr;
+  if (o.trial < 0) {
+    t = rep.best();
+    if (!t) throw InputError(o.db.string() + ": study \"" + o.study + "\" has no trained trial to export yet");
+  } else {
+    t = rep.by_number(o.trial);
+    if (!t) throw InputError("--trial: study \"" + o.study + "\" has no trial " + std::to_string(o.trial));
+    if (t->status != "done") {
+      throw InputError("--trial: trial " + std::to_string(o.trial) + " is " + t->status +
+                       (t->reason.empty() ? "" : " (" + t->reason + ")") + "; only trained trials can be exported");
+    }
+  }
+  const int64_t source_trial = t->reused_from ? *t->reused_from : t->number;
+  const ArchSpec arch = ArchSpec::from_json(json::parse(t->arch), "trial " + std::to_string(t->number));
+  json config_doc;
+  {
+    StudyStore store(o.db, false);
+    config_doc = store.get_study(o.study).config;
+  }
+  const SearchConfig cfg = SearchConfig::from_json(config_doc, "study \"" + o.study + "\" config");
+
+  const fs::path tmp = fs::path(o.out.string() + ".tmp-" + std::to_string(getpid()));
+  fs::remove_all(tmp);
+  try {
+    if (o.train_tokens > 0) {
+      TrainRecipe r = cfg.recipe;
+      r.tokens = o.train_tokens;
+      if (o.threads > 0) r.threads = o.threads;
+      auto file = std::make_shared<TokenFile>(cfg.data);
+      auto tok = std::shared_ptr<const Tokenizer>(
+          tokenizer_from_json(file->meta().at("tokenizer"), cfg.data.parent_path(), cfg.data.string()));
+      auto ds = std::make_shared<TokenDataset>(file, r.val_fraction, r.seed);
+      log("export: training trial " + std::to_string(t->number) + " for " + std::to_string(o.train_tokens) + " tokens");
+      Trainer trainer(arch, ds, tok, r, tmp);
+      trainer.on_progress([&](const Progress& p) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "export: step %lld/%lld loss %.4f, ETA %.0f s", static_cast<long long>(p.step),
+                      static_cast<long long>(p.steps), p.loss, p.eta_s);
+        log(buf);
+      });
+      trainer.run(false);
+      fs::remove_all(tmp / "checkpoint");
+    } else {
+      const fs::path src = trial_dir(o.db, o.study, source_trial);
+      if (!fs::exists(src / "model.safetensors")) {
+        throw InputError(src.string() + ": the trial's weights are gone; export with --train-tokens N to train it again");
+      }
+      fs::create_directories(tmp);
+      for (const auto& e : fs::directory_iterator(src)) {
+        if (e.is_regular_file()) fs::copy_file(e.path(), tmp / e.path().filename());
+      }
+    }
+    // Latency: predicted from the LUT, measured here when this is the LUT's device.
+    const fs::path lut_db = o.lut_db.empty() ? o.db : o.lut_db;
+    LutStore lut(lut_db, false);
+    StudyStore store(o.db, false);
+    const int64_t device = store.get_study(o.study).lut_device;
+    const json dev = lut.device_info(device);
+    MeasureOptions m;
+    const int threads = dev.value("threads", 0);
+    if (threads > 0) at::set_num_threads(threads);
+    const DeviceInfo here = describe_device(parse_device(dev.value("device", "cpu"), "LUT device"));
+    const bool same = here.fingerprint() == dev.at("fingerprint").get<std::string>();
+    json budgets = json::array();
+    for (const auto& b : cfg.budgets) {
+      const Prediction p = predict(arch, b.workload, lut, device, cfg.dtype, cfg.runtime);
+      json row = {{"budget", b.to_json()}, {"predicted_ms", p.total_ms}, {"meets_budget", b.met(p.total_ms)}};
+      if (o.measure && same) {
+        log("export: measuring " + b.workload.str());
+        const BenchResult br = bench_rounds(arch, b.workload, m, 3);
+        const double ms = br.total.median_us / 1e3;
+        row["measured_ms"] = ms;
+        row["measured_p10_ms"] = br.total.p10_us / 1e3;
+        row["measured_p90_ms"] = br.total.p90_us / 1e3;
+        row["error"] = (p.total_ms - ms) / ms;
+      } else {
+        row["measured_ms"] = nullptr;
+        row["why_not_measured"] = o.measure ? "this machine (" + here.fingerprint() + ") is not the LUT's device"
+                                            : "--no-measure";
+      }
+      budgets.push_back(row);
+    }
+    const json latency = {{"lut_device", dev}, {"dtype", cfg.dtype}, {"runtime", cfg.runtime}, {"budgets", budgets}};
+    write_file_atomic(tmp / "latency.json", latency.dump(2) + "\n");
+    // Model card.
+    const json mc = load_json_file(tmp / "config.json");
+    const ModelAccount acc = account(arch, 0, 4);
+    std::string card = "# " + t->genome + "\n\n";
+    card += "Exported by flashnas " + version_string() + " (commit " + git_commit() + ") from study `" + o.study +
+            "`, trial " + std::to_string(t->number) + ".\n\n";
+    card += "- Architecture hash: `" + arch.hash() + "`\n";
+    card += "- Parameters: " + std::to_string(acc.params_total) + "; d_model " + std::to_string(arch.d_model) + ", " +
+            std::to_string(arch.layers.size()) + " sublayers, vocabulary " + std::to_string(arch.vocab_size) + "\n";
+    card += "- Layers:";
+    for (const auto& l : arch.layers) card += " " + l.type;
+    card += "\n";
+    if (mc.contains("result")) {
+      char buf[256];
+      std::snprintf(buf, sizeof buf, "- Training: %lld tokens; validation loss %.4f nats/token, %.4f bits/byte\n",
+                    static_cast<long long>(mc["result"].value("tokens", int64_t(0))), mc["result"].value("val_loss", 0.0),
+                    mc["result"].value("val_bpb", 0.0));
+      card += buf;
+    }
+    card += "\n## Latency (" + dev.at("fingerprint").get<std::string>() + ")\n\n| budget | workload | limit ms | predicted ms | measured ms |\n|---|---|---|---|---|\n";
+    for (const auto& row : budgets) {
+      char buf[256];
+      std::snprintf(buf, sizeof buf, "| %s | %s | %.2f | %.2f | %s |\n", row["budget"]["name"].get<std::string>().c_str(),
+                    row["budget"]["workload"].get<std::string>().c_str(),
+                    cfg.budgets[&row - &budgets[0]].limit_ms(), row["predicted_ms"].get<double>(),
+                    row["measured_ms"].is_null() ? "-" : std::to_string(row["measured_ms"].get<double>()).c_str());
+      card += buf;
+    }
+    card += "\n## Files\n\n- `model.safetensors`: parameters named as in flashnas' HybridLM (`embed_tokens.weight`, "
+            "`layers.<i>.norm.weight`, `layers.<i>.op.*`, `norm.weight`, `lm_head.weight` unless tied).\n"
+            "- `config.json`: the ArchSpec (`arch`), tokenizer, dtype and training recipe.\n"
+            "- `latency.json`: predicted and measured latency per budget.\n\n"
+            "Decode with: `flashnas generate --model <this folder> --prompt \"...\"`\n";
+    write_file_atomic(tmp / "README.md", card);
+    fs::rename(tmp, o.out);
+    return latency;
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+}
+
+}  // namespace flashnas

@@ -1,0 +1,272 @@
+#include "search/frontier.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "common/error.h"
+#include "search/pareto.h"
+
+namespace flashnas {
+namespace {
+
+double predicted(const TrialRow& t, const Budget& b) { return t.predicted.at(b.name).get<double>(); }
+
+bool is_trained(const TrialRow& t) { return t.status == "done" && !t.reused_from && std::isfinite(t.bpb); }
+
+std::string esc(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '<') o += "&lt;";
+    else if (c == '>') o += "&gt;";
+    else if (c == '&') o += "&amp;";
+    else o += c;
+  }
+  return o;
+}
+
+// Round "nice" tick step for a range.
+double nice_step(double range, int ticks) {
+  const double raw = range / ticks;
+  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  for (double m : {1.0, 2.0, 2.5, 5.0, 10.0}) {
+    if (m * mag >= raw) return m * mag;
+  }
+  return 10 * mag;
+}
+
+FrontierReport build(const SearchConfig& cfg, const std::filesystem::path& db, const std::string& study,
+                     std::optional<double> ref_bpb) {
+  if (!std::filesystem::exists(db)) throw InputError(db.string() + ": no such database");
+  StudyStore store(db, false);
+  const StudyRow s = store.get_study(study);
+  FrontierReport r;
+  r.study = study;
+  r.db = db.string();
+  r.config_source = cfg.source;
+  r.settings = cfg.search;
+  r.finished = s.finished;
+  r.trials = store.trials(s.id);
+  double worst = 0;
+  for (const auto& t : r.trials) {
+    if (t.status == "pruned") ++r.pruned;
+    else if (t.status == "failed" && !t.reused_from) ++r.failed;
+    else if (t.reused_from) ++r.reused;
+    else if (t.status == "running" || t.status == "pending") ++r.in_flight;
+    if (is_trained(t)) {
+      ++r.trained;
+      worst = std::max(worst, t.bpb);
+    }
+  }
+  for (const auto& b : cfg.budgets) {
+    BudgetFrontier f;
+    f.budget = b;
+    std::vector<ParetoPoint> pts;
+    for (const auto& t : r.trials) {
+      if (is_trained(t)) pts.push_back({predicted(t, b), t.bpb, t.number});
+    }
+    for (const auto& p : pareto_front(pts)) f.front.push_back(p.id);
+    f.ref_ms = b.limit_ms();
+    f.ref_bpb = ref_bpb ? *ref_bpb : worst;
+    f.hypervolume = hypervolume(pts, f.ref_ms, f.ref_bpb);
+    r.budgets.push_back(f);
+  }
+  return r;
+}
+
+}  // namespace
+
+FrontierReport frontier_report(const std::filesystem::path& db, const std::string& study, std::optional<double> ref_bpb) {
+  if (!std::filesystem::exists(db)) throw InputError(db.string() + ": no such database");
+  json config;
+  {
+    StudyStore store(db, false);
+    config = store.get_study(study).config;
+  }
+  const SearchConfig cfg = SearchConfig::from_json(config, "study \"" + study + "\" config");
+  return build(cfg, db, study, ref_bpb);
+}
+
+FrontierReport frontier_report(const SearchConfig& cfg, const std::filesystem::path& db, const std::string& study) {
+  return build(cfg, db, study, std::nullopt);
+}
+
+const TrialRow* FrontierReport::by_number(int64_t n) const {
+  for (const auto& t : trials) {
+    if (t.number == n) return &t;
+  }
+  return nullptr;
+}
+
+const TrialRow* FrontierReport::best() const {
+  const TrialRow* b = nullptr;
+  for (const auto& t : trials) {
+    if (is_trained(t) && (!b || t.bpb < b->bpb)) b = &t;
+  }
+  return b;
+}
+
+json FrontierReport::to_json() const {
+  json bs = json::array();
+  for (const auto& f : budgets) {
+    json front = json::array();
+    for (int64_t n : f.front) {
+      const TrialRow& t = *by_number(n);
+      front.push_back({{"trial", n}, {"genome", t.genome}, {"params", t.params}, {"predicted_ms", predicted(t, f.budget)},
+                       {"loss", t.loss}, {"bpb", t.bpb}});
+    }
+    bs.push_back({{"budget", f.budget.to_json()},
+                  {"frontier", front},
+                  {"hypervolume", f.hypervolume},
+                  {"reference", {{"ms", f.ref_ms}, {"bpb", f.ref_bpb}}}});
+  }
+  json j = {{"study", study},     {"db", db},          {"finished", finished}, {"trained", trained},
+            {"failed", failed},   {"pruned", pruned},  {"reused", reused},     {"in_flight", in_flight},
+            {"budgets", bs}};
+  if (const TrialRow* b = best()) {
+    j["best"] = {{"trial", b->number}, {"genome", b->genome}, {"loss", b->loss}, {"bpb", b->bpb},
+                 {"params", b->params}, {"predicted_ms", b->predicted}};
+  }
+  return j;
+}
+
+std::string FrontierReport::summary() const {
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "study %s: %lld trained, %lld failed, %lld duplicates reused, %lld pruned by the budgets%s%s\n",
+                study.c_str(), static_cast<long long>(trained), static_cast<long long>(failed),
+                static_cast<long long>(reused), static_cast<long long>(pruned),
+                in_flight ? (", " + std::to_string(in_flight) + " in flight").c_str() : "",
+                finished ? " (complete)" : "");
+  std::string s = buf;
+  if (const TrialRow* b = best()) {
+    std::snprintf(buf, sizeof buf, "best: trial %lld  %s  loss %.4f (%.4f bits/byte), %lld params\n",
+                  static_cast<long long>(b->number), b->genome.c_str(), b->loss, b->bpb, static_cast<long long>(b->params));
+    s += buf;
+  }
+  return s;
+}
+
+std::string FrontierReport::table() const {
+  std::string s;
+  char buf[512];
+  for (const auto& f : budgets) {
+    std::snprintf(buf, sizeof buf, "\nfrontier for %s  (hypervolume %.4g ms*bpb, reference %.4g ms, %.4f bpb)\n",
+                  f.budget.describe().c_str(), f.hypervolume, f.ref_ms, f.ref_bpb);
+    s += buf;
+    std::snprintf(buf, sizeof buf, "%6s %12s %10s %10s %10s  %s\n", "trial", "predicted ms", "params", "val loss",
+                  "bits/byte", "architecture");
+    s += buf;
+    for (int64_t n : f.front) {
+      const TrialRow& t = *by_number(n);
+      std::snprintf(buf, sizeof buf, "%6lld %12.2f %10lld %10.4f %10.4f  %s\n", static_cast<long long>(n),
+                    predicted(t, f.budget), static_cast<long long>(t.params), t.loss, t.bpb, t.genome.c_str());
+      s += buf;
+    }
+  }
+  return s;
+}
+
+std::string FrontierReport::svg() const {
+  const double pw = 420, ph = 300, ml = 64, mr = 16, mt = 40, mb = 52;
+  const double W = double(budgets.size()) * (pw + ml + mr), H = ph + mt + mb;
+  std::string s;
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+                "font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+                W, H, W, H);
+  s += buf;
+  for (size_t bi = 0; bi < budgets.size(); ++bi) {
+    const auto& f = budgets[bi];
+    const double x0 = double(bi) * (pw + ml + mr) + ml, y0 = mt;
+    std::vector<std::pair<double, double>> pts;
+    for (const auto& t : trials) {
+      if (is_trained(t)) pts.emplace_back(predicted(t, f.budget), t.bpb);
+    }
+    double xmin = f.ref_ms, xmax = f.ref_ms, ymin = INFINITY, ymax = -INFINITY;
+    for (const auto& [x, y] : pts) {
+      xmin = std::min(xmin, x);
+      xmax = std::max(xmax, x);
+      ymin = std::min(ymin, y);
+      ymax = std::max(ymax, y);
+    }
+    if (!std::isfinite(ymin)) {
+      ymin = 0;
+      ymax = 1;
+    }
+    if (!std::isfinite(xmax)) xmax = xmin + 1;
+    const double xpad = 0.05 * std::max(xmax - xmin, 1e-3), ypad = 0.05 * std::max(ymax - ymin, 1e-3);
+    xmin = std::max(0.0, xmin - xpad);
+    xmax += xpad;
+    ymin -= ypad;
+    ymax += ypad;
+    auto X = [&](double v) { return x0 + (v - xmin) / (xmax - xmin) * pw; };
+    auto Y = [&](double v) { return y0 + ph - (v - ymin) / (ymax - ymin) * ph; };
+    std::snprintf(buf, sizeof buf,
+                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\">%s</text>\n"
+                  "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#333\"/>\n",
+                  x0 + pw / 2, y0 - 16, esc(f.budget.name + ": " + f.budget.workload.str()).c_str(), x0, y0, pw, ph);
+    s += buf;
+    // Ticks and grid.
+    const double xs = nice_step(xmax - xmin, 6), ys = nice_step(ymax - ymin, 6);
+    for (double v = std::ceil(xmin / xs) * xs; v <= xmax; v += xs) {
+      std::snprintf(buf, sizeof buf,
+                    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>"
+                    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
+                    X(v), y0, X(v), y0 + ph, X(v), y0 + ph + 14, v);
+      s += buf;
+    }
+    for (double v = std::ceil(ymin / ys) * ys; v <= ymax; v += ys) {
+      std::snprintf(buf, sizeof buf,
+                    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>"
+                    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
+                    x0, Y(v), x0 + pw, Y(v), x0 - 4, Y(v) + 4, v);
+      s += buf;
+    }
+    std::snprintf(buf, sizeof buf,
+                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">predicted latency (ms)</text>\n"
+                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 %.1f %.1f)\">validation loss "
+                  "(bits/byte)</text>\n",
+                  x0 + pw / 2, y0 + ph + 34, x0 - 46, y0 + ph / 2, x0 - 46, y0 + ph / 2);
+    s += buf;
+    // Budget limit.
+    std::snprintf(buf, sizeof buf,
+                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#c33\" stroke-dasharray=\"5,4\"/>"
+                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#c33\">budget %.4g ms</text>\n",
+                  X(f.ref_ms), y0, X(f.ref_ms), y0 + ph, X(f.ref_ms) - 4, y0 + 12, f.ref_ms);
+    s += buf;
+    for (const auto& [x, y] : pts) {
+      std::snprintf(buf, sizeof buf, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#7a8ca8\" fill-opacity=\"0.7\"/>\n",
+                    X(x), Y(y));
+      s += buf;
+    }
+    // Frontier as a step line (a point on it dominates everything up and right).
+    std::string path;
+    for (size_t i = 0; i < f.front.size(); ++i) {
+      const TrialRow& t = *by_number(f.front[i]);
+      const double x = X(predicted(t, f.budget)), y = Y(t.bpb);
+      if (i == 0) {
+        std::snprintf(buf, sizeof buf, "M%.1f,%.1f", x, y);
+      } else {
+        const TrialRow& p = *by_number(f.front[i - 1]);
+        std::snprintf(buf, sizeof buf, " L%.1f,%.1f L%.1f,%.1f", x, Y(p.bpb), x, y);
+      }
+      path += buf;
+    }
+    if (!path.empty()) {
+      s += "<path d=\"" + path + "\" fill=\"none\" stroke=\"#1f5fbf\" stroke-width=\"2\"/>\n";
+      for (int64_t n : f.front) {
+        const TrialRow& t = *by_number(n);
+        std::snprintf(buf, sizeof buf,
+                      "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#1f5fbf\"><title>trial %lld: %s</title></circle>\n",
+                      X(predicted(t, f.budget)), Y(t.bpb), static_cast<long long>(n), esc(t.genome).c_str());
+        s += buf;
+      }
+    }
+  }
+  s += "</svg>\n";
+  return s;
+}
+
+}  // namespace flashnas

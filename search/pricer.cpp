@@ -1,0 +1,54 @@
+#include "search/pricer.h"
+
+#include <cstdio>
+
+#include "profiler/predict.h"
+
+namespace flashnas {
+
+std::vector<double> Pricer::latencies(const ArchSpec& a) {
+  const std::string h = a.hash();
+  auto it = memo_.find(h);
+  if (it != memo_.end()) return it->second;
+  std::vector<double> ms;
+  for (const auto& b : cfg_.budgets) ms.push_back(predict(a, b.workload, lut_, device_, cfg_.dtype, cfg_.runtime).total_ms);
+  memo_[h] = ms;
+  return ms;
+}
+
+Priced Pricer::price(const Genome& g) {
+  Priced p;
+  p.genome = g;
+  std::vector<int64_t> widths;
+  if (cfg_.space.width_mode == SearchSpace::Width::Fit) widths.assign(cfg_.space.widths.rbegin(), cfg_.space.widths.rend());
+  else widths.push_back(g.d_model);
+  for (int64_t w : widths) {
+    ArchSpec a = cfg_.space.decode(g, w);
+    p.genome.d_model = w;
+    p.ms = latencies(a);
+    if (auto v = cfg_.space.violation(g, a)) {
+      p.reason = *v;
+      continue;
+    }
+    std::string over;
+    for (size_t i = 0; i < cfg_.budgets.size(); ++i) {
+      if (!cfg_.budgets[i].met(p.ms[i])) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "over budget %s: %.2f ms predicted, limit %.2f ms", cfg_.budgets[i].name.c_str(),
+                      p.ms[i], cfg_.budgets[i].limit_ms());
+        over = buf;
+        break;
+      }
+    }
+    if (over.empty()) {
+      p.arch = std::move(a);
+      p.reason.clear();
+      return p;
+    }
+    p.reason = over;
+  }
+  if (widths.size() > 1) p.reason += " at the smallest width " + std::to_string(widths.back());
+  return p;
+}
+
+}  // namespace flashnas

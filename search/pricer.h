@@ -1,0 +1,36 @@
+// Prices candidates from the LUT: predicted latency per budget, and the
+// width rule of the space (width = "fit": the largest width that meets every
+// budget; width = "gene": the genome's own width must meet them).
+#pragma once
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "profiler/lut.h"
+#include "search/config.h"
+
+namespace flashnas {
+
+struct Priced {
+  Genome genome;               // with its width set
+  std::optional<ArchSpec> arch;  // nullopt when no width passes (see reason)
+  std::vector<double> ms;      // predicted latency per budget (config order), at the chosen (or smallest) width
+  std::string reason;          // why it was pruned
+};
+
+class Pricer {
+ public:
+  Pricer(const SearchConfig& cfg, const LutStore& lut, int64_t device) : cfg_(cfg), lut_(lut), device_(device) {}
+  // Predicted ms per budget; Error naming the entry when the LUT lacks one.
+  std::vector<double> latencies(const ArchSpec& a);
+  Priced price(const Genome& g);
+
+ private:
+  const SearchConfig& cfg_;
+  const LutStore& lut_;
+  int64_t device_;
+  std::map<std::string, std::vector<double>> memo_;  // arch hash -> ms per budget
+};
+
+}  // namespace flashnas

@@ -1,0 +1,35 @@
+// The search's random numbers: splitmix64, one 64-bit state that a study
+// stores in SQLite after every draw it commits, so a resumed study continues
+// the same sequence. Same results on every platform (no std distributions).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace flashnas {
+
+class Rng {
+ public:
+  explicit Rng(uint64_t state = 0) : state_(state) {}
+  uint64_t next() {
+    uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [0, n), n > 0 (the modulo bias is below 2^-40 for our n).
+  int64_t below(int64_t n) { return static_cast<int64_t>(next() % static_cast<uint64_t>(n)); }
+  // Uniform in [lo, hi].
+  int64_t between(int64_t lo, int64_t hi) { return lo + below(hi - lo + 1); }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+  template <class T>
+  const T& pick(const std::vector<T>& v) { return v[static_cast<size_t>(below(static_cast<int64_t>(v.size())))]; }
+  uint64_t state() const { return state_; }
+  std::string state_text() const { return std::to_string(state_); }
+  static Rng from_text(const std::string& s) { return Rng(std::stoull(s)); }
+
+ private:
+  uint64_t state_;
+};
+
+}  // namespace flashnas

@@ -1,0 +1,317 @@
+#include "search/runner.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "common/error.h"
+#include "profiler/measure.h"
+#include "search/evolution.h"
+#include "search/pricer.h"
+#include "supernet/accounting.h"
+#include "train/token_file.h"
+
+namespace flashnas {
+namespace fs = std::filesystem;
+namespace {
+
+std::string host_name() {
+  char buf[256] = {0};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+// Field 22 of /proc/<pid>/stat: start time in clock ticks since boot; "" when gone.
+std::string start_time(const std::string& pid) {
+  std::ifstream in("/proc/" + pid + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return "";
+  const auto close = line.rfind(')');
+  if (close == std::string::npos) return "";
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i) {
+  }
+  return field;
+}
+
+std::vector<std::string> split(const std::string& s, char c) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string x; std::getline(ss, x, c);) out.push_back(x);
+  return out;
+}
+
+void check_lut_covers(const SearchConfig& cfg, const LutStore& lut, int64_t device, const fs::path& lut_db) {
+  std::vector<Workload> ws;
+  for (const auto& b : cfg.budgets) ws.push_back(b.workload);
+  const auto plan = plan_entries(cfg.space.grid_archs(), ws, cfg.dtype, cfg.runtime);
+  int64_t missing = 0;
+  std::string first;
+  for (const auto& k : plan) {
+    if (!lut.get(device, k)) {
+      if (missing++ == 0) first = k.describe();
+    }
+  }
+  if (missing > 0) {
+    throw InputError(lut_db.string() + ": the latency table lacks " + std::to_string(missing) + " of the " +
+                     std::to_string(plan.size()) + " entries this space and its budgets need (first: " + first +
+                     "); run flashnas profile --space " + cfg.source + " --db " + lut_db.string());
+  }
+}
+
+std::string fmt_ms(const std::vector<double>& ms) {
+  std::string s;
+  char buf[32];
+  for (size_t i = 0; i < ms.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%s%.1f", i ? "/" : "", ms[i]);
+    s += buf;
+  }
+  return s + " ms";
+}
+
+struct Claim {
+  TrialRow trial;
+  bool wait = false, stop = false;
+  std::string stop_reason;
+};
+
+}  // namespace
+
+std::string worker_identity() {
+  const std::string pid = std::to_string(getpid());
+  return host_name() + ":" + pid + ":" + start_time(pid);
+}
+
+bool worker_alive(const std::string& id) {
+  const auto parts = split(id, ':');
+  if (parts.size() != 3) return false;
+  if (parts[0] != host_name()) return true;  // another machine's worker: not ours to judge
+  const std::string st = start_time(parts[1]);
+  return !st.empty() && st == parts[2];
+}
+
+fs::path trial_dir(const fs::path& db, const std::string& study, int64_t number) {
+  return fs::path(db.string() + ".runs") / study / ("trial-" + std::to_string(number));
+}
+
+SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
+                         const std::function<void(const std::string&)>& log) {
+  using clock = std::chrono::steady_clock;
+  const auto t0 = clock::now();
+  const fs::path lut_db = o.lut_db.empty() ? o.db : o.lut_db;
+  if (!fs::exists(lut_db)) {
+    throw InputError(lut_db.string() + ": no such LUT database; run flashnas profile --space " + cfg.source + " --db " +
+                     lut_db.string() + " first");
+  }
+  LutStore lut(lut_db, false);
+  const int64_t device = lut.find_device(o.lut_device);
+  check_lut_covers(cfg, lut, device, lut_db);
+
+  // Training data, loaded once per worker.
+  if (!is_token_file(cfg.data)) {
+    throw InputError(cfg.source + ": field \"train.data\": " + cfg.data.string() +
+                     " is not a token file; make one with flashnas data prepare");
+  }
+  auto file = std::make_shared<TokenFile>(cfg.data);
+  auto tok = std::shared_ptr<const Tokenizer>(
+      tokenizer_from_json(file->meta().at("tokenizer"), cfg.data.parent_path(), cfg.data.string()));
+  if (tok->vocab_size() > cfg.space.vocab_size) {
+    throw InputError(cfg.source + ": field \"space.vocab_size\": " + std::to_string(cfg.space.vocab_size) +
+                     " is smaller than the data's vocabulary (" + std::to_string(tok->vocab_size()) + ")");
+  }
+  TrainRecipe recipe = cfg.recipe;
+  if (o.threads > 0) recipe.threads = o.threads;
+  auto ds = std::make_shared<TokenDataset>(file, recipe.val_fraction, recipe.seed);
+
+  StudyStore store(o.db, true);
+  const StudyRow study = store.open_study(o.study, cfg.doc, cfg.search.seed, device);
+  Pricer pricer(cfg, lut, device);
+  const std::string me = worker_identity();
+  const int64_t max_slots = int64_t(cfg.search.trials) * 4 + cfg.search.population;
+  SearchSummary sum;
+
+  for (;;) {
+    Claim c;
+    {
+      Transaction tx(store.db());
+      auto trials = store.trials(study.id);
+      // Trials in flight in workers that are gone are redone.
+      for (auto& t : trials) {
+        if (t.status == "running" && !worker_alive(t.worker)) {
+          store.set_status(t.id, "pending", "");
+          t.status = "pending";
+        }
+      }
+      int64_t trained = 0, slots = 0, in_flight = 0;
+      std::map<std::string, const TrialRow*> by_hash;
+      for (const auto& t : trials) {
+        if (!t.slot) continue;
+        ++slots;
+        if (!t.reused_from) ++trained;
+        if (t.status == "running") ++in_flight;
+        by_hash.emplace(t.hash, &t);
+      }
+      const TrialRow* pending = nullptr;
+      for (const auto& t : trials) {
+        if (t.status == "pending" && (!pending || *t.slot < *pending->slot)) pending = &t;
+      }
+      if (pending) {
+        store.set_status(pending->id, "running", me);
+        c.trial = *pending;
+        c.trial.status = "running";
+      } else if (trained >= cfg.search.trials || slots >= max_slots) {
+        if (in_flight > 0) {
+          c.wait = true;
+        } else {
+          c.stop = true;
+          if (trained < cfg.search.trials) {
+            c.stop_reason = std::to_string(slots) + " candidates drawn but only " + std::to_string(trained) +
+                            " new architectures: the space is nearly exhausted";
+          }
+          store.set_finished(study.id, true);
+        }
+      } else {
+        Rng rng = Rng::from_text(store.get_study(o.study).rng_state);
+        bool placed = false;
+        double best_ms = INFINITY;
+        std::string best_reason;
+        for (int attempt = 0; attempt < cfg.search.max_attempts && !placed && !c.wait; ++attempt) {
+          auto prop = propose(cfg, slots, attempt, trials, rng);
+          if (!prop) {
+            c.wait = true;
+            break;
+          }
+          Priced p = pricer.price(prop->genome);
+          TrialRow t;
+          t.cycle = prop->cycle;
+          t.origin = prop->origin;
+          t.parent = prop->parent;
+          t.genome = cfg.space.genome_text(p.genome);
+          t.d_model = p.genome.d_model;
+          for (size_t i = 0; i < cfg.budgets.size(); ++i) t.predicted[cfg.budgets[i].name] = p.ms[i];
+          t.latency_ms = p.ms.at(0);
+          if (!p.arch) {
+            const ArchSpec a = cfg.space.decode(p.genome);
+            t.arch = a.to_json().dump();
+            t.hash = a.hash();
+            t.params = account(a, 0, 4).params_total;
+            t.status = "pruned";
+            t.reason = p.reason;
+            store.insert(study.id, t);
+            ++sum.pruned;
+            if (p.ms.at(0) < best_ms) {
+              best_ms = p.ms.at(0);
+              best_reason = t.genome + ": " + p.reason;
+            }
+            continue;
+          }
+          t.arch = p.arch->to_json().dump();
+          t.hash = p.arch->hash();
+          t.params = account(*p.arch, 0, 4).params_total;
+          t.slot = slots;
+          auto dup = by_hash.find(t.hash);
+          if (dup != by_hash.end()) {
+            const TrialRow& d = *dup->second;
+            if (d.status == "pending" || d.status == "running") continue;  // its result is not known yet
+            t.reused_from = d.reused_from ? *d.reused_from : d.number;
+            t.status = d.status;
+            t.loss = d.loss;
+            t.bpb = d.bpb;
+            t.reason = d.status == "failed" ? "same architecture as trial " + std::to_string(*t.reused_from) + ": " + d.reason
+                                            : "";
+            store.insert(study.id, t);
+            ++sum.reused;
+            placed = true;
+            char buf[64];
+            std::snprintf(buf, sizeof buf, "%.4f", t.loss);
+            log("slot " + std::to_string(slots) + ": " + t.genome + " is trial " + std::to_string(*t.reused_from) +
+                " again (" + fmt_ms(p.ms) + ", loss " + buf + "), result reused");
+            continue;
+          }
+          t.status = "running";
+          t.worker = me;
+          c.trial = store.insert(study.id, t);
+          placed = true;
+        }
+        if (!placed && !c.wait) {
+          if (slots == 0) {
+            throw InputError(cfg.source + ": no architecture in " + std::to_string(cfg.search.max_attempts) +
+                             " draws meets the budgets and constraints; the fastest was " + best_reason +
+                             ". Loosen the budgets or add smaller widths/structures to the space");
+          }
+          c.stop = true;
+          c.stop_reason = "no new feasible architecture in " + std::to_string(cfg.search.max_attempts) + " draws";
+          store.set_finished(study.id, true);
+        }
+        store.set_rng(study.id, rng.state_text());
+      }
+      tx.commit();
+    }
+    if (c.stop) {
+      sum.complete = true;
+      sum.stop_reason = c.stop_reason;
+      break;
+    }
+    if (c.wait || c.trial.id == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    // Train the claimed trial.
+    TrialRow& t = c.trial;
+    const fs::path dir = trial_dir(o.db, o.study, t.number);
+    const auto ts = clock::now();
+    try {
+      fs::remove_all(dir);
+      fs::create_directories(dir.parent_path());
+      const ArchSpec arch = ArchSpec::from_json(json::parse(t.arch), "trial " + std::to_string(t.number));
+      Trainer trainer(arch, ds, tok, recipe, dir);
+      const TrainResult r = trainer.run(false);
+      fs::remove_all(dir / "checkpoint");
+      {
+        Transaction tx(store.db());
+        store.finish(t.id, r);
+        tx.commit();
+      }
+      ++sum.trained;
+      double best = r.val_loss;
+      int64_t best_n = t.number;
+      for (const auto& x : store.trials(study.id)) {
+        if (x.status == "done" && x.loss < best) {
+          best = x.loss;
+          best_n = x.number;
+        }
+      }
+      char buf[512];
+      std::snprintf(buf, sizeof buf, "trial %lld [%s%s] %s | %s | %s params | loss %.4f (%.3f bpb) | best %.4f (trial %lld) | %.0f s",
+                    static_cast<long long>(t.number), t.origin.c_str(),
+                    t.parent ? (" of " + std::to_string(*t.parent)).c_str() : "", t.genome.c_str(),
+                    fmt_ms([&] {
+                      std::vector<double> v;
+                      for (const auto& b : cfg.budgets) v.push_back(t.predicted.at(b.name).get<double>());
+                      return v;
+                    }()).c_str(),
+                    std::to_string(r.params).c_str(), r.val_loss, r.val_bpb, best, static_cast<long long>(best_n), r.wall_s);
+      log(buf);
+    } catch (const std::exception& e) {
+      const double s = std::chrono::duration<double>(clock::now() - ts).count();
+      {
+        Transaction tx(store.db());
+        store.fail(t.id, e.what(), s);
+        tx.commit();
+      }
+      ++sum.failed;
+      log("trial " + std::to_string(t.number) + " " + t.genome + " failed: " + e.what());
+    }
+  }
+  sum.wall_s = std::chrono::duration<double>(clock::now() - t0).count();
+  return sum;
+}
+
+}  // namespace flashnas

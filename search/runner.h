@@ -1,0 +1,44 @@
+// One search worker: claims the study's next trial in a transaction,
+// short-trains it outside any transaction, and records the result in another.
+// Any number of workers (processes) may run on one study at once; a worker
+// killed at any moment loses at most its trial in flight, which the next
+// worker to look finds (its process is gone) and redoes.
+//
+// Trial run folders: <db>.runs/<study>/trial-<number>/ (model.safetensors,
+// config.json, curve.csv; the resumable checkpoint is removed when done).
+#pragma once
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "search/config.h"
+#include "search/study_store.h"
+
+namespace flashnas {
+
+struct SearchOptions {
+  std::filesystem::path db;      // study database
+  std::filesystem::path lut_db;  // LUT database (default: db)
+  std::string study;
+  std::string lut_device;        // LUT device fingerprint; empty: the only one stored
+  int threads = 0;               // training threads; 0: LibTorch default
+};
+
+struct SearchSummary {
+  int64_t trained = 0, failed = 0, reused = 0, pruned = 0;  // by this worker
+  bool complete = false;                                     // the study has all its trials
+  std::string stop_reason;                                   // why no more trials were created, when not by count
+  double wall_s = 0;
+};
+
+// Runs until the study is complete. `log` receives one line per finished trial.
+SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opts,
+                         const std::function<void(const std::string&)>& log);
+
+std::filesystem::path trial_dir(const std::filesystem::path& db, const std::string& study, int64_t number);
+
+// This process as a worker: "host:pid:start", and whether such a worker still runs.
+std::string worker_identity();
+bool worker_alive(const std::string& identity);
+
+}  // namespace flashnas

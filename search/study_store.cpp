@@ -1,0 +1,256 @@
+#include "search/study_store.h"
+
+#include <ctime>
+
+#include "common/error.h"
+#include "common/sha256.h"
+
+namespace flashnas {
+namespace {
+
+std::string now_utc() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+void bind_opt(Stmt& s, int i, const std::optional<int64_t>& v) {
+  if (v) s.bind(i, *v);
+  else s.bind_null(i);
+}
+void bind_real(Stmt& s, int i, double v) {
+  if (std::isfinite(v)) s.bind(i, v);
+  else s.bind_null(i);
+}
+std::optional<int64_t> opt_int(const Stmt& s, int c) {
+  if (s.is_null(c)) return std::nullopt;
+  return s.int64(c);
+}
+double opt_real(const Stmt& s, int c) { return s.is_null(c) ? NAN : s.real(c); }
+
+constexpr const char* kTrialCols =
+    "id, number, slot, cycle, parent, reused_from, origin, genome, arch, hash, status, reason, worker, d_model, "
+    "params, predicted, latency_ms, loss, bpb, train_s";
+
+TrialRow read_trial(const Stmt& s) {
+  TrialRow t;
+  t.id = s.int64(0);
+  t.number = s.int64(1);
+  t.slot = opt_int(s, 2);
+  t.cycle = opt_int(s, 3);
+  t.parent = opt_int(s, 4);
+  t.reused_from = opt_int(s, 5);
+  t.origin = s.text(6);
+  t.genome = s.text(7);
+  t.arch = s.text(8);
+  t.hash = s.text(9);
+  t.status = s.text(10);
+  t.reason = s.is_null(11) ? "" : s.text(11);
+  t.worker = s.is_null(12) ? "" : s.text(12);
+  t.d_model = s.int64(13);
+  t.params = s.int64(14);
+  t.predicted = json::parse(s.text(15));
+  t.latency_ms = opt_real(s, 16);
+  t.loss = opt_real(s, 17);
+  t.bpb = opt_real(s, 18);
+  t.train_s = opt_real(s, 19);
+  return t;
+}
+
+}  // namespace
+
+StudyStore::StudyStore(const std::filesystem::path& path, bool create) : db_(path, create) {
+  db_.exec(
+      "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS studies(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, config TEXT NOT NULL,"
+      " config_hash TEXT NOT NULL, seed INTEGER NOT NULL, rng_state TEXT NOT NULL, lut_device INTEGER NOT NULL,"
+      " created_at TEXT NOT NULL, finished_at TEXT);"
+      "CREATE TABLE IF NOT EXISTS trials(id INTEGER PRIMARY KEY, study_id INTEGER NOT NULL REFERENCES studies(id),"
+      " number INTEGER NOT NULL, slot INTEGER, cycle INTEGER, origin TEXT NOT NULL, parent INTEGER,"
+      " genome TEXT NOT NULL, arch TEXT NOT NULL, hash TEXT NOT NULL, d_model INTEGER NOT NULL,"
+      " status TEXT NOT NULL CHECK(status IN ('pending','running','done','failed','pruned')), reason TEXT,"
+      " predicted TEXT NOT NULL, latency_ms REAL, params INTEGER NOT NULL, loss REAL, bpb REAL,"
+      " reused_from INTEGER, worker TEXT, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT, train_s REAL,"
+      " UNIQUE(study_id, number), UNIQUE(study_id, slot));"
+      "CREATE INDEX IF NOT EXISTS trials_hash ON trials(study_id, hash);"
+      "CREATE TABLE IF NOT EXISTS trial_curves(trial_id INTEGER NOT NULL REFERENCES trials(id), step INTEGER NOT NULL,"
+      " tokens INTEGER NOT NULL, train_loss REAL, val_loss REAL, lr REAL NOT NULL, PRIMARY KEY(trial_id, step));");
+  Stmt q(db_, "SELECT value FROM meta WHERE key = 'study_schema_version'");
+  if (q.step()) {
+    const std::string v = q.text(0);
+    if (v != std::to_string(kStudySchemaVersion)) {
+      throw InputError(path.string() + ": study schema version " + v + "; this flashnas reads version " +
+                       std::to_string(kStudySchemaVersion));
+    }
+  } else {
+    Stmt ins(db_, "INSERT OR IGNORE INTO meta(key, value) VALUES('study_schema_version', ?)");
+    ins.bind(1, std::to_string(kStudySchemaVersion)).run();
+  }
+}
+
+std::vector<std::string> StudyStore::study_names() const {
+  Stmt q(db_, "SELECT name FROM studies ORDER BY id");
+  std::vector<std::string> out;
+  while (q.step()) out.push_back(q.text(0));
+  return out;
+}
+
+StudyRow StudyStore::get_study(const std::string& name) const {
+  Stmt q(db_, "SELECT id, name, config, config_hash, seed, rng_state, lut_device, finished_at FROM studies WHERE name = ?");
+  q.bind(1, name);
+  if (!q.step()) {
+    const auto names = study_names();
+    throw InputError(db_.path().string() + ": no study named \"" + name + "\"" +
+                     (names.empty() ? std::string("; the file holds no studies") : "; studies here: " + join_comma(names)));
+  }
+  StudyRow s;
+  s.id = q.int64(0);
+  s.name = q.text(1);
+  s.config = json::parse(q.text(2));
+  s.config_hash = q.text(3);
+  s.seed = static_cast<uint64_t>(q.int64(4));
+  s.rng_state = q.text(5);
+  s.lut_device = q.int64(6);
+  s.finished = !q.is_null(7);
+  return s;
+}
+
+StudyRow StudyStore::open_study(const std::string& name, const json& config, uint64_t seed, int64_t lut_device) {
+  const std::string text = config.dump();
+  const std::string hash = sha256_hex(text);
+  {
+    Stmt q(db_, "SELECT config_hash FROM studies WHERE name = ?");
+    q.bind(1, name);
+    if (q.step()) {
+      if (q.text(0) != hash) {
+        throw InputError(db_.path().string() + ": study \"" + name +
+                         "\" was created with a different config; rerun with that config to resume it, or pass a new "
+                         "--study name");
+      }
+      return get_study(name);
+    }
+  }
+  Stmt ins(db_,
+           "INSERT INTO studies(name, config, config_hash, seed, rng_state, lut_device, created_at) VALUES(?,?,?,?,?,?,?)");
+  ins.bind(1, name).bind(2, text).bind(3, hash).bind(4, static_cast<int64_t>(seed)).bind(5, std::to_string(seed));
+  ins.bind(6, lut_device).bind(7, now_utc()).run();
+  return get_study(name);
+}
+
+void StudyStore::set_rng(int64_t study, const std::string& state) {
+  Stmt s(db_, "UPDATE studies SET rng_state = ? WHERE id = ?");
+  s.bind(1, state).bind(2, study).run();
+}
+
+void StudyStore::set_finished(int64_t study, bool finished) {
+  Stmt s(db_, "UPDATE studies SET finished_at = ? WHERE id = ?");
+  if (finished) s.bind(1, now_utc());
+  else s.bind_null(1);
+  s.bind(2, study).run();
+}
+
+std::vector<TrialRow> StudyStore::trials(int64_t study) const {
+  Stmt q(db_, std::string("SELECT ") + kTrialCols + " FROM trials WHERE study_id = ? ORDER BY number");
+  q.bind(1, study);
+  std::vector<TrialRow> out;
+  while (q.step()) out.push_back(read_trial(q));
+  return out;
+}
+
+std::optional<TrialRow> StudyStore::trial(int64_t study, int64_t number) const {
+  Stmt q(db_, std::string("SELECT ") + kTrialCols + " FROM trials WHERE study_id = ? AND number = ?");
+  q.bind(1, study).bind(2, number);
+  if (!q.step()) return std::nullopt;
+  return read_trial(q);
+}
+
+TrialRow StudyStore::insert(int64_t study, TrialRow t) {
+  {
+    Stmt q(db_, "SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study_id = ?");
+    q.bind(1, study);
+    q.step();
+    t.number = q.int64(0);
+  }
+  Stmt s(db_,
+         "INSERT INTO trials(study_id, number, slot, cycle, origin, parent, genome, arch, hash, d_model, status, reason,"
+         " predicted, latency_ms, params, loss, bpb, reused_from, worker, created_at, started_at, finished_at)"
+         " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  s.bind(1, study).bind(2, t.number);
+  bind_opt(s, 3, t.slot);
+  bind_opt(s, 4, t.cycle);
+  s.bind(5, t.origin);
+  bind_opt(s, 6, t.parent);
+  s.bind(7, t.genome).bind(8, t.arch).bind(9, t.hash).bind(10, t.d_model).bind(11, t.status);
+  if (t.reason.empty()) s.bind_null(12);
+  else s.bind(12, t.reason);
+  s.bind(13, t.predicted.dump());
+  bind_real(s, 14, t.latency_ms);
+  s.bind(15, t.params);
+  bind_real(s, 16, t.loss);
+  bind_real(s, 17, t.bpb);
+  bind_opt(s, 18, t.reused_from);
+  if (t.worker.empty()) s.bind_null(19);
+  else s.bind(19, t.worker);
+  const std::string now = now_utc();
+  s.bind(20, now);
+  if (t.status == "running") s.bind(21, now);
+  else s.bind_null(21);
+  if (t.status == "done" || t.status == "pruned") s.bind(22, now);
+  else s.bind_null(22);
+  s.run();
+  t.id = db_.last_insert_id();
+  return t;
+}
+
+void StudyStore::set_status(int64_t trial_id, const std::string& status, const std::string& worker) {
+  Stmt s(db_, "UPDATE trials SET status = ?, worker = ?, started_at = CASE WHEN ? = 'running' THEN ? ELSE NULL END"
+              " WHERE id = ?");
+  s.bind(1, status);
+  if (worker.empty()) s.bind_null(2);
+  else s.bind(2, worker);
+  s.bind(3, status).bind(4, now_utc()).bind(5, trial_id).run();
+  // A trial that is redone starts with an empty curve.
+  Stmt d(db_, "DELETE FROM trial_curves WHERE trial_id = ?");
+  d.bind(1, trial_id).run();
+}
+
+void StudyStore::finish(int64_t trial_id, const TrainResult& r) {
+  Stmt s(db_, "UPDATE trials SET status = 'done', loss = ?, bpb = ?, params = ?, train_s = ?, finished_at = ?, reason = NULL"
+              " WHERE id = ?");
+  s.bind(1, r.val_loss).bind(2, r.val_bpb).bind(3, r.params).bind(4, r.wall_s).bind(5, now_utc()).bind(6, trial_id).run();
+  Stmt c(db_, "INSERT OR REPLACE INTO trial_curves(trial_id, step, tokens, train_loss, val_loss, lr) VALUES(?,?,?,?,?,?)");
+  for (const auto& p : r.curve) {
+    c.reset();
+    c.bind(1, trial_id).bind(2, p.step).bind(3, p.tokens);
+    bind_real(c, 4, p.train_loss);
+    bind_real(c, 5, p.val_loss);
+    c.bind(6, p.lr);
+    c.run();
+  }
+}
+
+void StudyStore::fail(int64_t trial_id, const std::string& reason, double train_s) {
+  Stmt s(db_, "UPDATE trials SET status = 'failed', reason = ?, train_s = ?, finished_at = ? WHERE id = ?");
+  s.bind(1, reason);
+  bind_real(s, 2, train_s);
+  s.bind(3, now_utc()).bind(4, trial_id).run();
+}
+
+std::vector<CurvePoint> StudyStore::curve(int64_t trial_id) const {
+  Stmt q(db_, "SELECT step, tokens, train_loss, val_loss, lr FROM trial_curves WHERE trial_id = ? ORDER BY step");
+  q.bind(1, trial_id);
+  std::vector<CurvePoint> out;
+  while (q.step()) {
+    CurvePoint p;
+    p.step = q.int64(0);
+    p.tokens = q.int64(1);
+    p.train_loss = opt_real(q, 2);
+    p.val_loss = opt_real(q, 3);
+    p.lr = q.real(4);
+    out.push_back(p);
+  }
+  return out;
+}
+
+}  // namespace flashnas

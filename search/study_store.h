@@ -1,0 +1,82 @@
+// The study store (DESIGN.md, "Store"): studies and their trials in SQLite,
+// in the same database file as the LUT by default. WAL mode, one
+// transaction per state change (callers hold a Transaction around each
+// claim or result), schema version in meta("study_schema_version").
+//
+// Tables:
+//   studies(id, name UNIQUE, config JSON, config_hash, seed, rng_state,
+//           lut_device, created_at, finished_at)
+//   trials(id, study_id, number, slot, cycle, origin, parent, genome, arch JSON,
+//          hash, d_model, status, reason, predicted JSON {budget: ms}, latency_ms,
+//          params, loss, bpb, reused_from, worker, created_at, started_at,
+//          finished_at, train_s)
+//     number: order of creation in the study (pruned candidates included);
+//     slot: order among candidates that passed the budgets (NULL when pruned);
+//     status: pending | running | done | failed | pruned;
+//     latency_ms: the first budget's predicted latency; loss in nats/token,
+//     bpb in bits/byte (validation, after the short run).
+//   trial_curves(trial_id, step, tokens, train_loss, val_loss, lr)
+#pragma once
+#include <cmath>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/json_io.h"
+#include "common/sqlite.h"
+#include "train/trainer.h"
+
+namespace flashnas {
+
+inline constexpr int kStudySchemaVersion = 1;
+
+struct TrialRow {
+  int64_t id = 0, number = 0;
+  std::optional<int64_t> slot, cycle, parent, reused_from;
+  std::string origin;  // init | random | mutation
+  std::string genome, arch, hash, status, reason, worker;
+  int64_t d_model = 0, params = 0;
+  json predicted = json::object();  // budget name -> predicted ms
+  double latency_ms = NAN, loss = NAN, bpb = NAN, train_s = NAN;
+};
+
+struct StudyRow {
+  int64_t id = 0;
+  std::string name, config_hash, rng_state;
+  json config;
+  uint64_t seed = 0;
+  int64_t lut_device = 0;
+  bool finished = false;
+};
+
+class StudyStore {
+ public:
+  // Opens or creates the tables; InputError when the file has another study schema version.
+  StudyStore(const std::filesystem::path& path, bool create);
+
+  // The study `name`, created with this config when absent. An existing study
+  // must have been created with the same config (by hash): InputError otherwise.
+  StudyRow open_study(const std::string& name, const json& config, uint64_t seed, int64_t lut_device);
+  // InputError listing the studies in the file when `name` is absent.
+  StudyRow get_study(const std::string& name) const;
+  std::vector<std::string> study_names() const;
+  void set_rng(int64_t study, const std::string& state);
+  void set_finished(int64_t study, bool finished);
+
+  std::vector<TrialRow> trials(int64_t study) const;
+  std::optional<TrialRow> trial(int64_t study, int64_t number) const;
+  // Inserts a trial (id and number are assigned); returns it.
+  TrialRow insert(int64_t study, TrialRow t);
+  void set_status(int64_t trial_id, const std::string& status, const std::string& worker);
+  void finish(int64_t trial_id, const TrainResult& r);
+  void fail(int64_t trial_id, const std::string& reason, double train_s);
+  std::vector<CurvePoint> curve(int64_t trial_id) const;
+
+  Db& db() { return db_; }
+
+ private:
+  mutable Db db_;
+};
+
+}  // namespace flashnas

@@ -1,0 +1,54 @@
+#include "train/checkpoint.h"
+
+#include <set>
+
+#include "common/error.h"
+#include "train/safetensors.h"
+
+namespace flashnas {
+
+std::map<std::string, torch::Tensor> named_tensors(HybridLMImpl& model) {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& p : model.named_parameters()) out[p.key()] = p.value();
+  return out;
+}
+
+void load_into(HybridLMImpl& model, const std::map<std::string, torch::Tensor>& src, const std::string& where) {
+  torch::NoGradGuard no_grad;
+  auto params = model.named_parameters();
+  std::set<std::string> expected;
+  for (auto& p : params) {
+    expected.insert(p.key());
+    auto it = src.find(p.key());
+    if (it == src.end()) throw InputError(where + ": missing tensor " + p.key());
+    if (it->second.sizes() != p.value().sizes()) {
+      throw InputError(where + ": tensor " + p.key() + " has shape " + c10::str(it->second.sizes()) +
+                       ", the architecture expects " + c10::str(p.value().sizes()));
+    }
+    p.value().copy_(it->second);
+  }
+  for (const auto& [name, t] : src) {
+    if (!expected.count(name)) throw InputError(where + ": tensor " + name + " is not part of the architecture");
+  }
+}
+
+LoadedModel load_model_dir(const std::filesystem::path& dir) {
+  const auto cfg_path = dir / "config.json";
+  if (!std::filesystem::exists(cfg_path)) {
+    throw InputError(dir.string() + ": not a model folder (no config.json); make one with flashnas export or train");
+  }
+  LoadedModel m;
+  m.config = load_json_file(cfg_path);
+  if (!m.config.contains("arch") || !m.config.contains("tokenizer")) {
+    throw InputError(cfg_path.string() + ": needs the fields \"arch\" and \"tokenizer\"");
+  }
+  m.arch = ArchSpec::from_json(m.config["arch"], cfg_path.string() + " arch");
+  m.tokenizer = std::shared_ptr<Tokenizer>(tokenizer_from_json(m.config["tokenizer"], dir, cfg_path.string()));
+  m.model = HybridLM(m.arch);
+  const auto w = dir / "model.safetensors";
+  load_into(*m.model, load_safetensors(w), w.string());
+  m.model->eval();
+  return m;
+}
+
+}  // namespace flashnas
