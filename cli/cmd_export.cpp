@@ -105,7 +105,7 @@ void add_generate_command(CLI::App& app) {
     if (o->json) {
       std::cout << json{{"prompt", o->prompt}, {"text", text}, {"tokens", o->tokens}, {"prompt_tokens", ids.size()},
                         {"prefill_ms", prefill_ms}, {"decode_ms_per_token", per_tok}}
-                       .dump(2)
+                       .dump(2, ' ', false, json::error_handler_t::replace)  // byte tokens need not form UTF-8
                 << "\n";
       return;
     }

@@ -21,7 +21,7 @@ namespace flashnas::cli {
 
 void add_search_command(CLI::App& app) {
   struct Opts {
-    std::string config, db, lut, study, lut_device;
+    std::string config, db, lut, study, lut_device, algorithm;
     int workers = 1, threads = 0;
     bool child = false, json = false;
   };
@@ -32,6 +32,9 @@ void add_search_command(CLI::App& app) {
   cmd->add_option("--study", o->study, "Study name; rerunning with the same name resumes it")->required();
   cmd->add_option("--lut", o->lut, "LUT database, when not in --db");
   cmd->add_option("--lut-device", o->lut_device, "LUT device fingerprint, when the LUT holds several");
+  cmd->add_option("--algorithm", o->algorithm,
+                  "Override [search].algorithm: evolution or random (e.g. a random-search baseline study from the same "
+                  "config)");
   cmd->add_option("--workers", o->workers, "Worker processes sharing the study")->capture_default_str();
   cmd->add_option("--threads", o->threads, "Training threads per worker (0: cores / workers)")->capture_default_str();
   cmd->add_flag("--json", o->json, "Print the final summary as JSON");
@@ -39,7 +42,12 @@ void add_search_command(CLI::App& app) {
   cmd->callback([o] {
     if (o->workers < 1) throw InputError("--workers: must be >= 1");
     if (o->threads < 0) throw InputError("--threads: must be >= 0");
-    const SearchConfig cfg = SearchConfig::load(o->config);
+    SearchConfig cfg = SearchConfig::load(o->config);
+    if (!o->algorithm.empty()) {
+      json doc = cfg.doc;
+      doc["search"]["algorithm"] = o->algorithm;  // stored with the study, so its config says what ran
+      cfg = SearchConfig::from_json(doc, o->config);
+    }
     SearchOptions so;
     so.db = o->db;
     so.lut_db = o->lut;
@@ -63,6 +71,7 @@ void add_search_command(CLI::App& app) {
       std::vector<std::string> args = {exe,      "search",   "--config", o->config, "--db", o->db,
                                        "--study", o->study, "--threads", std::to_string(so.threads), "--worker-child"};
       if (!o->lut.empty()) args.insert(args.end(), {"--lut", o->lut});
+      if (!o->algorithm.empty()) args.insert(args.end(), {"--algorithm", o->algorithm});
       if (!o->lut_device.empty()) args.insert(args.end(), {"--lut-device", o->lut_device});
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());

@@ -130,9 +130,30 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
   if (o.threads > 0) recipe.threads = o.threads;
   auto ds = std::make_shared<TokenDataset>(file, recipe.val_fraction, recipe.seed);
 
+  Pricer pricer(cfg, lut, device);
+  {
+    // Budgets no architecture can meet are an input error, found before the
+    // study is created: random draws priced from the LUT, none trained.
+    Rng probe(cfg.search.seed ^ 0xfea51b1e5eedULL);
+    double best_ms = INFINITY;
+    std::string best;
+    bool feasible = false;
+    for (int i = 0; i < cfg.search.max_attempts && !feasible; ++i) {
+      const Priced p = pricer.price(cfg.space.random(probe));
+      feasible = p.arch.has_value();
+      if (!feasible && p.ms.at(0) < best_ms) {
+        best_ms = p.ms.at(0);
+        best = cfg.space.genome_text(p.genome) + ": " + p.reason;
+      }
+    }
+    if (!feasible) {
+      throw InputError(cfg.source + ": no architecture in " + std::to_string(cfg.search.max_attempts) +
+                       " random draws meets the budgets and constraints; the fastest was " + best +
+                       ". Loosen the budgets, or add smaller widths or structures to the space");
+    }
+  }
   StudyStore store(o.db, true);
   const StudyRow study = store.open_study(o.study, cfg.doc, cfg.search.seed, device);
-  Pricer pricer(cfg, lut, device);
   const std::string me = worker_identity();
   const int64_t max_slots = int64_t(cfg.search.trials) * 4 + cfg.search.population;
   SearchSummary sum;

@@ -135,7 +135,7 @@ TEST(LutStoreTest, FingerprintMismatchAndSchemaVersion) {
     lut.db().exec("UPDATE meta SET value = '99' WHERE key = 'schema_version'");
   }
   EXPECT_NE(input_error([&] { LutStore again(dir / "lut.db", false); })
-                .find("database schema version 99; this flashnas reads version 1"),
+                .find("database schema version 99; this flashnas reads version 2"),
             std::string::npos);
   EXPECT_NE(input_error([&] { LutStore none(dir / "missing.db", false); }).find("missing.db: no such database"),
             std::string::npos);
@@ -179,7 +179,7 @@ TEST(Profile, KilledRunLeavesASoundDatabaseAndResumes) {
   const std::string db = (dir / "lut.db").string();
   const std::vector<std::string> args = {"profile", "--arch", (dir / "arch.json").string(), "--workload",
                                          "prompt=64,generate=300", "--workload", "prompt=16,generate=40",
-                                         "--db", db, "--threads", "1"};
+                                         "--db", db, "--threads", "1", "--rounds", "1"};
   std::string cmd = "timeout -s KILL 3 '" + std::string(FLASHNAS_BIN) + "'";
   for (const auto& a : args) cmd += " '" + a + "'";
   std::system((cmd + " >/dev/null 2>&1").c_str());

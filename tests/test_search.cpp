@@ -1,0 +1,477 @@
+// Search: spaces from TOML (genomes, mutation, repair, the profiler grid they
+// imply), budgets, configs and their errors, the evolution's proposals, and
+// whole studies through the CLI on a synthetic LUT: search, frontier, export,
+// generate, SIGKILL and resume, unmeetable budgets, missing LUT entries,
+// schema versions.
+#include <sys/wait.h>
+
+#include <random>
+#include <set>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "common/sqlite.h"
+#include "common/toml_io.h"
+#include "profiler/lut.h"
+#include "profiler/measure.h"
+#include "profiler/predict.h"
+#include "search/config.h"
+#include "search/evolution.h"
+#include "search/study_store.h"
+#include "test_util.h"
+#include "train/corpus.h"
+#include "train/token_file.h"
+
+namespace flashnas {
+namespace {
+
+using test::input_error_of;
+using test::run_cli;
+using test::TempDir;
+
+// A tiny staged space; trains in well under a second per candidate.
+std::string tiny_config(const std::string& data, const std::string& extra_search = "",
+                        const std::string& budget = "max_ms = 1000") {
+  return R"(
+[space]
+kind = "staged"
+widths = [16, 32]
+width = "gene"
+mixers = ["swa", "mamba2", "deltanet"]
+ffn_per_mixer = [0, 1]
+stages = 3
+blocks_per_stage = [1, 2]
+max_operators = 8
+[space.ops.swa]
+n_heads = "d_model / 16"
+n_kv_heads = 1
+window = 16
+[space.ops.mamba2]
+expand = 2
+head_dim = 16
+d_state = 8
+[space.ops.deltanet]
+n_heads = "d_model / 16"
+[space.ops.ffn]
+d_ff = "2 * d_model"
+
+[[budgets]]
+name = "call"
+workload = "batch=1,prompt=16,generate=8"
+)" + budget + R"(
+
+[train]
+data = ")" + data + R"("
+tokens = 1024
+batch_size = 2
+seq_len = 32
+eval_interval = 0
+eval_batches = 2
+threads = 1
+
+[search]
+population = 4
+sample = 2
+offspring = 2
+trials = 8
+seed = 3
+)" + extra_search + "\n";
+}
+
+SearchConfig parse_config(const std::string& toml) { return SearchConfig::from_json(parse_toml(toml, "t.toml"), "t.toml"); }
+
+// A synthetic LUT holding every entry the config's space and budgets need:
+// cost grows with width and (for attention-like ops) with context.
+void synthetic_lut(const SearchConfig& cfg, const std::filesystem::path& db, bool drop_one = false) {
+  LutStore lut(db, true);
+  DeviceInfo info;
+  info.device = "cpu";
+  info.name = "synthetic";
+  info.threads = 1;
+  info.torch_version = "test";
+  const int64_t dev = lut.add_device(info);
+  std::vector<Workload> ws;
+  for (const auto& b : cfg.budgets) ws.push_back(b.workload);
+  auto plan = plan_entries(cfg.space.grid_archs(), ws, cfg.dtype, cfg.runtime);
+  if (drop_one) plan.pop_back();
+  for (const auto& k : plan) {
+    TimingStats s;
+    const double us = double(k.d_model) * (k.phase == Phase::Prefill ? 4.0 : 1.0) * (k.op == "ffn" ? 0.5 : 1.0) +
+                      (k.op == "swa" ? 0.01 * double(k.length) : 0.0);
+    s.median_us = s.p10_us = s.p90_us = s.mean_us = s.min_us = us;
+    s.count = 1;
+    s.samples_us = {us};
+    lut.put(dev, k, s, 1);
+  }
+}
+
+// A small corpus prepared as a token file (byte-level).
+std::filesystem::path tiny_data(const TempDir& dir) {
+  std::filesystem::create_directories(dir / "text");
+  std::mt19937 rng(5);
+  for (int d = 0; d < 6; ++d) {
+    std::string text;
+    for (int i = 0; i < 400; ++i) text += "the quick brown fox " + std::to_string(rng() % 97) + " jumps. ";
+    dir.write("text/doc" + std::to_string(d) + ".txt", text);
+  }
+  const auto out = dir / "data.tokens";
+  auto tok = make_byte_tokenizer();
+  write_token_file(out, read_corpus(dir / "text"), *tok);
+  return out;
+}
+
+TEST(SearchSpace, TemplatesEvaluateExactlyOrSayWhy) {
+  EXPECT_EQ(eval_template(json("d_model / 32"), 96, "f").get<int64_t>(), 3);
+  EXPECT_EQ(eval_template(json("3 * d_model"), 96, "f").get<int64_t>(), 288);
+  EXPECT_EQ(eval_template(json("d_model * 3 / 2"), 64, "f").get<int64_t>(), 96);
+  EXPECT_EQ(eval_template(json(7), 64, "f").get<int64_t>(), 7);
+  EXPECT_NE(input_error_of([] { eval_template(json("d_model / 5"), 64, "space.ops.ffn.d_ff"); })
+                .find("space.ops.ffn.d_ff: \"d_model / 5\" does not divide exactly at d_model = 64"),
+            std::string::npos);
+  EXPECT_NE(input_error_of([] { eval_template(json("d_model + 1"), 64, "x"); }).find("joined by * and /"),
+            std::string::npos);
+}
+
+TEST(SearchSpace, GenomesRoundTripRepairAndDecode) {
+  const SearchConfig cfg = SearchConfig::load(std::string(FLASHNAS_SOURCE_DIR) + "/configs/demo.toml");
+  const SearchSpace& sp = cfg.space;
+  Rng rng(11);
+  std::set<std::string> distinct;
+  for (int i = 0; i < 300; ++i) {
+    const Genome g = sp.random(rng);
+    EXPECT_LE(sp.operators(g), sp.max_operators);
+    ASSERT_EQ(int(g.stages.size()), sp.stages);
+    for (const auto& s : g.stages) {
+      EXPECT_GE(s.blocks, sp.min_blocks);
+      EXPECT_LE(s.blocks, sp.max_blocks);
+    }
+    const std::string text = sp.genome_text(g);
+    EXPECT_EQ(sp.parse_genome(text, "test"), g) << text;
+    const ArchSpec a = sp.decode(g);
+    EXPECT_EQ(int64_t(a.layers.size()), sp.operators(g));
+    EXPECT_EQ(a.d_model, g.d_model);
+    distinct.insert(a.hash());
+  }
+  EXPECT_GT(distinct.size(), 250u) << "random genomes should rarely repeat in this space";
+}
+
+TEST(SearchSpace, MutationChangesExactlyOneGene) {
+  const SearchConfig cfg = SearchConfig::load(std::string(FLASHNAS_SOURCE_DIR) + "/configs/demo.toml");
+  const SearchSpace& sp = cfg.space;
+  Rng rng(12);
+  for (int i = 0; i < 300; ++i) {
+    const Genome p = sp.random(rng);
+    const Genome c = sp.mutate(p, rng);
+    ASSERT_FALSE(c == p);
+    // Genes: width; per stage m1, m2, ratio, ffn; block counts (one gene
+    // across stages, moved or changed by one). The cap may then shorten stages.
+    int changed = c.d_model != p.d_model;
+    bool blocks_changed = false;
+    for (size_t s = 0; s < p.stages.size(); ++s) {
+      changed += c.stages[s].m1 != p.stages[s].m1 && sp.ratios[p.stages[s].ratio].a > 0 &&
+                 sp.ratios[c.stages[s].ratio].a > 0 && c.stages[s].ratio == p.stages[s].ratio;
+      changed += c.stages[s].m2 != p.stages[s].m2;
+      changed += c.stages[s].ratio != p.stages[s].ratio;
+      changed += c.stages[s].ffn != p.stages[s].ffn;
+      blocks_changed |= c.stages[s].blocks != p.stages[s].blocks;
+    }
+    // A ratio or FFN change can trigger the operator cap, which trims blocks.
+    EXPECT_EQ(changed + (changed == 0 && blocks_changed), 1)
+        << sp.genome_text(p) << " -> " << sp.genome_text(c);
+    EXPECT_LE(sp.operators(c), sp.max_operators);
+  }
+}
+
+TEST(SearchSpace, ProfilerGridCoversEveryOperatorTheSpaceEmits) {
+  const SearchConfig cfg = SearchConfig::load(std::string(FLASHNAS_SOURCE_DIR) + "/configs/demo.toml");
+  std::vector<Workload> ws;
+  for (const auto& b : cfg.budgets) ws.push_back(b.workload);
+  std::set<std::string> grid;
+  for (const auto& k : plan_entries(cfg.space.grid_archs(), ws, "float32", "eager")) grid.insert(k.describe());
+  std::set<std::string> ops_seen;
+  Rng rng(13);
+  for (int i = 0; i < 200; ++i) {
+    const ArchSpec a = cfg.space.decode(cfg.space.random(rng));
+    for (const auto& l : a.layers) ops_seen.insert(l.type);
+    for (const auto& k : plan_entries({a}, ws, "float32", "eager")) {
+      ASSERT_TRUE(grid.count(k.describe())) << "grid lacks " << k.describe();
+    }
+  }
+  // Every mixer of the space (and the FFN) was emitted and covered.
+  EXPECT_EQ(ops_seen, (std::set<std::string>{"attn", "swa", "mamba2", "deltanet", "ffn"}));
+}
+
+TEST(SearchConfig, BadConfigsNameTheFieldAndWhatIsAllowed) {
+  const std::string good = tiny_config("/nonexistent.tokens");
+  EXPECT_NO_THROW(parse_config(good));
+  auto err = [&](const std::string& from, const std::string& to) {
+    std::string t = good;
+    const auto pos = t.find(from);
+    EXPECT_NE(pos, std::string::npos) << from;
+    t.replace(pos, from.size(), to);
+    return input_error_of([&] { parse_config(t); });
+  };
+  EXPECT_NE(err("kind = \"staged\"", "kind = staged").find("TOML parse error at line 3"), std::string::npos);
+  const std::string unknown_op = err("\"deltanet\"]", "\"retnet\"]");
+  EXPECT_NE(unknown_op.find("space.mixers"), std::string::npos) << unknown_op;
+  EXPECT_NE(unknown_op.find("retnet"), std::string::npos) << unknown_op;
+  EXPECT_NE(unknown_op.find("mamba2"), std::string::npos) << "lists the valid operators: " << unknown_op;
+  EXPECT_NE(err("max_operators = 8", "max_operators = 2").find("space.max_operators"), std::string::npos);
+  EXPECT_NE(err("max_ms = 1000", "note = 1").find("budgets[0]"), std::string::npos);
+  EXPECT_NE(err("d_ff = \"2 * d_model\"", "d_ff = \"d_model / 3\"").find("space.ops.ffn.d_ff"), std::string::npos);
+  EXPECT_NE(err("tokens = 1024", "tokenz = 1024").find("train.tokenz"), std::string::npos);
+  EXPECT_NE(err("population = 4", "population = 4\nbogus = 1").find("search.bogus"), std::string::npos);
+  EXPECT_NE(err("population = 4", "population = 4\nalgorithm = \"annealing\"").find("search.algorithm"),
+            std::string::npos);
+  EXPECT_NE(err("generate=8", "generate=x").find("budgets[0].workload"), std::string::npos);
+}
+
+TEST(Budget, LimitsAndThroughput) {
+  const auto bs = parse_budgets(json::parse(R"([{"name":"a","workload":"batch=4,prompt=8,generate=50","min_tokens_per_s":400},
+                                               {"name":"b","workload":"prompt=8,generate=10","max_ms":30,"min_tokens_per_s":500}])"),
+                                "t");
+  EXPECT_DOUBLE_EQ(bs[0].limit_ms(), 500.0);  // 200 tokens at 400 tok/s
+  EXPECT_TRUE(bs[0].met(500.0));
+  EXPECT_FALSE(bs[0].met(500.1));
+  EXPECT_DOUBLE_EQ(bs[0].tokens_per_s(250.0), 800.0);
+  EXPECT_DOUBLE_EQ(bs[1].limit_ms(), 20.0);  // the tighter of 30 ms and 10 tokens at 500 tok/s
+}
+
+TEST(Evolution, ParetoRanks) {
+  const auto r = pareto_ranks({{1, 5}, {2, 4}, {2, 6}, {3, 3}, {4, 4}, {5, 5}});
+  EXPECT_EQ(r, (std::vector<int>{0, 0, 1, 0, 1, 2}));
+}
+
+TEST(Evolution, OffspringWaitForTheirCycleAndMutateTheTournamentWinner) {
+  const SearchConfig cfg = parse_config(tiny_config("/x.tokens"));
+  Rng rng(1);
+  std::vector<TrialRow> trials;
+  for (int64_t s = 0; s < 4; ++s) {
+    auto p = propose(cfg, s, 0, trials, rng);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->origin, "random");
+    TrialRow t;
+    t.number = s;
+    t.slot = s;
+    t.genome = cfg.space.genome_text(p->genome);
+    t.status = s == 3 ? "running" : "done";
+    t.loss = double(10 - s);
+    t.latency_ms = 1;
+    trials.push_back(t);
+  }
+  // Slot 4 opens cycle 0, which needs slots 0..3 finished.
+  EXPECT_FALSE(propose(cfg, 4, 0, trials, rng));
+  trials[3].status = "done";
+  trials[3].loss = 1;  // the best member
+  int from_best = 0;
+  for (int i = 0; i < 200; ++i) {
+    auto p = propose(cfg, 4, 0, trials, rng);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->origin, "mutation");
+    EXPECT_EQ(p->cycle, 0);
+    from_best += p->parent == 3;
+  }
+  // Tournament of 2 out of 4: the best is in the sample with probability 1/2.
+  EXPECT_GT(from_best, 70);
+  EXPECT_LT(from_best, 130);
+}
+
+// ---- Whole studies through the CLI (synthetic LUT, tiny training) ----
+
+struct Study {
+  TempDir dir;
+  std::string config, db;
+  explicit Study(const std::string& extra_search = "", const std::string& budget = "max_ms = 1000",
+                 bool drop_lut_entry = false) {
+    const auto data = tiny_data(dir);
+    config = (dir / "space.toml").string();
+    db = (dir / "study.db").string();
+    const std::string toml = tiny_config(data.string(), extra_search, budget);
+    dir.write("space.toml", toml);
+    synthetic_lut(parse_config(toml), db, drop_lut_entry);
+  }
+  std::vector<std::string> search_args(const std::string& study = "s") const {
+    return {"search", "--config", config, "--db", db, "--study", study, "--threads", "1"};
+  }
+};
+
+int64_t scalar(const std::string& db, const std::string& sql) {
+  Db d(db, false);
+  Stmt q(d, sql);
+  EXPECT_TRUE(q.step()) << sql;
+  return q.int64(0);
+}
+
+TEST(SearchCli, StudyFrontierExportAndGenerate) {
+  Study st;
+  auto r = run_cli([&] {
+    auto a = st.search_args();
+    a.push_back("--json");
+    return a;
+  }());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["trained"].get<int>(), 8);
+  EXPECT_TRUE(j["finished"].get<bool>());
+  EXPECT_NE(r.err.find("trial 0 [random]"), std::string::npos) << "one line per finished trial:\n" << r.err;
+  // Every trained trial meets its budget by prediction, and its prediction is the LUT's.
+  {
+    StudyStore store(st.db, false);
+    LutStore lut(st.db, false);
+    const int64_t dev = lut.find_device("");
+    const auto cfg = parse_config(read_file(st.config));
+    for (const auto& t : store.trials(store.get_study("s").id)) {
+      if (t.status != "done") continue;
+      const ArchSpec a = ArchSpec::from_json(json::parse(t.arch), "t");
+      const double ms = predict(a, cfg.budgets[0].workload, lut, dev, "float32", "eager").total_ms;
+      EXPECT_NEAR(t.predicted["call"].get<double>(), ms, 1e-9);
+      EXPECT_LE(ms, 1000.0);
+      EXPECT_TRUE(std::isfinite(t.loss));
+      if (!t.reused_from) EXPECT_FALSE(store.curve(t.id).empty()) << "trial " << t.number << " has no curve";
+    }
+  }
+  // Frontier: members are trained trials, sorted by latency with falling loss; SVG drawn.
+  const std::string svg = (st.dir / "f.svg").string();
+  r = run_cli({"frontier", "--db", st.db, "--study", "s", "--json", "--svg", svg});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json f = json::parse(r.out);
+  const auto& front = f["budgets"][0]["frontier"];
+  ASSERT_FALSE(front.empty());
+  for (size_t i = 1; i < front.size(); ++i) {
+    EXPECT_GT(front[i]["predicted_ms"].get<double>(), front[i - 1]["predicted_ms"].get<double>());
+    EXPECT_LT(front[i]["bpb"].get<double>(), front[i - 1]["bpb"].get<double>());
+  }
+  EXPECT_GT(f["budgets"][0]["hypervolume"].get<double>(), 0);
+  const std::string plot = read_file(svg);
+  EXPECT_NE(plot.find("<svg"), std::string::npos);
+  EXPECT_NE(plot.find("predicted latency (ms)"), std::string::npos);
+  EXPECT_NE(plot.find("validation loss (bits/byte)"), std::string::npos);
+  EXPECT_NE(plot.find("budget 1000 ms"), std::string::npos);
+  // Export the best trial, then decode from it.
+  const std::string out = (st.dir / "model").string();
+  r = run_cli({"export", "--db", st.db, "--study", "s", "--out", out, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json lat = json::parse(r.out);
+  EXPECT_TRUE(lat["budgets"][0]["measured_ms"].is_null()) << "the synthetic LUT's device is not this machine";
+  EXPECT_NE(lat["budgets"][0]["why_not_measured"].get<std::string>().find("not the LUT's device"), std::string::npos);
+  for (const char* name : {"model.safetensors", "config.json", "latency.json", "README.md", "curve.csv"}) {
+    EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(out) / name)) << name;
+  }
+  EXPECT_EQ(load_json_file(std::filesystem::path(out) / "config.json")["arch_hash"].get<std::string>(),
+            ArchSpec::from_json(load_json_file(std::filesystem::path(out) / "config.json")["arch"], "x").hash());
+  r = run_cli({"generate", "--model", out, "--prompt", "the quick", "--tokens", "12", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json g = json::parse(r.out);
+  EXPECT_EQ(g["tokens"].get<int>(), 12);
+  EXPECT_GT(g["decode_ms_per_token"].get<double>(), 0);
+  // Exporting over an existing folder is refused, and writes nothing.
+  r = run_cli({"export", "--db", st.db, "--study", "s", "--out", out});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("already exists"), std::string::npos) << r.err;
+  // A failed trial cannot be exported; an unknown study lists the known ones.
+  r = run_cli({"frontier", "--db", st.db, "--study", "nope"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("no study named \"nope\"; studies here: s"), std::string::npos) << r.err;
+  // Rerunning a complete study trains nothing more.
+  r = run_cli(st.search_args());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("trial "), std::string::npos) << r.err;
+  // The same study name with another config is refused.
+  st.dir.write("space.toml", read_file(st.config) + "\n");
+  std::string other = read_file(st.config);
+  other.replace(other.find("seed = 3"), 8, "seed = 4");
+  st.dir.write("space.toml", other);
+  r = run_cli(st.search_args());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("was created with a different config"), std::string::npos) << r.err;
+}
+
+TEST(SearchCli, KilledAtRandomMomentsResumesWithoutLossOrDuplicates) {
+  Study st;
+  std::mt19937 rng(std::random_device{}());
+  std::string cmd = "'" + std::string(FLASHNAS_BIN) + "'";
+  for (const auto& a : st.search_args()) cmd += " '" + a + "'";
+  int killed = 0;
+  for (int i = 0; i < 5; ++i) {
+    const double after = 0.6 + 0.1 * double(rng() % 15);  // 0.6 .. 2.0 s
+    const int status = std::system(("timeout -s KILL " + std::to_string(after) + " " + cmd + " >/dev/null 2>&1").c_str());
+    killed += WIFEXITED(status) && WEXITSTATUS(status) == 137;
+    Db check(st.db, false);
+    Stmt q(check, "PRAGMA integrity_check");
+    ASSERT_TRUE(q.step());
+    EXPECT_EQ(q.text(0), "ok");
+  }
+  EXPECT_GE(killed, 3) << "the runs should mostly be killed mid-study; the study is too fast to test this";
+  const auto r = run_cli(st.search_args());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Slots 0..n-1 each exactly once; exactly `trials` architectures trained;
+  // nothing left in flight; every trained trial has its curve.
+  const int64_t slots = scalar(st.db, "SELECT COUNT(*) FROM trials WHERE slot IS NOT NULL");
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(DISTINCT slot) FROM trials WHERE slot IS NOT NULL"), slots);
+  EXPECT_EQ(scalar(st.db, "SELECT MAX(slot) + 1 FROM trials"), slots);
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM trials WHERE slot IS NOT NULL AND reused_from IS NULL"), 8);
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM trials WHERE status IN ('running', 'pending')"), 0);
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM trials WHERE reused_from IS NULL AND status = 'done' AND id NOT IN "
+                          "(SELECT trial_id FROM trial_curves)"),
+            0);
+  // No architecture was trained twice.
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(DISTINCT hash) FROM trials WHERE slot IS NOT NULL AND reused_from IS NULL"), 8);
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM studies WHERE finished_at IS NOT NULL"), 1);
+}
+
+TEST(SearchCli, TwoWorkersShareOneStudy) {
+  Study st;
+  auto args = st.search_args();
+  args.insert(args.end(), {"--workers", "2"});
+  const auto r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM trials WHERE slot IS NOT NULL AND reused_from IS NULL"), 8);
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(DISTINCT hash) FROM trials WHERE slot IS NOT NULL AND reused_from IS NULL"), 8);
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(DISTINCT worker) FROM trials WHERE worker IS NOT NULL"), 2)
+      << "both processes trained trials";
+}
+
+TEST(SearchCli, UnmeetableBudgetsAndMissingEntriesAreClearErrors) {
+  {
+    Study st("", "max_ms = 0.001");
+    const auto r = run_cli(st.search_args());
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("meets the budgets and constraints; the fastest was d="), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("over budget call"), std::string::npos) << r.err;
+    EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'studies'"), 0)
+        << "no study was created";
+  }
+  {
+    Study st("", "max_ms = 1000", /*drop_lut_entry=*/true);
+    const auto r = run_cli(st.search_args());
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("the latency table lacks 1 of the"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("run flashnas profile --space"), std::string::npos) << r.err;
+  }
+  {
+    Study st;
+    { StudyStore s(st.db, true); }
+    {
+      Db d(st.db, false);
+      d.exec("UPDATE meta SET value = '99' WHERE key = 'study_schema_version'");
+    }
+    const auto r = run_cli(st.search_args());
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("study schema version 99; this flashnas reads version 1"), std::string::npos) << r.err;
+  }
+}
+
+TEST(SearchCli, RandomBaselineFromTheSameConfig) {
+  Study st;
+  auto args = st.search_args("rand");
+  args.insert(args.end(), {"--algorithm", "random", "--json"});
+  const auto r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM trials WHERE origin = 'mutation'"), 0);
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM trials WHERE slot IS NOT NULL AND reused_from IS NULL"), 8);
+  StudyStore store(st.db, false);
+  EXPECT_EQ(store.get_study("rand").config["search"]["algorithm"], "random");
+}
+
+}  // namespace
+}  // namespace flashnas
