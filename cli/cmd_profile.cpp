@@ -144,8 +144,25 @@ void add_profile_command(CLI::App& app) {
       validation = rep.to_json();
       validation["space"] = o->space;
       validation["seed"] = o->seed;
+      // The previous validation of the same architectures, if any: how far
+      // two measurements of the same model lie apart on this machine.
+      const auto previous = store.validations(device);
+      for (auto it = previous.rbegin(); it != previous.rend(); ++it) {
+        if (it->value("space", "") != o->space || it->value("seed", uint64_t(0)) != o->seed) continue;
+        validation["spread_vs_previous"] = measurement_spread(rep, *it);
+        break;
+      }
       store.add_validation(device, validation);
-      if (!o->json) std::printf("%s", rep.table().c_str());
+      if (!o->json) {
+        std::printf("%s", rep.table().c_str());
+        for (const auto& sp : validation.value("spread_vs_previous", json::array())) {
+          std::printf("measurement spread vs the previous validation run, %s, %d architectures measured twice: %.0f%% "
+                      "within +-5%%, %.0f%% within +-10%%, median |difference| %.1f%%, worst %.1f%%\n",
+                      sp["workload"].get<std::string>().c_str(), sp["n"].get<int>(), 100 * sp["within_5pct"].get<double>(),
+                      100 * sp["within_10pct"].get<double>(), 100 * sp["median_abs_diff"].get<double>(),
+                      100 * sp["worst_abs_diff"].get<double>());
+        }
+      }
     } else if (o->validate > 0) {
       std::fprintf(stderr, "validate: skipped, the table is not complete yet (rerun to continue)\n");
     }
@@ -155,9 +172,10 @@ void add_profile_command(CLI::App& app) {
     if (o->json) {
       std::cout << j.dump(2) << "\n";
     } else {
-      std::printf("%s: measured %lld, already present %lld, of %lld planned, in %.1f s%s\n", o->db.c_str(),
-                  static_cast<long long>(r.measured), static_cast<long long>(r.skipped),
-                  static_cast<long long>(r.planned), r.seconds,
+      std::printf("%s: %lld entries planned, %d rounds each: %lld rounds measured, %lld entries already complete, "
+                  "in %.1f s%s\n",
+                  o->db.c_str(), static_cast<long long>(r.planned), r.rounds, static_cast<long long>(r.measured),
+                  static_cast<long long>(r.skipped), r.seconds,
                   r.time_limited ? " (time limit reached: rerun to continue)" : "");
     }
   });

@@ -174,4 +174,12 @@ void LutStore::add_validation(int64_t device, const json& report) {
   q.bind(1, device).bind(2, report.dump()).bind(3, now_utc()).run();
 }
 
+std::vector<json> LutStore::validations(int64_t device) const {
+  Stmt q(db_, "SELECT report FROM lut_validations WHERE device_id = ? ORDER BY id");
+  q.bind(1, device);
+  std::vector<json> out;
+  while (q.step()) out.push_back(json::parse(q.text(0)));
+  return out;
+}
+
 }  // namespace flashnas

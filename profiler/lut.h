@@ -89,6 +89,8 @@ class LutStore {
   int64_t count(int64_t device) const;
 
   void add_validation(int64_t device, const json& report);
+  // Stored validation reports of a device, oldest first.
+  std::vector<json> validations(int64_t device) const;
   void set_calibration(int64_t device, const std::string& dtype, const std::string& runtime, int64_t batch,
                        const Calibration& c, const json& report);
   std::optional<Calibration> calibration(int64_t device, const std::string& dtype, const std::string& runtime,

@@ -134,6 +134,32 @@ ValidationReport validate_lut(const std::vector<ArchSpec>& archs, const std::vec
   return rep;
 }
 
+json measurement_spread(const ValidationReport& now, const json& earlier) {
+  json out = json::array();
+  for (const auto& w : now.workloads) {
+    std::map<std::string, double> before;
+    for (const auto& ew : earlier.value("workloads", json::array())) {
+      if (ew.value("workload", "") != w.workload.str()) continue;
+      for (const auto& r : ew["rows"]) before[r["hash"].get<std::string>()] = r["measured_ms"].get<double>();
+    }
+    std::vector<double> d;
+    for (const auto& r : w.rows) {
+      auto it = before.find(r.hash);
+      if (it != before.end()) d.push_back(std::abs(r.measured_ms - it->second) / it->second);
+    }
+    if (d.empty()) continue;
+    std::sort(d.begin(), d.end());
+    const double n = double(d.size());
+    out.push_back({{"workload", w.workload.str()},
+                   {"n", d.size()},
+                   {"within_5pct", double(std::count_if(d.begin(), d.end(), [](double x) { return x <= 0.05; })) / n},
+                   {"within_10pct", double(std::count_if(d.begin(), d.end(), [](double x) { return x <= 0.10; })) / n},
+                   {"median_abs_diff", d.size() % 2 ? d[d.size() / 2] : 0.5 * (d[d.size() / 2 - 1] + d[d.size() / 2])},
+                   {"worst_abs_diff", d.back()}});
+  }
+  return out;
+}
+
 std::vector<std::pair<int64_t, Calibration>> calibrate_lut(
     const std::vector<ArchSpec>& archs, const std::vector<Workload>& workloads, LutStore& lut, int64_t device,
     const MeasureOptions& opts, const std::string& dtype, const std::string& runtime, int rounds,

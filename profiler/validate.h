@@ -58,6 +58,13 @@ std::vector<std::pair<int64_t, Calibration>> calibrate_lut(
     const MeasureOptions& opts, const std::string& dtype, const std::string& runtime, int rounds,
     const std::function<void(int64_t done, int64_t total)>& progress);
 
+// How far the measurements of `now` and an earlier report (as JSON) of the
+// same architectures and workloads lie apart: per workload the number of
+// architectures in both, the share whose two measurements differ by at most
+// 5% and 10%, and the median and worst relative difference. On a machine
+// whose speed drifts, this bounds the accuracy any table can show.
+json measurement_spread(const ValidationReport& now, const json& earlier);
+
 // Summary statistics of rows (fills the fields of `v` from v.rows).
 void summarize_validation(WorkloadValidation& v);
 

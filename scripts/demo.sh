@@ -1,38 +1,49 @@
 #!/usr/bin/env bash
 # The README's main command: set-up (if anything is missing), build, then the
-# demo of what flashnas does today, on this CPU, with outputs under out/demo/:
-#   1. the operators and the demo/reference architectures (arch ops, arch show)
-#   2. the demo corpus (Debian's Python documentation) as a token file
-#   3. a short weight-normalized training run of the demo hybrid
-#   4. a latency table for it (profile), the prediction (latency) and the
-#      end-to-end measurement (bench) of an agent-call-like workload
-# The evolutionary search (search, frontier, export) replaces steps 3-4 when it lands.
+# whole flashnas flow on this CPU, with outputs under out/demo/:
+#   1. the demo corpus (Debian's Python documentation) as a token file
+#   2. profile: a latency table for every operator of configs/demo.toml's
+#      space at its widths and budgets, calibrated and validated against
+#      held-out architectures measured end to end
+#   3. search: aging evolution over the space against its two budgets, each
+#      candidate short-trained (every trial in out/demo/flashnas.db)
+#   4. frontier: the loss-latency frontier per budget, table and SVG
+#   5. export: the best trial, trained longer, as a model folder with its
+#      predicted and measured latency; then a few generated tokens from it
+# Safe to rerun: finished steps are resumed or skipped (the study is resumed,
+# the LUT keeps its entries); the export is redone.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 bash "$FLASHNAS_ROOT/scripts/setup.sh"
 bash "$FLASHNAS_ROOT/scripts/build.sh"
 flashnas="$FLASHNAS_BUILD/bin/flashnas"
-out="$FLASHNAS_ROOT/out/demo"
+cd "$FLASHNAS_ROOT"  # configs/demo.toml names its data relative to the repository
+out=out/demo
 mkdir -p "$out"
-arch="$FLASHNAS_ROOT/configs/arch/demo-hybrid.json"
-workload="batch=1,prompt=128,generate=64"
+config=configs/demo.toml
+db="$out/flashnas.db"
+start=$(now)
 
-log "1/4 operators and architectures"
-"$flashnas" arch ops
-"$flashnas" arch show "$arch"
-"$flashnas" arch show "$FLASHNAS_ROOT/configs/arch/nemotron-flash-1b.json" --context 8192 --dtype bfloat16 | tail -4
-
-log "2/4 demo corpus -> $out/pydoc.tokens"
-corpus=$(ls -d /usr/share/doc/python3*/html/_sources 2>/dev/null | head -n 1)
-[ -n "$corpus" ] || die "the demo corpus (python3-doc) is missing: run scripts/setup.sh"
-"$flashnas" data prepare --input "$corpus" --out "$out/pydoc.tokens"
+log "1/5 demo corpus -> $out/pydoc.tokens"
+if [ ! -f "$out/pydoc.tokens" ]; then
+  corpus=$(ls -d /usr/share/doc/python3*/html/_sources 2>/dev/null | head -n 1)
+  [ -n "$corpus" ] || die "the demo corpus (python3-doc) is missing: run scripts/setup.sh"
+  "$flashnas" data prepare --input "$corpus" --out "$out/pydoc.tokens"
+fi
 "$flashnas" data info "$out/pydoc.tokens"
 
-log "3/4 short training (250k tokens) -> $out/train"
-rm -rf "$out/train"
-"$flashnas" train --arch "$arch" --data "$out/pydoc.tokens" --tokens 250000 --eval-interval 20 --out "$out/train"
+log "2/5 profile this CPU (2 threads) for the space in $config -> $db"
+"$flashnas" profile --space "$config" --db "$db" --threads 2 --validate 20
 
-log "4/4 latency table, prediction and measurement for $workload -> $out/lut.db"
-"$flashnas" profile --arch "$arch" --workload "$workload" --db "$out/lut.db" --threads 2 2>/dev/null
-"$flashnas" latency --db "$out/lut.db" --arch "$arch" --workload "$workload" --threads 2 | grep -E "^(predicted|interpolated)"
-"$flashnas" bench --arch "$arch" --workload "$workload" --threads 2
+log "3/5 search (aging evolution, 24 short-trained candidates) -> study 'demo' in $db"
+"$flashnas" search --config "$config" --db "$db" --study demo
+
+log "4/5 frontier -> $out/frontier.svg"
+"$flashnas" frontier --db "$db" --study demo --svg "$out/frontier.svg" >/dev/null
+echo "plot: $out/frontier.svg"
+
+log "5/5 export the best trial, trained on 262,144 tokens -> $out/model"
+rm -rf "$out/model"
+"$flashnas" export --db "$db" --study demo --out "$out/model" --train-tokens 262144 --threads 2
+"$flashnas" generate --model "$out/model" --prompt "The for statement in Python " --tokens 48 --threads 2
+log "demo done in $(($(now) - start)) s after set-up and build; outputs in $out/"
