@@ -9,6 +9,7 @@
 #include "profiler/lut.h"
 #include "profiler/measure.h"
 #include "profiler/predict.h"
+#include "profiler/validate.h"
 #include "tests/test_util.h"
 
 namespace flashnas {
@@ -119,6 +120,94 @@ TEST(Predict, SumsEntriesAndInterpolatesContexts) {
   EXPECT_NE(any_error([&] { predict(b, w, lut, dev, "float32", "eager"); })
                 .find("missing LUT entry: ffn {\"d_ff\":96} d=32 prefill"),
             std::string::npos);
+}
+
+TEST(LutStoreTest, RoundsKeepTheFastestMedianAndCountUp) {
+  TempDir dir;
+  LutStore lut(dir / "lut.db", true);
+  const int64_t dev = lut.add_device(fake_device("synthetic"));
+  const LutKey k = ends_key(small_arch(), Phase::Decode, 1, 7, "float32", "eager");
+  lut.put(dev, k, stats(30), 1);
+  lut.put(dev, k, stats(20), 1);  // faster: replaces
+  lut.put(dev, k, stats(25), 1);  // slower: only counted
+  const auto v = lut.get(dev, k);
+  ASSERT_TRUE(v);
+  EXPECT_DOUBLE_EQ(v->median_us, 20);
+  EXPECT_EQ(v->rounds, 3);
+}
+
+TEST(Predict, CalibrationScalesPrefillAndDecodeAndSaysSo) {
+  TempDir dir;
+  LutStore lut(dir / "lut.db", true);
+  const int64_t dev = lut.add_device(fake_device("synthetic"));
+  const ArchSpec a = ArchSpec::from_json(json{{"d_model", 32}, {"layers", {{{"type", "ffn"}, {"d_ff", 64}}}}}, "a");
+  const Workload w = Workload::parse("batch=2,prompt=4,generate=2");
+  for (const LutKey& base : {sublayer_key(a.layers[0], 32, Phase::Decode, 2, 0, "float32", "eager"),
+                             ends_key(a, Phase::Decode, 2, 0, "float32", "eager")}) {
+    LutKey k = base;
+    k.phase = Phase::Prefill;
+    k.length = 4;
+    lut.put(dev, k, stats(100), 1);
+    k.phase = Phase::Decode;
+    for (int64_t t : {4, 5}) {
+      k.length = t;
+      lut.put(dev, k, stats(10), 1);
+    }
+  }
+  const Prediction raw = predict(a, w, lut, dev, "float32", "eager");
+  EXPECT_TRUE(raw.calibration.is_null());
+  EXPECT_NEAR(raw.total_ms, (200 + 40) / 1e3, 1e-12);
+  // Batch 1's calibration does not apply to batch 2.
+  lut.set_calibration(dev, "float32", "eager", 1, Calibration{3.0, 3.0, 4}, json::object());
+  EXPECT_TRUE(predict(a, w, lut, dev, "float32", "eager").calibration.is_null());
+  lut.set_calibration(dev, "float32", "eager", 2, Calibration{1.5, 2.0, 4}, json::object());
+  const Prediction p = predict(a, w, lut, dev, "float32", "eager");
+  EXPECT_NEAR(p.prefill_ms, 1.5 * 0.2, 1e-12);
+  EXPECT_NEAR(p.decode_ms, 2.0 * 0.04, 1e-12);
+  EXPECT_NEAR(p.raw_prefill_ms + p.raw_decode_ms, raw.total_ms, 1e-12);
+  EXPECT_NEAR(p.layer_ms[0] + p.ends_ms, p.total_ms, 1e-12);
+  EXPECT_DOUBLE_EQ(p.calibration["decode_scale"].get<double>(), 2.0);
+  EXPECT_NEAR(predict(a, w, lut, dev, "float32", "eager", /*calibrated=*/false).total_ms, raw.total_ms, 1e-12);
+}
+
+TEST(Validation, SpearmanAndSummary) {
+  EXPECT_NEAR(spearman({1, 2, 3, 4}, {10, 20, 30, 40}), 1.0, 1e-12);
+  EXPECT_NEAR(spearman({1, 2, 3, 4}, {4, 3, 2, 1}), -1.0, 1e-12);
+  // Ties take average ranks: x ranks 1, 2.5, 2.5, 4 against 1..4.
+  EXPECT_NEAR(spearman({1, 2, 2, 3}, {1, 2, 3, 4}), 0.9486832980505138, 1e-12);
+  EXPECT_TRUE(std::isnan(spearman({1, 1, 1}, {1, 2, 3})));
+  WorkloadValidation v;
+  v.workload = Workload::parse("prompt=8,generate=8");
+  for (auto [p, m] : std::vector<std::pair<double, double>>{{10, 10}, {10.4, 10}, {9.2, 10}, {13, 10}, {40, 50}}) {
+    v.rows.push_back({"a", "h" + std::to_string(v.rows.size()), p, m});
+  }
+  summarize_validation(v);
+  EXPECT_DOUBLE_EQ(v.within5, 0.4);   // errors 0, 4%
+  EXPECT_DOUBLE_EQ(v.within10, 0.6);  // and 8%
+  EXPECT_NEAR(v.median_abs_error, 0.08, 1e-12);
+  EXPECT_NEAR(v.worst_abs_error, 0.3, 1e-12);
+  // The spread between two runs of the same architectures.
+  ValidationReport now;
+  now.workloads.push_back(v);
+  json before = now.to_json();
+  before["workloads"][0]["rows"][0]["measured_ms"] = 11.5;  // 10 now: 13% apart
+  const json sp = measurement_spread(now, before);
+  ASSERT_EQ(sp.size(), 1u);
+  EXPECT_EQ(sp[0]["n"].get<int>(), 5);
+  EXPECT_DOUBLE_EQ(sp[0]["within_10pct"].get<double>(), 0.8);
+}
+
+TEST(ProfileCli, SpaceAndValidateFlagsAreChecked) {
+  TempDir dir;
+  auto r = run_cli({"profile", "--db", (dir / "x.db").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("give either --space CONFIG or --arch FILE"), std::string::npos) << r.err;
+  dir.write("arch.json", small_arch().to_json().dump());
+  r = run_cli({"profile", "--arch", (dir / "arch.json").string(), "--workload", "prompt=4,generate=4", "--db",
+               (dir / "x.db").string(), "--validate", "3"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--validate: needs --space"), std::string::npos) << r.err;
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"arch.json"}) << "nothing written";
 }
 
 TEST(LutStoreTest, FingerprintMismatchAndSchemaVersion) {
