@@ -5,6 +5,7 @@
 // schema versions.
 #include <sys/wait.h>
 
+#include <cstring>
 #include <random>
 #include <set>
 
@@ -17,6 +18,7 @@
 #include "profiler/predict.h"
 #include "search/config.h"
 #include "search/evolution.h"
+#include "search/pricer.h"
 #include "search/study_store.h"
 #include "test_util.h"
 #include "train/corpus.h"
@@ -76,6 +78,12 @@ offspring = 2
 trials = 8
 seed = 3
 )" + extra_search + "\n";
+}
+
+void replace_once(std::string& s, const std::string& from, const std::string& to) {
+  const auto pos = s.find(from);
+  ASSERT_NE(pos, std::string::npos) << from;
+  s.replace(pos, from.size(), to);
 }
 
 SearchConfig parse_config(const std::string& toml) { return SearchConfig::from_json(parse_toml(toml, "t.toml"), "t.toml"); }
@@ -199,6 +207,78 @@ TEST(SearchSpace, ProfilerGridCoversEveryOperatorTheSpaceEmits) {
   }
   // Every mixer of the space (and the FFN) was emitted and covered.
   EXPECT_EQ(ops_seen, (std::set<std::string>{"attn", "swa", "mamba2", "deltanet", "ffn"}));
+}
+
+TEST(SearchSpace, LayerwiseGenomes) {
+  std::string toml = tiny_config("/x.tokens");
+  replace_once(toml, "kind = \"staged\"", "kind = \"layerwise\"\nlayers = [2, 5]");
+  for (const char* drop : {"stages = 3\n", "blocks_per_stage = [1, 2]\n"}) toml.erase(toml.find(drop), std::strlen(drop));
+  const SearchConfig cfg = parse_config(toml);
+  const SearchSpace& sp = cfg.space;
+  ASSERT_EQ(sp.kind, SearchSpace::Kind::Layerwise);
+  Rng rng(21);
+  for (int i = 0; i < 200; ++i) {
+    const Genome g = sp.random(rng);
+    EXPECT_GE(g.layers.size(), 2u);
+    EXPECT_LE(g.layers.size(), 5u);
+    EXPECT_LE(sp.operators(g), sp.max_operators);
+    EXPECT_EQ(sp.parse_genome(sp.genome_text(g), "t"), g) << sp.genome_text(g);
+    const Genome c = sp.mutate(g, rng);
+    EXPECT_FALSE(c == g);
+    // One gene: a layer's mixer, its FFN count, one layer more or less, or the width.
+    const int64_t dl = int64_t(c.layers.size()) - int64_t(g.layers.size());
+    EXPECT_LE(std::abs(dl), 1);
+    if (dl == 0) {
+      int changed = c.d_model != g.d_model;
+      for (size_t l = 0; l < g.layers.size(); ++l) changed += (c.layers[l].mixer != g.layers[l].mixer) + (c.layers[l].ffn != g.layers[l].ffn);
+      // Or a layer inserted, then the last one trimmed by the operator cap.
+      bool inserted_and_trimmed = false;
+      for (size_t l = 0; l < c.layers.size() && !inserted_and_trimmed; ++l) {
+        auto rest = c.layers;
+        rest.erase(rest.begin() + int64_t(l));
+        inserted_and_trimmed = std::equal(rest.begin(), rest.end(), g.layers.begin());
+      }
+      EXPECT_TRUE(changed == 1 || inserted_and_trimmed) << sp.genome_text(g) << " -> " << sp.genome_text(c);
+    }
+  }
+  EXPECT_NE(input_error_of([&] { sp.parse_genome("d=16 swa+f1 retnet+f0", "t"); }).find("\"retnet\" is not in space.mixers"),
+            std::string::npos);
+}
+
+TEST(Pricer, FitWidthTakesTheLargestWidthWithinTheBudgets) {
+  TempDir dir;
+  // The synthetic LUT costs d_model us per decode step and 4 d_model per prefill.
+  auto priced = [&](const std::string& budget) {
+    std::string toml = tiny_config("/x.tokens", "", budget);
+    replace_once(toml, "width = \"gene\"", "width = \"fit\"");
+    const SearchConfig cfg = parse_config(toml);
+    const auto db = dir / ("lut" + std::to_string(std::hash<std::string>{}(budget)) + ".db");
+    synthetic_lut(cfg, db);
+    LutStore lut(db, false);
+    Pricer pricer(cfg, lut, lut.find_device(""));
+    const Genome g = cfg.space.parse_genome("d=? 1x[swa f1] 1x[mamba2 f0] 1x[deltanet f0]", "t");
+    Priced p = pricer.price(g);
+    return std::make_pair(p, [&] {
+      std::vector<double> ms;
+      for (int64_t w : {16, 32}) ms.push_back(pricer.latencies(cfg.space.decode(g, w))[0]);
+      return ms;
+    }());
+  };
+  const auto [wide, ms] = priced("max_ms = 1000");
+  ASSERT_TRUE(wide.arch);
+  EXPECT_EQ(wide.genome.d_model, 32);
+  EXPECT_LT(ms[0], ms[1]);
+  // A limit between the two widths' latencies: the narrower one.
+  const double between = 0.5 * (ms[0] + ms[1]);
+  const auto [narrow, ms2] = priced("max_ms = " + std::to_string(between));
+  ASSERT_TRUE(narrow.arch);
+  EXPECT_EQ(narrow.genome.d_model, 16);
+  EXPECT_EQ(narrow.arch->d_model, 16);
+  // Below both: pruned, with the reason.
+  const auto [none, ms3] = priced("max_ms = " + std::to_string(0.5 * ms[0]));
+  EXPECT_FALSE(none.arch);
+  EXPECT_NE(none.reason.find("over budget call"), std::string::npos) << none.reason;
+  EXPECT_NE(none.reason.find("at the smallest width 16"), std::string::npos) << none.reason;
 }
 
 TEST(SearchConfig, BadConfigsNameTheFieldAndWhatIsAllowed) {
