@@ -23,6 +23,7 @@ void add_search_command(CLI::App& app) {
   struct Opts {
     std::string config, db, lut, study, lut_device, algorithm;
     int workers = 1, threads = 0;
+    int64_t seed = -1;
     bool child = false, json = false;
   };
   auto o = std::make_shared<Opts>();
@@ -35,6 +36,7 @@ void add_search_command(CLI::App& app) {
   cmd->add_option("--algorithm", o->algorithm,
                   "Override [search].algorithm: evolution or random (e.g. a random-search baseline study from the same "
                   "config)");
+  cmd->add_option("--seed", o->seed, "Override [search].seed (e.g. repeats of a study with other seeds)");
   cmd->add_option("--workers", o->workers, "Worker processes sharing the study")->capture_default_str();
   cmd->add_option("--threads", o->threads, "Training threads per worker (0: cores / workers)")->capture_default_str();
   cmd->add_flag("--json", o->json, "Print the final summary as JSON");
@@ -43,9 +45,11 @@ void add_search_command(CLI::App& app) {
     if (o->workers < 1) throw InputError("--workers: must be >= 1");
     if (o->threads < 0) throw InputError("--threads: must be >= 0");
     SearchConfig cfg = SearchConfig::load(o->config);
-    if (!o->algorithm.empty()) {
+    if (!o->algorithm.empty() || o->seed >= 0) {
+      // Overrides are written into the config stored with the study, so it says what ran.
       json doc = cfg.doc;
-      doc["search"]["algorithm"] = o->algorithm;  // stored with the study, so its config says what ran
+      if (!o->algorithm.empty()) doc["search"]["algorithm"] = o->algorithm;
+      if (o->seed >= 0) doc["search"]["seed"] = o->seed;
       cfg = SearchConfig::from_json(doc, o->config);
     }
     SearchOptions so;
@@ -72,6 +76,7 @@ void add_search_command(CLI::App& app) {
                                        "--study", o->study, "--threads", std::to_string(so.threads), "--worker-child"};
       if (!o->lut.empty()) args.insert(args.end(), {"--lut", o->lut});
       if (!o->algorithm.empty()) args.insert(args.end(), {"--algorithm", o->algorithm});
+      if (o->seed >= 0) args.insert(args.end(), {"--seed", std::to_string(o->seed)});
       if (!o->lut_device.empty()) args.insert(args.end(), {"--lut-device", o->lut_device});
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());

@@ -1,6 +1,7 @@
 #include "cli/device_options.h"
 
 #include <ATen/Parallel.h>
+#include <torch/cuda.h>
 
 #include "common/error.h"
 
@@ -9,6 +10,8 @@ namespace flashnas::cli {
 void DeviceOptions::add_to(CLI::App& cmd) {
   cmd.add_option("--device", device, "cpu or cuda:N")->capture_default_str();
   cmd.add_option("--dtype", dtype, "Activation dtype: float32 or bfloat16")->capture_default_str();
+  cmd.add_option("--runtime", runtime_, "eager, or cudagraph (CUDA only: decode steps replayed from a CUDA graph)")
+      ->capture_default_str();
   cmd.add_option("--threads", threads, "CPU threads (0: LibTorch's default); part of the device fingerprint")
       ->capture_default_str();
 }
@@ -19,6 +22,11 @@ MeasureOptions DeviceOptions::apply(DeviceInfo* info) const {
   MeasureOptions m;
   m.device = parse_device(device, "--device");
   m.dtype = parse_dtype(dtype, "--dtype");
+  if (runtime_ != "eager" && runtime_ != "cudagraph") {
+    throw InputError("--runtime: must be eager or cudagraph, got \"" + runtime_ + "\"");
+  }
+  if (runtime_ == "cudagraph" && !m.device.is_cuda()) throw InputError("--runtime cudagraph: needs --device cuda:N");
+  if (m.device.is_cuda()) m.timing.sync = [] { torch::cuda::synchronize(); };
   *info = describe_device(m.device);
   return m;
 }

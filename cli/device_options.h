@@ -19,7 +19,8 @@ struct DeviceOptions {
   void add_to(CLI::App& cmd);
   // Applies the thread count and returns the measurement options and the device description.
   MeasureOptions apply(DeviceInfo* info) const;
-  std::string runtime() const { return "eager"; }
+  std::string runtime() const { return runtime_; }
+  std::string runtime_ = "eager";
 };
 
 }  // namespace flashnas::cli
