@@ -4,7 +4,7 @@
 # registry). Taken from this machine's Debian packages, in /usr's layout so
 # their CMake package files stay relocatable:
 #   usr/include/      nlohmann-json, CLI11, toml++, SQLite and SentencePiece headers
-#   usr/lib/...       libsqlite3 and libsentencepiece(_train) shared libraries
+#   usr/lib/...       libsqlite3, libsentencepiece(_train), libtomlplusplus shared libraries
 #   usr/share/cmake/, usr/lib/<arch>/cmake/   CMake package files
 #   src/googletest/   GoogleTest sources (built with the project: FLASHNAS_GTEST_SOURCE)
 #   MANIFEST          the Debian package versions copied
@@ -23,7 +23,7 @@ for d in nlohmann CLI toml++; do cp -a "/usr/include/$d" "$tmp/usr/include/"; do
 for h in sqlite3.h sqlite3ext.h sentencepiece_processor.h sentencepiece_trainer.h; do
   cp -a "/usr/include/$h" "$tmp/usr/include/"
 done
-for l in libsqlite3.so libsentencepiece.so libsentencepiece_train.so; do
+for l in libsqlite3.so libsentencepiece.so libsentencepiece_train.so libtomlplusplus.so; do
   cp -a /usr/lib/"$arch"/"$l"* "$tmp/usr/lib/$arch/"
 done
 cp -a /usr/share/cmake/nlohmann_json /usr/share/cmake/CLI11 "$tmp/usr/share/cmake/"

@@ -541,6 +541,25 @@ TEST(SearchCli, UnmeetableBudgetsAndMissingEntriesAreClearErrors) {
   }
 }
 
+TEST(SearchCli, ADivergingCandidateFailsWithItsReasonAndTheSearchGoesOn) {
+  Study st;
+  // A learning rate no model survives: every run diverges.
+  std::string toml = read_file(st.config);
+  replace_once(toml, "tokens = 1024", "tokens = 1024\nlr = 1e12\ngrad_clip = 0\nweight_norm = false");
+  st.dir.write("space.toml", toml);
+  const auto r = run_cli(st.search_args());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM trials WHERE status = 'failed' AND reused_from IS NULL"), 8);
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM trials WHERE status = 'failed' AND reason LIKE '%loss%'"), 8);
+  EXPECT_NE(r.err.find("failed: "), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("8 failed"), std::string::npos) << r.out;
+  // Nothing trained: export says so.
+  const auto e = run_cli({"export", "--db", st.db, "--study", "s", "--out", (st.dir / "m").string()});
+  EXPECT_EQ(e.exit_code, 2);
+  EXPECT_NE(e.err.find("has no trained trial to export"), std::string::npos) << e.err;
+  EXPECT_FALSE(std::filesystem::exists(st.dir / "m"));
+}
+
 TEST(SearchCli, RandomBaselineFromTheSameConfig) {
   Study st;
   auto args = st.search_args("rand");
