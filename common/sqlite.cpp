@@ -1,5 +1,7 @@
 #include "common/sqlite.h"
 
+#include <ctime>
+
 #include "common/error.h"
 
 namespace flashnas {
@@ -87,6 +89,29 @@ std::string Stmt::text(int col) const {
   return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col))) : "";
 }
 bool Stmt::is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+void require_schema_version(Db& db, const std::string& key, int version, const std::string& what) {
+  db.exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+  Stmt q(db, "SELECT value FROM meta WHERE key = ?");
+  q.bind(1, key);
+  if (q.step()) {
+    const std::string v = q.text(0);
+    if (v != std::to_string(version)) {
+      throw InputError(db.path().string() + ": " + what + " schema version " + v + "; this flashnas reads version " +
+                       std::to_string(version));
+    }
+    return;
+  }
+  Stmt ins(db, "INSERT OR IGNORE INTO meta(key, value) VALUES(?, ?)");
+  ins.bind(1, key).bind(2, std::to_string(version)).run();
+}
 
 Transaction::Transaction(Db& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
 Transaction::~Transaction() {

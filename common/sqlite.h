@@ -61,6 +61,14 @@ class Db {
   std::filesystem::path path_;
 };
 
+// The current UTC time as "YYYY-MM-DDTHH:MM:SSZ", for created_at columns.
+std::string utc_now();
+
+// Checks the schema version stored under `key` in the meta(key, value) table
+// (created when missing), or records `version` in a new database. InputError
+// "<file>: <what> schema version V; this flashnas reads version N" otherwise.
+void require_schema_version(Db& db, const std::string& key, int version, const std::string& what);
+
 // BEGIN IMMEDIATE ... COMMIT; rolls back when destroyed uncommitted.
 class Transaction {
  public:

@@ -14,18 +14,10 @@ std::string LutKey::describe() const {
          (phase == Phase::Prefill ? " T=" : " t=") + std::to_string(length) + " " + dtype + " " + runtime;
 }
 
-namespace {
-std::string now_utc() {
-  const std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-}  // namespace
-
 LutStore::LutStore(const std::filesystem::path& path, bool create) : db_(path, create) {
+  // The version first: an older file is refused before anything is added to it.
+  require_schema_version(db_, "schema_version", kLutSchemaVersion, "database");
   db_.exec(
-      "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
       "CREATE TABLE IF NOT EXISTS devices(id INTEGER PRIMARY KEY, fingerprint TEXT UNIQUE NOT NULL,"
       " info TEXT NOT NULL, created_at TEXT NOT NULL);"
       "CREATE TABLE IF NOT EXISTS lut_entries(device_id INTEGER NOT NULL REFERENCES devices(id), op TEXT NOT NULL,"
@@ -40,17 +32,6 @@ LutStore::LutStore(const std::filesystem::path& path, bool create) : db_(path, c
       " PRIMARY KEY(device_id, dtype, runtime, batch));"
       "CREATE TABLE IF NOT EXISTS lut_validations(id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL"
       " REFERENCES devices(id), report TEXT NOT NULL, created_at TEXT NOT NULL);");
-  Stmt q(db_, "SELECT value FROM meta WHERE key = 'schema_version'");
-  if (q.step()) {
-    const std::string v = q.text(0);
-    if (v != std::to_string(kLutSchemaVersion)) {
-      throw InputError(path.string() + ": database schema version " + v + "; this flashnas reads version " +
-                       std::to_string(kLutSchemaVersion));
-    }
-  } else {
-    Stmt ins(db_, "INSERT INTO meta(key, value) VALUES('schema_version', ?)");
-    ins.bind(1, std::to_string(kLutSchemaVersion)).run();
-  }
 }
 
 int64_t LutStore::add_device(const DeviceInfo& info) {
@@ -58,7 +39,7 @@ int64_t LutStore::add_device(const DeviceInfo& info) {
                   {"driver", info.driver},       {"cuda", info.cuda_runtime}, {"torch", info.torch_version},
                   {"build_type", info.build_type}, {"commit", info.commit}};
   Stmt ins(db_, "INSERT OR IGNORE INTO devices(fingerprint, info, created_at) VALUES(?, ?, ?)");
-  ins.bind(1, info.fingerprint()).bind(2, j.dump()).bind(3, now_utc()).run();
+  ins.bind(1, info.fingerprint()).bind(2, j.dump()).bind(3, utc_now()).run();
   return require_device(info);
 }
 
@@ -107,7 +88,7 @@ void LutStore::set_calibration(int64_t device, const std::string& dtype, const s
          "INSERT OR REPLACE INTO lut_calibrations(device_id, dtype, runtime, batch, prefill_scale, decode_scale, archs,"
          " report, created_at) VALUES(?,?,?,?,?,?,?,?,?)");
   q.bind(1, device).bind(2, dtype).bind(3, runtime).bind(4, batch).bind(5, c.prefill_scale).bind(6, c.decode_scale);
-  q.bind(7, c.archs).bind(8, report.dump()).bind(9, now_utc()).run();
+  q.bind(7, c.archs).bind(8, report.dump()).bind(9, utc_now()).run();
 }
 
 std::optional<Calibration> LutStore::calibration(int64_t device, const std::string& dtype, const std::string& runtime,
@@ -147,7 +128,7 @@ void LutStore::put(int64_t device, const LutKey& k, const TimingStats& s, int th
   q.bind(1, device).bind(2, k.op).bind(3, k.hp).bind(4, k.d_model).bind(5, phase_name(k.phase)).bind(6, k.batch);
   q.bind(7, k.length).bind(8, k.dtype).bind(9, k.runtime).bind(10, s.median_us).bind(11, s.p10_us);
   q.bind(12, s.p90_us).bind(13, s.cv).bind(14, s.count).bind(15, json(s.samples_us).dump());
-  q.bind(16, static_cast<int64_t>(threads)).bind(17, now_utc()).bind(18, old ? old->rounds + 1 : int64_t(1));
+  q.bind(16, static_cast<int64_t>(threads)).bind(17, utc_now()).bind(18, old ? old->rounds + 1 : int64_t(1));
   q.run();
 }
 
@@ -171,7 +152,7 @@ int64_t LutStore::count(int64_t device) const {
 
 void LutStore::add_validation(int64_t device, const json& report) {
   Stmt q(db_, "INSERT INTO lut_validations(device_id, report, created_at) VALUES(?, ?, ?)");
-  q.bind(1, device).bind(2, report.dump()).bind(3, now_utc()).run();
+  q.bind(1, device).bind(2, report.dump()).bind(3, utc_now()).run();
 }
 
 std::vector<json> LutStore::validations(int64_t device) const {

@@ -8,13 +8,6 @@
 namespace flashnas {
 namespace {
 
-std::string now_utc() {
-  const std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
 void bind_opt(Stmt& s, int i, const std::optional<int64_t>& v) {
   if (v) s.bind(i, *v);
   else s.bind_null(i);
@@ -61,8 +54,9 @@ TrialRow read_trial(const Stmt& s) {
 }  // namespace
 
 StudyStore::StudyStore(const std::filesystem::path& path, bool create) : db_(path, create) {
+  // The version first: an older file is refused before anything is added to it.
+  require_schema_version(db_, "study_schema_version", kStudySchemaVersion, "study");
   db_.exec(
-      "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
       "CREATE TABLE IF NOT EXISTS studies(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, config TEXT NOT NULL,"
       " config_hash TEXT NOT NULL, seed INTEGER NOT NULL, rng_state TEXT NOT NULL, lut_device INTEGER NOT NULL,"
       " created_at TEXT NOT NULL, finished_at TEXT);"
@@ -76,17 +70,6 @@ StudyStore::StudyStore(const std::filesystem::path& path, bool create) : db_(pat
       "CREATE INDEX IF NOT EXISTS trials_hash ON trials(study_id, hash);"
       "CREATE TABLE IF NOT EXISTS trial_curves(trial_id INTEGER NOT NULL REFERENCES trials(id), step INTEGER NOT NULL,"
       " tokens INTEGER NOT NULL, train_loss REAL, val_loss REAL, lr REAL NOT NULL, PRIMARY KEY(trial_id, step));");
-  Stmt q(db_, "SELECT value FROM meta WHERE key = 'study_schema_version'");
-  if (q.step()) {
-    const std::string v = q.text(0);
-    if (v != std::to_string(kStudySchemaVersion)) {
-      throw InputError(path.string() + ": study schema version " + v + "; this flashnas reads version " +
-                       std::to_string(kStudySchemaVersion));
-    }
-  } else {
-    Stmt ins(db_, "INSERT OR IGNORE INTO meta(key, value) VALUES('study_schema_version', ?)");
-    ins.bind(1, std::to_string(kStudySchemaVersion)).run();
-  }
 }
 
 std::vector<std::string> StudyStore::study_names() const {
@@ -134,7 +117,7 @@ StudyRow StudyStore::open_study(const std::string& name, const json& config, uin
   Stmt ins(db_,
            "INSERT INTO studies(name, config, config_hash, seed, rng_state, lut_device, created_at) VALUES(?,?,?,?,?,?,?)");
   ins.bind(1, name).bind(2, text).bind(3, hash).bind(4, static_cast<int64_t>(seed)).bind(5, std::to_string(seed));
-  ins.bind(6, lut_device).bind(7, now_utc()).run();
+  ins.bind(6, lut_device).bind(7, utc_now()).run();
   return get_study(name);
 }
 
@@ -145,7 +128,7 @@ void StudyStore::set_rng(int64_t study, const std::string& state) {
 
 void StudyStore::set_finished(int64_t study, bool finished) {
   Stmt s(db_, "UPDATE studies SET finished_at = ? WHERE id = ?");
-  if (finished) s.bind(1, now_utc());
+  if (finished) s.bind(1, utc_now());
   else s.bind_null(1);
   s.bind(2, study).run();
 }
@@ -192,7 +175,7 @@ TrialRow StudyStore::insert(int64_t study, TrialRow t) {
   bind_opt(s, 18, t.reused_from);
   if (t.worker.empty()) s.bind_null(19);
   else s.bind(19, t.worker);
-  const std::string now = now_utc();
+  const std::string now = utc_now();
   s.bind(20, now);
   if (t.status == "running") s.bind(21, now);
   else s.bind_null(21);
@@ -209,7 +192,7 @@ void StudyStore::set_status(int64_t trial_id, const std::string& status, const s
   s.bind(1, status);
   if (worker.empty()) s.bind_null(2);
   else s.bind(2, worker);
-  s.bind(3, status).bind(4, now_utc()).bind(5, trial_id).run();
+  s.bind(3, status).bind(4, utc_now()).bind(5, trial_id).run();
   // A trial that is redone starts with an empty curve.
   Stmt d(db_, "DELETE FROM trial_curves WHERE trial_id = ?");
   d.bind(1, trial_id).run();
@@ -218,7 +201,7 @@ void StudyStore::set_status(int64_t trial_id, const std::string& status, const s
 void StudyStore::finish(int64_t trial_id, const TrainResult& r) {
   Stmt s(db_, "UPDATE trials SET status = 'done', loss = ?, bpb = ?, params = ?, train_s = ?, finished_at = ?, reason = NULL"
               " WHERE id = ?");
-  s.bind(1, r.val_loss).bind(2, r.val_bpb).bind(3, r.params).bind(4, r.wall_s).bind(5, now_utc()).bind(6, trial_id).run();
+  s.bind(1, r.val_loss).bind(2, r.val_bpb).bind(3, r.params).bind(4, r.wall_s).bind(5, utc_now()).bind(6, trial_id).run();
   Stmt c(db_, "INSERT OR REPLACE INTO trial_curves(trial_id, step, tokens, train_loss, val_loss, lr) VALUES(?,?,?,?,?,?)");
   for (const auto& p : r.curve) {
     c.reset();
@@ -234,7 +217,7 @@ void StudyStore::fail(int64_t trial_id, const std::string& reason, double train_
   Stmt s(db_, "UPDATE trials SET status = 'failed', reason = ?, train_s = ?, finished_at = ? WHERE id = ?");
   s.bind(1, reason);
   bind_real(s, 2, train_s);
-  s.bind(3, now_utc()).bind(4, trial_id).run();
+  s.bind(3, utc_now()).bind(4, trial_id).run();
 }
 
 std::vector<CurvePoint> StudyStore::curve(int64_t trial_id) const {
