@@ -117,15 +117,12 @@ ValidationReport validate_lut(const std::vector<ArchSpec>& archs, const std::vec
       r.arch = a.name.empty() ? a.short_hash() : a.name;
       r.hash = a.hash();
       r.predicted_ms = predict(a, w, lut, device, dtype, runtime).total_ms;
-      r.measured_ms = INFINITY;
       v.rows.push_back(r);
     }
-    // Rounds interleaved over the architectures, the fastest round kept.
-    for (int round = 0; round < std::max(1, rounds); ++round) {
-      for (size_t i = 0; i < archs.size(); ++i) {
-        v.rows[i].measured_ms = std::min(v.rows[i].measured_ms, bench_workload(archs[i], w, opts).total.median_us / 1e3);
-        if (round == std::max(1, rounds) - 1 && progress) progress(++done, total, v.rows[i]);
-      }
+    const std::vector<BenchResult> measured = bench_interleaved(archs, w, opts, rounds);
+    for (size_t i = 0; i < archs.size(); ++i) {
+      v.rows[i].measured_ms = measured[i].total.median_us / 1e3;
+      if (progress) progress(++done, total, v.rows[i]);
     }
     summarize_validation(v);
     rep.workloads.push_back(std::move(v));
@@ -173,13 +170,7 @@ std::vector<std::pair<int64_t, Calibration>> calibrate_lut(
   const int64_t total = int64_t(archs.size() * workloads.size());
   int64_t done = 0;
   for (const auto& w : workloads) {
-    std::vector<BenchResult> best(archs.size());
-    for (int round = 0; round < std::max(1, rounds); ++round) {
-      for (size_t i = 0; i < archs.size(); ++i) {
-        BenchResult r = bench_workload(archs[i], w, opts);
-        if (round == 0 || r.total.median_us < best[i].total.median_us) best[i] = std::move(r);
-      }
-    }
+    const std::vector<BenchResult> best = bench_interleaved(archs, w, opts, rounds);
     Sums& s = by_batch[w.batch];
     for (size_t i = 0; i < archs.size(); ++i) {
       const Prediction raw = predict(archs[i], w, lut, device, dtype, runtime, false);
