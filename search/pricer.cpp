@@ -26,6 +26,7 @@ Priced Pricer::price(const Genome& g) {
     ArchSpec a = cfg_.space.decode(g, w);
     p.genome.d_model = w;
     p.ms = latencies(a);
+    p.priced = a;
     if (auto v = cfg_.space.violation(g, a)) {
       p.reason = *v;
       continue;

@@ -15,6 +15,7 @@ namespace flashnas {
 struct Priced {
   Genome genome;               // with its width set
   std::optional<ArchSpec> arch;  // nullopt when no width passes (see reason)
+  ArchSpec priced;               // the architecture `ms` belongs to (chosen, or the last width tried)
   std::vector<double> ms;      // predicted latency per budget (config order), at the chosen (or smallest) width
   std::string reason;          // why it was pruned
 };

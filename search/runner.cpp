@@ -219,10 +219,9 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
           for (size_t i = 0; i < cfg.budgets.size(); ++i) t.predicted[cfg.budgets[i].name] = p.ms[i];
           t.latency_ms = p.ms.at(0);
           if (!p.arch) {
-            const ArchSpec a = cfg.space.decode(p.genome);
-            t.arch = a.to_json().dump();
-            t.hash = a.hash();
-            t.params = account(a, 0, 4).params_total;
+            t.arch = p.priced.to_json().dump();
+            t.hash = p.priced.hash();
+            t.params = account(p.priced, 0, 4).params_total;
             t.status = "pruned";
             t.reason = p.reason;
             store.insert(study.id, t);
