@@ -1,16 +1,18 @@
 // `flashnas bench`: measure a workload end to end with the real model and cache.
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/device_options.h"
 #include "common/error.h"
+#include "profiler/bench_judge.h"
 
 namespace flashnas::cli {
 
 void add_bench_command(CLI::App& app) {
   struct Opts {
-    std::string arch, workload;
+    std::string arch, workload, db;
     DeviceOptions dev;
     int min_count = 5, rounds = 3;
     double min_seconds = 1.0;
@@ -25,6 +27,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--rounds", o->rounds, "Rounds of the above; the fastest round (by median) is reported, as the "
                                           "profiler does")
       ->capture_default_str();
+  cmd->add_option("--db", o->db, "A latency table of this device: also predict, and judge the difference");
   cmd->add_flag("--json", o->json, "Print JSON");
   o->dev.add_to(*cmd);
   cmd->callback([o] {
@@ -36,9 +39,17 @@ void add_bench_command(CLI::App& app) {
     const ArchSpec spec = ArchSpec::load(o->arch);
     const Workload w = Workload::parse(o->workload);
     if (o->rounds < 1) throw InputError("--rounds: must be >= 1");
-    const BenchResult r = bench_rounds(spec, w, m, o->rounds);
+    std::optional<BenchJudgement> bj;
+    BenchResult r;
+    if (!o->db.empty()) {
+      bj = bench_against_table(spec, w, m, o->rounds, o->db, info);
+      r = bj->result;
+    } else {
+      r = bench_rounds(spec, w, m, o->rounds);
+    }
     if (o->json) {
       json j = r.to_json();
+      if (bj) j["table"] = bj->to_json();
       j["workload"] = w.str();
       j["rounds"] = o->rounds;
       j["arch_hash"] = spec.hash();
@@ -54,6 +65,11 @@ void add_bench_command(CLI::App& app) {
                 static_cast<long long>(r.total.count), r.prefill.median_us / 1e3, r.decode.median_us / 1e3);
     if (w.generate > 0) std::printf(" (%.3f ms/token)", r.decode.median_us / 1e3 / static_cast<double>(w.generate));
     std::printf("\n");
+    if (bj) {
+      std::printf("predicted: %.3f ms (%+.1f%%)%s\n", bj->predicted_ms, 100 * bj->judgement.error,
+                  bj->judgement.beyond ? "" : ", within the table's validated error");
+      if (bj->judgement.beyond) std::printf("note: %s\n", bj->judgement.note.c_str());
+    }
   });
 }
 

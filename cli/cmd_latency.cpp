@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/device_options.h"
+#include "profiler/lut_table.h"
 #include "profiler/predict.h"
 
 namespace flashnas::cli {
@@ -28,7 +29,8 @@ void add_latency_command(CLI::App& app) {
     const Workload w = Workload::parse(o->workload);
     LutStore store(o->db, false);
     const int64_t device = store.require_device(info);
-    const Prediction p = predict(spec, w, store, device, dtype_name(m.dtype), o->dev.runtime());
+    const LutTable table = LutTable::load(store, device, dtype_name(m.dtype), o->dev.runtime());
+    const Prediction p = predict(spec, w, table);
     if (o->json) {
       json j = p.to_json();
       j["workload"] = w.str();
@@ -43,9 +45,17 @@ void add_latency_command(CLI::App& app) {
       std::printf("  %3zu %-9s %10.3f ms\n", i, spec.layers[i].type.c_str(), p.layer_ms[i]);
     }
     std::printf("  ends (embedding, norm, head) %.3f ms\n", p.ends_ms);
-    std::printf("predicted: %.3f ms (prefill %.3f ms, decode %.3f ms", p.total_ms, p.prefill_ms, p.decode_ms);
-    if (w.generate > 0) std::printf(", %.3f ms/token", p.decode_ms / static_cast<double>(w.generate));
-    std::printf(")\n");
+    std::printf("entry sums: prefill %.3f ms, decode %.3f ms", p.raw_prefill_ms, p.raw_decode_ms);
+    if (w.generate > 0) std::printf(" (%.3f ms/token)", p.raw_decode_ms / static_cast<double>(w.generate));
+    std::printf("\npredicted: %.3f ms (%s)\n", p.total_ms,
+                p.model.is_null() ? "plain sum: the table has no latency model for this batch size"
+                                  : ("latency model " + p.model["kind"].get<std::string>()).c_str());
+    if (!table.report.is_null()) {
+      std::printf("table verdict: %s\n", table.report["verdict"]["status"].get<std::string>().c_str());
+    }
+    for (const auto& c : table.commits) {
+      if (c != info.commit) std::printf("note: the table was measured by flashnas %s; this build is %s\n", c.c_str(), info.commit.c_str());
+    }
     for (const auto& s : p.interpolated) std::printf("interpolated: %s\n", s.c_str());
   });
 }

@@ -24,7 +24,7 @@ void add_search_command(CLI::App& app) {
     std::string config, db, lut, study, lut_device, algorithm;
     int workers = 1, threads = 0;
     int64_t seed = -1;
-    bool child = false, json = false;
+    bool child = false, json = false, accept_unreliable = false;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("search", "Search architectures against latency budgets (resumable study in SQLite)");
@@ -39,6 +39,9 @@ void add_search_command(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "Override [search].seed (e.g. repeats of a study with other seeds)");
   cmd->add_option("--workers", o->workers, "Worker processes sharing the study")->capture_default_str();
   cmd->add_option("--threads", o->threads, "Training threads per worker (0: cores / workers)")->capture_default_str();
+  cmd->add_flag("--accept-unreliable-lut", o->accept_unreliable,
+                "Search with a latency table whose verdict is unreliable or that was never validated (the study "
+                "records it)");
   cmd->add_flag("--json", o->json, "Print the final summary as JSON");
   cmd->add_flag("--worker-child", o->child, "Internal: run as one of --workers' extra processes")->group("");
   cmd->callback([o] {
@@ -57,6 +60,7 @@ void add_search_command(CLI::App& app) {
     so.lut_db = o->lut;
     so.study = o->study;
     so.lut_device = o->lut_device;
+    so.accept_unreliable_lut = o->accept_unreliable;
     so.threads = o->threads > 0 ? o->threads
                                 : std::max(1, int(std::thread::hardware_concurrency()) / std::max(1, o->workers));
     if (!o->child) {
@@ -78,6 +82,7 @@ void add_search_command(CLI::App& app) {
       if (!o->algorithm.empty()) args.insert(args.end(), {"--algorithm", o->algorithm});
       if (o->seed >= 0) args.insert(args.end(), {"--seed", std::to_string(o->seed)});
       if (!o->lut_device.empty()) args.insert(args.end(), {"--lut-device", o->lut_device});
+      if (o->accept_unreliable) args.push_back("--accept-unreliable-lut");
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);

@@ -10,9 +10,19 @@
 // version and thread count are part of the fingerprint. Values in
 // microseconds (the _us columns), with p10/p90, sample count and CV.
 //
-// Tables: meta (schema_version), devices (fingerprint, info JSON),
-// lut_entries (with the number of measurement rounds), lut_calibrations,
-// lut_validations. A
+// Tables: meta (schema_version), devices (fingerprint, info JSON);
+//   lut_entry_rounds: every measurement round of an entry, raw, with the
+//     machine-speed probe read around it (profiler/probe.h);
+//   lut_entries: the table itself, one value per entry: its rounds
+//     normalised to the table's reference speed and combined (see
+//     profiler/session.h), or a direct put();
+//   lut_runs: whole-model measurements ("fit" and "validate" roles), per
+//     round, with their probe readings;
+//   lut_tables: per (device, dtype, runtime) the profile report: the probe
+//     reference, the drift seen, the latency models per batch size, the
+//     validation, the verdict;
+//   lut_validations: every validation report, oldest first.
+// Every measured row carries the flashnas commit that measured it. A
 // database of another schema version is refused.
 #pragma once
 #include <cstdint>
@@ -24,11 +34,12 @@
 #include "common/device.h"
 #include "common/json_io.h"
 #include "common/sqlite.h"
+#include "profiler/probe.h"
 #include "profiler/timing.h"
 
 namespace flashnas {
 
-inline constexpr int kLutSchemaVersion = 2;
+inline constexpr int kLutSchemaVersion = 3;
 
 enum class Phase { Prefill, Decode };
 std::string phase_name(Phase p);
@@ -44,20 +55,35 @@ struct LutKey {
   std::string runtime = "eager";
 
   std::string describe() const;  // "attn {...} d=256 decode B=1 t=1024 float32 eager"
-};
-
-// Whole-model calibration for one batch size: measured prefill and decode
-// times of calibration architectures against the LUT's raw sums, fitted as
-// measured = scale * raw (least squares through the origin) per phase.
-struct Calibration {
-  double prefill_scale = 1, decode_scale = 1;
-  int64_t archs = 0;
+  std::string series() const;    // describe() without the length: the entries interpolated together
 };
 
 struct LutValue {
   double median_us = 0, p10_us = 0, p90_us = 0, cv = 0;
   int64_t count = 0;
-  int64_t rounds = 1;  // measurement rounds so far; the values are those of the fastest round
+  int64_t rounds = 1;  // measurement rounds behind the value
+  std::string commit;  // the flashnas build that measured it
+};
+
+// One measurement round of an entry, as stored in lut_entry_rounds.
+struct EntryRound {
+  int64_t round = 0;
+  double median_us = 0, cv = 0;
+  ProbeReading probe;
+};
+
+// One round of a whole-model measurement (lut_runs).
+struct RunRow {
+  std::string role;      // "fit" (fits the latency model) or "validate" (held out)
+  std::string arch_hash;
+  std::string arch;      // ArchSpec JSON
+  std::string workload;  // Workload::str()
+  int64_t batch = 1;
+  std::string dtype, runtime;
+  int64_t round = 0;
+  double total_us = 0, prefill_us = 0, decode_us = 0;
+  ProbeReading probe;
+  std::string commit;
 };
 
 class LutStore {
@@ -84,6 +110,26 @@ class LutStore {
   // uncontended latency; the whole-model measurements it is validated
   // against use the same rule.
   void put(int64_t device, const LutKey& key, const TimingStats& stats, int threads);
+  // Replaces an entry's table value (finalising a profile run).
+  void set_entry(int64_t device, const LutKey& key, const LutValue& v, int threads);
+
+  // Rounds of entries and whole-model runs (resumable profiling).
+  void put_round(int64_t device, const LutKey& key, int64_t round, const TimingStats& stats, const ProbeReading& probe,
+                 int threads);
+  std::vector<EntryRound> rounds(int64_t device, const LutKey& key) const;
+  // Every stored round of (dtype, runtime), grouped by entry.
+  std::vector<std::pair<LutKey, std::vector<EntryRound>>> all_rounds(int64_t device, const std::string& dtype,
+                                                                     const std::string& runtime) const;
+  void put_run(int64_t device, const RunRow& row);
+  std::vector<RunRow> runs(int64_t device, const std::string& dtype, const std::string& runtime) const;
+
+  // The profile report of (device, dtype, runtime): probe reference, drift,
+  // latency models, validation and verdict (see profiler/session.h).
+  void set_table_report(int64_t device, const std::string& dtype, const std::string& runtime, const json& report);
+  std::optional<json> table_report(int64_t device, const std::string& dtype, const std::string& runtime) const;
+  // Every stored entry of a device for (dtype, runtime).
+  std::vector<std::pair<LutKey, LutValue>> entries(int64_t device, const std::string& dtype,
+                                                   const std::string& runtime) const;
   // Lengths stored for a key with its length ignored, ascending.
   std::vector<int64_t> lengths(int64_t device, const LutKey& key) const;
   int64_t count(int64_t device) const;
@@ -91,10 +137,6 @@ class LutStore {
   void add_validation(int64_t device, const json& report);
   // Stored validation reports of a device, oldest first.
   std::vector<json> validations(int64_t device) const;
-  void set_calibration(int64_t device, const std::string& dtype, const std::string& runtime, int64_t batch,
-                       const Calibration& c, const json& report);
-  std::optional<Calibration> calibration(int64_t device, const std::string& dtype, const std::string& runtime,
-                                         int64_t batch) const;
 
   Db& db() { return db_; }
 

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <set>
 
+#include <ATen/Parallel.h>
+
 #include "common/device.h"
 #include "common/error.h"
 #include "profiler/predict.h"
@@ -15,7 +17,11 @@ namespace flashnas {
 
 namespace {
 
-constexpr int64_t kRotationBytes = int64_t(4) << 20;  // beyond this machine class's per-core L2
+const CpuCaches& cpu_caches() {
+  static const CpuCaches c = read_cpu_caches();
+  return c;
+}
+
 constexpr size_t kMaxCopies = 32;
 
 // One timing run in the entry's runtime: host clock on CPU; CUDA events on a
@@ -55,6 +61,13 @@ ArchSpec ends_spec(const LutKey& key) {
 
 }  // namespace
 
+int64_t rotation_bytes(const CpuCaches& c, int threads) {
+  const int64_t t = std::max(1, threads);
+  if (c.l2 > 0) return 2 * c.l2 * t;
+  if (c.l3 > 0) return c.l3 / 2;
+  return int64_t(8) << 20;
+}
+
 TimingStats measure_entry(const LutKey& key, const MeasureOptions& opts) {
   c10::InferenceMode inference;
   const int64_t B = key.batch, L = key.length, d = key.d_model;
@@ -79,7 +92,8 @@ TimingStats measure_entry(const LutKey& key, const MeasureOptions& opts) {
     copies.emplace_back(LayerSpec{key.op, json::parse(key.hp)}, d, 1e-5);
     copies.back()->to(opts.device, opts.dtype);
     for (const auto& p : copies.back()->parameters()) bytes += p.numel() * p.element_size();
-  } while (opts.device.is_cpu() && bytes < kRotationBytes && copies.size() < kMaxCopies);
+  } while (opts.device.is_cpu() && bytes < rotation_bytes(cpu_caches(), at::get_num_threads()) &&
+           copies.size() < kMaxCopies);
   const double k = double(copies.size());
   std::vector<OpState> states;
   auto per_layer = [k](TimingStats s) {

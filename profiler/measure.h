@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "profiler/lut.h"
+#include "profiler/probe.h"
 #include "profiler/workload.h"
 #include "supernet/arch_spec.h"
 
@@ -21,9 +22,14 @@ struct MeasureOptions {
 };
 
 // Times one entry (a sublayer or the model's ends) in its phase. On CPU a
-// sublayer is timed as rotating copies whose weights exceed the private
-// caches (see measure.cpp), as inside a whole model.
+// sublayer is timed as rotating copies whose weights together reach
+// rotation_bytes(), as inside a whole model, where the other layers evict a
+// layer's weights from the cores' private caches between its calls.
 TimingStats measure_entry(const LutKey& key, const MeasureOptions& opts);
+// Bytes of weights the rotating copies reach: twice the private (L2) caches
+// of the cores in use, read from the machine; half the L3 where only that is
+// known; 8 MiB where the machine says nothing (profile reports which).
+int64_t rotation_bytes(const CpuCaches& caches, int threads);
 
 // The entries needed to predict `workloads` for `archs`: for every distinct
 // sublayer (and the model's ends) a prefill at each prompt length and decode

@@ -7,9 +7,9 @@
 namespace flashnas {
 
 json Prediction::to_json() const {
-  return json{{"total_ms", total_ms}, {"prefill_ms", prefill_ms}, {"decode_ms", decode_ms},
-              {"layer_ms", layer_ms}, {"ends_ms", ends_ms},       {"interpolated", interpolated},
-              {"raw_prefill_ms", raw_prefill_ms}, {"raw_decode_ms", raw_decode_ms}, {"calibration", calibration}};
+  return json{{"total_ms", total_ms},         {"raw_prefill_ms", raw_prefill_ms}, {"raw_decode_ms", raw_decode_ms},
+              {"layer_ms", layer_ms},         {"ends_ms", ends_ms},               {"interpolated", interpolated},
+              {"model", model}};
 }
 
 LutKey sublayer_key(const LayerSpec& layer, int64_t d_model, Phase phase, int64_t batch, int64_t length,
@@ -29,12 +29,15 @@ namespace {
 // nearest stored lengths around it. Throws naming the entry when there is no
 // bracketing pair.
 struct Lookup {
-  const LutStore& lut;
-  int64_t device;
+  const LutTable& lut;
 
   // Sum of the entry over lengths [lo, hi] (inclusive); counts interpolated ones.
   double sum(LutKey key, int64_t lo, int64_t hi, int64_t* n_interp) const {
-    const std::vector<int64_t> grid = lut.lengths(device, key);
+    static const std::vector<std::pair<int64_t, double>> kNone;
+    const auto* found = lut.series(key);
+    const auto& series = found ? *found : kNone;
+    std::vector<int64_t> grid;
+    for (const auto& [len, us] : series) grid.push_back(len);
     key.length = lo;
     if (grid.empty()) throw Error("missing LUT entry: " + key.describe() + " (no entries for this operator)");
     if (grid.front() > lo || grid.back() < hi) {
@@ -43,10 +46,7 @@ struct Lookup {
                   std::to_string(grid.front()) + ".." + std::to_string(grid.back()));
     }
     std::vector<double> value(grid.size());
-    for (size_t i = 0; i < grid.size(); ++i) {
-      key.length = grid[i];
-      value[i] = lut.get(device, key)->median_us;
-    }
+    for (size_t i = 0; i < grid.size(); ++i) value[i] = series[i].second;
     double total = 0;
     size_t seg = 0;
     for (int64_t t = lo; t <= hi; ++t) {
@@ -67,18 +67,9 @@ struct Lookup {
 
 }  // namespace
 
-Prediction predict(const ArchSpec& spec, const Workload& w, const LutStore& lut, int64_t device,
-                   const std::string& dtype, const std::string& runtime, bool calibrated) {
+Prediction predict(const ArchSpec& spec, const Workload& w, const LutTable& lut, bool use_model) {
   Prediction p;
-  Calibration cal;
-  if (calibrated) {
-    if (auto c = lut.calibration(device, dtype, runtime, w.batch)) {
-      cal = *c;
-      p.calibration = {{"batch", w.batch}, {"prefill_scale", cal.prefill_scale}, {"decode_scale", cal.decode_scale},
-                       {"archs", cal.archs}};
-    }
-  }
-  const Lookup look{lut, device};
+  const Lookup look{lut};
   const int64_t M = spec.n_meta_tokens, P = w.prompt, G = w.generate;
   // Without a prompt the meta tokens still form the prefill (when there are any).
   const int64_t prefill_len = P + M;
@@ -91,7 +82,8 @@ Prediction predict(const ArchSpec& spec, const Workload& w, const LutStore& lut,
       const double v = look.sum(k, prefill_len, prefill_len, &n);
       if (n) p.interpolated.push_back(k.describe() + ": interpolated between stored lengths");
       p.raw_prefill_ms += v / 1e3;
-      us += cal.prefill_scale * v;
+      p.row.groups[group_key(k.op, k.d_model, "prefill")] += v / 1e3;
+      us += v;
     }
     if (G > 0) {
       LutKey k = base;
@@ -104,19 +96,36 @@ Prediction predict(const ArchSpec& spec, const Workload& w, const LutStore& lut,
                                  " contexts interpolated");
       }
       p.raw_decode_ms += v / 1e3;
-      us += cal.decode_scale * v;
+      p.row.groups[group_key(k.op, k.d_model, "decode")] += v / 1e3;
+      us += v;
     }
     *bucket += us / 1e3;
   };
   for (const auto& layer : spec.layers) {
     p.layer_ms.push_back(0);
-    add(sublayer_key(layer, spec.d_model, Phase::Decode, w.batch, 0, dtype, runtime), &p.layer_ms.back());
+    add(sublayer_key(layer, spec.d_model, Phase::Decode, w.batch, 0, lut.dtype, lut.runtime), &p.layer_ms.back());
   }
-  add(ends_key(spec, Phase::Decode, w.batch, 0, dtype, runtime), &p.ends_ms);
-  p.prefill_ms = cal.prefill_scale * p.raw_prefill_ms;
-  p.decode_ms = cal.decode_scale * p.raw_decode_ms;
-  p.total_ms = p.prefill_ms + p.decode_ms;
+  add(ends_key(spec, Phase::Decode, w.batch, 0, lut.dtype, lut.runtime), &p.ends_ms);
+  p.row.prefill_raw_ms = p.raw_prefill_ms;
+  p.row.decode_raw_ms = p.raw_decode_ms;
+  p.row.layers = int64_t(spec.layers.size());
+  p.row.steps = G;
+  p.row.prefill = prefill_len > 0;
+  p.row.arch = spec.hash();
+  p.total_ms = p.raw_prefill_ms + p.raw_decode_ms;
+  if (use_model) {
+    if (const LatencyModel* m = lut.model(w.batch)) {
+      p.total_ms = m->apply(p.row);
+      p.model = m->to_json();
+      p.model["batch"] = w.batch;
+    }
+  }
   return p;
+}
+
+Prediction predict(const ArchSpec& spec, const Workload& w, const LutStore& lut, int64_t device,
+                   const std::string& dtype, const std::string& runtime, bool use_model) {
+  return predict(spec, w, LutTable::load(lut, device, dtype, runtime), use_model);
 }
 
 }  // namespace flashnas

@@ -157,44 +157,4 @@ json measurement_spread(const ValidationReport& now, const json& earlier) {
   return out;
 }
 
-std::vector<std::pair<int64_t, Calibration>> calibrate_lut(
-    const std::vector<ArchSpec>& archs, const std::vector<Workload>& workloads, LutStore& lut, int64_t device,
-    const MeasureOptions& opts, const std::string& dtype, const std::string& runtime, int rounds,
-    const std::function<void(int64_t, int64_t)>& progress) {
-  struct Sums {
-    double mp = 0, pp = 0, md = 0, dd = 0;
-    int64_t n = 0;
-    json rows = json::array();
-  };
-  std::map<int64_t, Sums> by_batch;
-  const int64_t total = int64_t(archs.size() * workloads.size());
-  int64_t done = 0;
-  for (const auto& w : workloads) {
-    const std::vector<BenchResult> best = bench_interleaved(archs, w, opts, rounds);
-    Sums& s = by_batch[w.batch];
-    for (size_t i = 0; i < archs.size(); ++i) {
-      const Prediction raw = predict(archs[i], w, lut, device, dtype, runtime, false);
-      const double mp = best[i].prefill.median_us / 1e3, md = best[i].decode.median_us / 1e3;
-      s.mp += mp * raw.raw_prefill_ms;
-      s.pp += raw.raw_prefill_ms * raw.raw_prefill_ms;
-      s.md += md * raw.raw_decode_ms;
-      s.dd += raw.raw_decode_ms * raw.raw_decode_ms;
-      ++s.n;
-      s.rows.push_back({{"arch", archs[i].name}, {"workload", w.str()}, {"raw_prefill_ms", raw.raw_prefill_ms},
-                        {"raw_decode_ms", raw.raw_decode_ms}, {"measured_prefill_ms", mp}, {"measured_decode_ms", md}});
-      if (progress) progress(++done, total);
-    }
-  }
-  std::vector<std::pair<int64_t, Calibration>> out;
-  for (auto& [batch, s] : by_batch) {
-    Calibration c;
-    c.prefill_scale = s.pp > 0 ? s.mp / s.pp : 1.0;
-    c.decode_scale = s.dd > 0 ? s.md / s.dd : 1.0;
-    c.archs = int64_t(archs.size());
-    lut.set_calibration(device, dtype, runtime, batch, c, json{{"rows", s.rows}, {"rounds", rounds}});
-    out.emplace_back(batch, c);
-  }
-  return out;
-}
-
 }  // namespace flashnas

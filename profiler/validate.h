@@ -49,15 +49,6 @@ ValidationReport validate_lut(const std::vector<ArchSpec>& archs, const std::vec
                               const std::string& runtime, int rounds,
                               const std::function<void(int64_t done, int64_t total, const ValidationRow&)>& progress);
 
-// Fits the LUT's whole-model calibration (LutStore::set_calibration) per
-// batch size from calibration architectures measured end to end (fastest of
-// `rounds` interleaved rounds), pooling every workload of that batch size,
-// and stores it. The architectures must not be the ones validated later.
-std::vector<std::pair<int64_t, Calibration>> calibrate_lut(
-    const std::vector<ArchSpec>& archs, const std::vector<Workload>& workloads, LutStore& lut, int64_t device,
-    const MeasureOptions& opts, const std::string& dtype, const std::string& runtime, int rounds,
-    const std::function<void(int64_t done, int64_t total)>& progress);
-
 // How far the measurements of `now` and an earlier report (as JSON) of the
 // same architectures and workloads lie apart: per workload the number of
 // architectures in both, the share whose two measurements differ by at most

@@ -9,7 +9,9 @@
 #include "common/files.h"
 #include "common/version.h"
 #include "profiler/measure.h"
+#include "profiler/judge.h"
 #include "profiler/predict.h"
+#include "profiler/probe.h"
 #include "search/frontier.h"
 #include "search/runner.h"
 #include "supernet/accounting.h"
@@ -83,20 +85,32 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
     MeasureOptions m;
     const int threads = dev.value("threads", 0);
     if (threads > 0) at::set_num_threads(threads);
-    const DeviceInfo here = describe_device(parse_device(dev.value("device", "cpu"), "LUT device"));
+    m.device = parse_device(dev.value("device", "cpu"), "LUT device");
+    m.dtype = parse_dtype(cfg.dtype, "latency.dtype");
+    const DeviceInfo here = describe_device(m.device);
     const bool same = here.fingerprint() == dev.at("fingerprint").get<std::string>();
+    const LutTable table = LutTable::load(lut, device, cfg.dtype, cfg.runtime);
     json budgets = json::array();
     for (const auto& b : cfg.budgets) {
-      const Prediction p = predict(arch, b.workload, lut, device, cfg.dtype, cfg.runtime);
+      const Prediction p = predict(arch, b.workload, table);
       json row = {{"budget", b.to_json()}, {"predicted_ms", p.total_ms}, {"meets_budget", b.met(p.total_ms)}};
-      if (o.measure && same) {
+      if (o.measure && same && cfg.runtime != "eager") {
+        row["measured_ms"] = nullptr;
+        row["why_not_measured"] = "whole-model " + cfg.runtime + " runs are not built yet; eager runs would not compare";
+      } else if (o.measure && same) {
         log("export: measuring " + b.workload.str());
+        MachineProbe probe(m.device, probe_memory_bytes(read_cpu_caches()));
+        const ProbeReading before = probe.read();
         const BenchResult br = bench_rounds(arch, b.workload, m, 3);
+        const ProbeReading now = mean_reading(before, probe.read());
         const double ms = br.total.median_us / 1e3;
         row["measured_ms"] = ms;
         row["measured_p10_ms"] = br.total.p10_us / 1e3;
         row["measured_p90_ms"] = br.total.p90_us / 1e3;
         row["error"] = (p.total_ms - ms) / ms;
+        const Judgement jd = judge(p.total_ms, ms, table, b.workload, now);
+        row["judgement"] = jd.to_json();
+        if (jd.beyond) log("export: " + b.name + ": " + jd.note);
       } else {
         row["measured_ms"] = nullptr;
         row["why_not_measured"] = o.measure ? "this machine (" + here.fingerprint() + ") is not the LUT's device"
@@ -135,7 +149,7 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
       card += buf;
     }
     card += "\n## Files\n\n- `model.safetensors`: parameters named as in flashnas' HybridLM (`embed_tokens.weight`, "
-            "`layers.<i>.norm.weight`, `layers.<i>.op.*`, `norm.weight`, `lm_head.weight` unless tied).\n"
+            "`layers.<i>.norm.weight`, `layers.<i>.<type>.*`, `norm.weight`, `lm_head.weight` unless tied).\n"
             "- `config.json`: the ArchSpec (`arch`), tokenizer, dtype and training recipe.\n"
             "- `latency.json`: predicted and measured latency per budget.\n\n"
             "Decode with: `flashnas generate --model <this folder> --prompt \"...\"`\n";

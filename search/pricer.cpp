@@ -11,7 +11,7 @@ std::vector<double> Pricer::latencies(const ArchSpec& a) {
   auto it = memo_.find(h);
   if (it != memo_.end()) return it->second;
   std::vector<double> ms;
-  for (const auto& b : cfg_.budgets) ms.push_back(predict(a, b.workload, lut_, device_, cfg_.dtype, cfg_.runtime).total_ms);
+  for (const auto& b : cfg_.budgets) ms.push_back(predict(a, b.workload, lut_).total_ms);
   memo_[h] = ms;
   return ms;
 }

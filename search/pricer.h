@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "profiler/lut.h"
+#include "profiler/lut_table.h"
 #include "search/config.h"
 
 namespace flashnas {
@@ -22,15 +22,14 @@ struct Priced {
 
 class Pricer {
  public:
-  Pricer(const SearchConfig& cfg, const LutStore& lut, int64_t device) : cfg_(cfg), lut_(lut), device_(device) {}
+  Pricer(const SearchConfig& cfg, const LutTable& lut) : cfg_(cfg), lut_(lut) {}
   // Predicted ms per budget; Error naming the entry when the LUT lacks one.
   std::vector<double> latencies(const ArchSpec& a);
   Priced price(const Genome& g);
 
  private:
   const SearchConfig& cfg_;
-  const LutStore& lut_;
-  int64_t device_;
+  const LutTable& lut_;
   std::map<std::string, std::vector<double>> memo_;  // arch hash -> ms per budget
 };
 

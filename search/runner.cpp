@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/version.h"
 #include "profiler/measure.h"
 #include "search/evolution.h"
 #include "search/pricer.h"
@@ -66,6 +67,58 @@ void check_lut_covers(const SearchConfig& cfg, const LutStore& lut, int64_t devi
   }
 }
 
+// The table's verdict for this search's budgets (profiler/session.h): a
+// table judged unreliable for a budget's workload, or never validated, is
+// refused unless the user accepts it. Returns what the study records.
+json lut_verdict(const SearchConfig& cfg, const LutTable& table, const LutStore& lut, int64_t device,
+                 const fs::path& lut_db, bool accept, const std::function<void(const std::string&)>& log) {
+  const json& rep = table.report;
+  json info = {{"db", fs::absolute(lut_db).string()},
+               {"device", lut.device_info(device).value("fingerprint", "")},
+               {"dtype", cfg.dtype},
+               {"runtime", cfg.runtime},
+               {"accepted_unreliable", false}};
+  std::vector<std::string> problems;
+  json per_budget = json::array();
+  for (const auto& b : cfg.budgets) {
+    std::string status = "unvalidated";
+    std::string why = "the table was never validated (run flashnas profile --space CONFIG --validate 20)";
+    if (!rep.is_null()) {
+      for (const auto& v : rep["verdict"]["workloads"]) {
+        if (v["workload"] != b.workload.str()) continue;
+        status = v["status"].get<std::string>();
+        why.clear();
+        for (const auto& r : v["reasons"]) why += (why.empty() ? "" : "; ") + r.get<std::string>();
+      }
+      if (status == "unvalidated") why = "the table's validation does not cover workload " + b.workload.str();
+    }
+    per_budget.push_back({{"budget", b.name}, {"workload", b.workload.str()}, {"status", status}});
+    if (status == "unreliable" || status == "unvalidated") problems.push_back(b.name + " (" + status + "): " + why);
+    if (status == "limited") log("search: the latency table is limited by this machine's measurement spread for " + b.name);
+  }
+  info["budgets"] = per_budget;
+  if (!rep.is_null()) {
+    info["verdict"] = rep["verdict"]["status"];
+    info["created_at"] = rep.value("created_at", "");
+    info["finalized_by"] = rep.value("finalized_by", "");
+  }
+  const std::string me = git_commit();
+  for (const auto& c : table.commits) {
+    if (c != me) log("search: the latency table was measured by flashnas " + c + ", this build is " + me);
+  }
+  info["measured_by"] = std::vector<std::string>(table.commits.begin(), table.commits.end());
+  if (!problems.empty()) {
+    if (!accept) {
+      throw InputError(lut_db.string() + ": the latency table is not reliable for this search's budgets: " +
+                       join_comma(problems) + ". Profile again as the verdict says, or pass --accept-unreliable-lut "
+                       "to search with it anyway (the study records that you did)");
+    }
+    info["accepted_unreliable"] = true;
+    log("search: using a latency table judged unreliable (--accept-unreliable-lut): " + join_comma(problems));
+  }
+  return info;
+}
+
 std::string fmt_ms(const std::vector<double>& ms) {
   std::string s;
   char buf[32];
@@ -113,6 +166,8 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
   LutStore lut(lut_db, false);
   const int64_t device = lut.find_device(o.lut_device);
   check_lut_covers(cfg, lut, device, lut_db);
+  const LutTable table = LutTable::load(lut, device, cfg.dtype, cfg.runtime);
+  const json lut_info = lut_verdict(cfg, table, lut, device, lut_db, o.accept_unreliable_lut, log);
 
   // Training data, loaded once per worker.
   if (!is_token_file(cfg.data)) {
@@ -130,7 +185,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
   if (o.threads > 0) recipe.threads = o.threads;
   auto ds = std::make_shared<TokenDataset>(file, recipe.val_fraction, recipe.seed);
 
-  Pricer pricer(cfg, lut, device);
+  Pricer pricer(cfg, table);
   {
     // Budgets no architecture can meet are an input error, found before the
     // study is created: random draws priced from the LUT, none trained.
@@ -153,7 +208,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
     }
   }
   StudyStore store(o.db, true);
-  const StudyRow study = store.open_study(o.study, cfg.doc, cfg.search.seed, device);
+  const StudyRow study = store.open_study(o.study, cfg.doc, cfg.search.seed, device, lut_info);
   const std::string me = worker_identity();
   const int64_t max_slots = int64_t(cfg.search.trials) * 4 + cfg.search.population;
   SearchSummary sum;

@@ -22,6 +22,7 @@ struct SearchOptions {
   std::string study;
   std::string lut_device;        // LUT device fingerprint; empty: the only one stored
   int threads = 0;               // training threads; 0: LibTorch default
+  bool accept_unreliable_lut = false;  // search with a table whose verdict is unreliable (recorded in the study)
 };
 
 struct SearchSummary {

@@ -59,7 +59,7 @@ StudyStore::StudyStore(const std::filesystem::path& path, bool create) : db_(pat
   db_.exec(
       "CREATE TABLE IF NOT EXISTS studies(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, config TEXT NOT NULL,"
       " config_hash TEXT NOT NULL, seed INTEGER NOT NULL, rng_state TEXT NOT NULL, lut_device INTEGER NOT NULL,"
-      " created_at TEXT NOT NULL, finished_at TEXT);"
+      " lut_table TEXT NOT NULL, created_at TEXT NOT NULL, finished_at TEXT);"
       "CREATE TABLE IF NOT EXISTS trials(id INTEGER PRIMARY KEY, study_id INTEGER NOT NULL REFERENCES studies(id),"
       " number INTEGER NOT NULL, slot INTEGER, cycle INTEGER, origin TEXT NOT NULL, parent INTEGER,"
       " genome TEXT NOT NULL, arch TEXT NOT NULL, hash TEXT NOT NULL, d_model INTEGER NOT NULL,"
@@ -80,7 +80,7 @@ std::vector<std::string> StudyStore::study_names() const {
 }
 
 StudyRow StudyStore::get_study(const std::string& name) const {
-  Stmt q(db_, "SELECT id, name, config, config_hash, seed, rng_state, lut_device, finished_at FROM studies WHERE name = ?");
+  Stmt q(db_, "SELECT id, name, config, config_hash, seed, rng_state, lut_device, finished_at, lut_table FROM studies WHERE name = ?");
   q.bind(1, name);
   if (!q.step()) {
     const auto names = study_names();
@@ -95,11 +95,13 @@ StudyRow StudyStore::get_study(const std::string& name) const {
   s.seed = static_cast<uint64_t>(q.int64(4));
   s.rng_state = q.text(5);
   s.lut_device = q.int64(6);
+  s.lut_table = parse_json(q.text(8), db_.path().string() + ": study \"" + name + "\", column lut_table");
   s.finished = !q.is_null(7);
   return s;
 }
 
-StudyRow StudyStore::open_study(const std::string& name, const json& config, uint64_t seed, int64_t lut_device) {
+StudyRow StudyStore::open_study(const std::string& name, const json& config, uint64_t seed, int64_t lut_device,
+                               const json& lut_table) {
   const std::string text = config.dump();
   const std::string hash = sha256_hex(text);
   {
@@ -115,9 +117,10 @@ StudyRow StudyStore::open_study(const std::string& name, const json& config, uin
     }
   }
   Stmt ins(db_,
-           "INSERT INTO studies(name, config, config_hash, seed, rng_state, lut_device, created_at) VALUES(?,?,?,?,?,?,?)");
+           "INSERT INTO studies(name, config, config_hash, seed, rng_state, lut_device, lut_table, created_at)"
+           " VALUES(?,?,?,?,?,?,?,?)");
   ins.bind(1, name).bind(2, text).bind(3, hash).bind(4, static_cast<int64_t>(seed)).bind(5, std::to_string(seed));
-  ins.bind(6, lut_device).bind(7, utc_now()).run();
+  ins.bind(6, lut_device).bind(7, lut_table.dump()).bind(8, utc_now()).run();
   return get_study(name);
 }
 

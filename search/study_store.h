@@ -5,7 +5,7 @@
 //
 // Tables:
 //   studies(id, name UNIQUE, config JSON, config_hash, seed, rng_state,
-//           lut_device, created_at, finished_at)
+//           lut_device, lut_table (JSON: the table and its verdict), created_at, finished_at)
 //   trials(id, study_id, number, slot, cycle, origin, parent, genome, arch JSON,
 //          hash, d_model, status, reason, predicted JSON {budget: ms}, latency_ms,
 //          params, loss, bpb, reused_from, worker, created_at, started_at,
@@ -29,7 +29,7 @@
 
 namespace flashnas {
 
-inline constexpr int kStudySchemaVersion = 1;
+inline constexpr int kStudySchemaVersion = 2;
 
 struct TrialRow {
   int64_t id = 0, number = 0;
@@ -47,6 +47,7 @@ struct StudyRow {
   json config;
   uint64_t seed = 0;
   int64_t lut_device = 0;
+  json lut_table;  // the latency table the study priced with: database, device, verdict, when and by which build
   bool finished = false;
 };
 
@@ -57,7 +58,8 @@ class StudyStore {
 
   // The study `name`, created with this config when absent. An existing study
   // must have been created with the same config (by hash): InputError otherwise.
-  StudyRow open_study(const std::string& name, const json& config, uint64_t seed, int64_t lut_device);
+  StudyRow open_study(const std::string& name, const json& config, uint64_t seed, int64_t lut_device,
+                      const json& lut_table);
   // InputError listing the studies in the file when `name` is absent.
   StudyRow get_study(const std::string& name) const;
   std::vector<std::string> study_names() const;

@@ -3,9 +3,12 @@
 // resumable profiling and an interrupted run's database.
 #include <gtest/gtest.h>
 
+#include <random>
 #include <set>
 
 #include "common/error.h"
+#include "profiler/latency_model.h"
+#include "profiler/lut_table.h"
 #include "profiler/lut.h"
 #include "profiler/measure.h"
 #include "profiler/predict.h"
@@ -106,9 +109,15 @@ TEST(Predict, SumsEntriesAndInterpolatesContexts) {
   const Prediction p = predict(a, w, lut, dev, "float32", "eager");
   double attn_decode = 0;
   for (int64_t t = 10; t <= 20; ++t) attn_decode += 100 + 2.0 * t;
-  EXPECT_NEAR(p.prefill_ms, (1000 + 500 + 5) / 1e3, 1e-12);
-  EXPECT_NEAR(p.decode_ms, (attn_decode + 11 * 50 + 11 * 1) / 1e3, 1e-9);
-  EXPECT_NEAR(p.total_ms, p.prefill_ms + p.decode_ms, 1e-12);
+  EXPECT_NEAR(p.raw_prefill_ms, (1000 + 500 + 5) / 1e3, 1e-12);
+  EXPECT_NEAR(p.raw_decode_ms, (attn_decode + 11 * 50 + 11 * 1) / 1e3, 1e-9);
+  EXPECT_NEAR(p.total_ms, p.raw_prefill_ms + p.raw_decode_ms, 1e-12);
+  EXPECT_TRUE(p.model.is_null()) << "no latency model: the plain sum";
+  // The sums per (operator, d_model, phase) group, as the latency model sees them.
+  EXPECT_NEAR(p.row.groups.at("attn|32|decode"), attn_decode / 1e3, 1e-9);
+  EXPECT_NEAR(p.row.groups.at("embed_head|32|prefill"), 5 / 1e3, 1e-12);
+  EXPECT_EQ(p.row.layers, 2);
+  EXPECT_EQ(p.row.steps, 11);
   EXPECT_NEAR(p.layer_ms[0], (1000 + attn_decode) / 1e3, 1e-9);
   ASSERT_EQ(p.interpolated.size(), 3u);  // attn, ffn and the ends' decode sums
   EXPECT_NE(p.interpolated[0].find("8 of 11 contexts interpolated"), std::string::npos) << p.interpolated[0];
@@ -136,7 +145,7 @@ TEST(LutStoreTest, RoundsKeepTheFastestMedianAndCountUp) {
   EXPECT_EQ(v->rounds, 3);
 }
 
-TEST(Predict, CalibrationScalesPrefillAndDecodeAndSaysSo) {
+TEST(Predict, TheTablesLatencyModelAppliesPerBatchAndSaysSo) {
   TempDir dir;
   LutStore lut(dir / "lut.db", true);
   const int64_t dev = lut.add_device(fake_device("synthetic"));
@@ -154,20 +163,95 @@ TEST(Predict, CalibrationScalesPrefillAndDecodeAndSaysSo) {
       lut.put(dev, k, stats(10), 1);
     }
   }
-  const Prediction raw = predict(a, w, lut, dev, "float32", "eager");
-  EXPECT_TRUE(raw.calibration.is_null());
+  LutTable table = LutTable::load(lut, dev, "float32", "eager");
+  const Prediction raw = predict(a, w, table);
+  EXPECT_TRUE(raw.model.is_null());
   EXPECT_NEAR(raw.total_ms, (200 + 40) / 1e3, 1e-12);
-  // Batch 1's calibration does not apply to batch 2.
-  lut.set_calibration(dev, "float32", "eager", 1, Calibration{3.0, 3.0, 4}, json::object());
-  EXPECT_TRUE(predict(a, w, lut, dev, "float32", "eager").calibration.is_null());
-  lut.set_calibration(dev, "float32", "eager", 2, Calibration{1.5, 2.0, 4}, json::object());
-  const Prediction p = predict(a, w, lut, dev, "float32", "eager");
-  EXPECT_NEAR(p.prefill_ms, 1.5 * 0.2, 1e-12);
-  EXPECT_NEAR(p.decode_ms, 2.0 * 0.04, 1e-12);
+  // Batch 1's model does not apply to batch 2.
+  LatencyModel scale;
+  scale.kind = "scale";
+  scale.prefill_scale = 3;
+  scale.decode_scale = 3;
+  table.set_model(1, scale);
+  EXPECT_TRUE(predict(a, w, table).model.is_null());
+  scale.prefill_scale = 1.5;
+  scale.decode_scale = 2.0;
+  table.set_model(2, scale);
+  const Prediction p = predict(a, w, table);
+  EXPECT_NEAR(p.total_ms, 1.5 * 0.2 + 2.0 * 0.04, 1e-12);
+  EXPECT_EQ(p.model["kind"], "scale");
   EXPECT_NEAR(p.raw_prefill_ms + p.raw_decode_ms, raw.total_ms, 1e-12);
-  EXPECT_NEAR(p.layer_ms[0] + p.ends_ms, p.total_ms, 1e-12);
-  EXPECT_DOUBLE_EQ(p.calibration["decode_scale"].get<double>(), 2.0);
-  EXPECT_NEAR(predict(a, w, lut, dev, "float32", "eager", /*calibrated=*/false).total_ms, raw.total_ms, 1e-12);
+  EXPECT_NEAR(predict(a, w, table, /*use_model=*/false).total_ms, raw.total_ms, 1e-12);
+  // nnls: per-group coefficients and per-sublayer overheads.
+  LatencyModel nn;
+  nn.kind = "nnls";
+  nn.coef = {{"ffn|32|prefill", 2.0}, {"ffn|32|decode", 1.0}};
+  nn.prefill_scale = 1.0;  // groups without a coefficient (the ends) use the phase scale
+  nn.decode_scale = 0.5;
+  nn.prefill_layer_ms = 0.01;
+  nn.decode_layer_step_ms = 0.001;
+  table.set_model(2, nn);
+  EXPECT_NEAR(predict(a, w, table).total_ms, 2.0 * 0.1 + 1.0 * 0.02 + 0.1 + 0.5 * 0.02 + 0.01 + 0.001 * 2, 1e-12);
+  // A model survives its JSON form.
+  const LatencyModel back = LatencyModel::from_json(nn.to_json(), "t");
+  EXPECT_NEAR(back.apply(p.row), nn.apply(p.row), 1e-12);
+  EXPECT_NE(input_error([] { LatencyModel::from_json(json{{"kind", "cubic"}}, "report"); })
+                .find("report: unknown latency model kind \"cubic\" (sum, scale, nnls)"),
+            std::string::npos);
+}
+
+// Synthetic whole-model runs: groups g0..g3 whose true cost is coef_g times
+// their entry sum, plus a per-layer decode overhead.
+std::vector<FitRow> synthetic_rows(int n, uint64_t seed, const std::vector<double>& coef, double noise) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0.5, 2.0);
+  std::normal_distribution<double> e(0.0, noise);
+  std::vector<FitRow> rows;
+  for (int i = 0; i < n; ++i) {
+    FitRow r;
+    r.arch = "a" + std::to_string(i);
+    r.layers = 2 + i % 5;
+    r.steps = 4 + (i * 3) % 7;
+    r.prefill = true;
+    double truth = 0.02 * double(r.layers * r.steps);
+    for (size_t g = 0; g < coef.size(); ++g) {
+      if ((i + int(g)) % 3 == 0) continue;  // not every architecture has every group
+      const std::string key = "op" + std::to_string(g) + "|64|" + (g % 2 ? "decode" : "prefill");
+      r.groups[key] = u(rng);
+      (g % 2 ? r.decode_raw_ms : r.prefill_raw_ms) += r.groups[key];
+      truth += coef[g] * r.groups[key];
+    }
+    r.measured_ms = truth * (1 + e(rng));
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+TEST(LatencyModelTest, ScaleAndNnlsRecoverKnownCostsAndCrossValidationPicksTheBetter) {
+  // One common scale: the scale fit finds it exactly.
+  {
+    auto rows = synthetic_rows(30, 1, {1.3, 1.3, 1.3, 1.3}, 0.0);
+    for (auto& r : rows) r.measured_ms = 1.3 * (r.prefill_raw_ms + r.decode_raw_ms);
+    const LatencyModel m = fit_scale(rows);
+    EXPECT_NEAR(m.prefill_scale, 1.3, 1e-9);
+    EXPECT_NEAR(m.decode_scale, 1.3, 1e-9);
+  }
+  // Different costs per group: nnls recovers them (weak ridge) and the
+  // cross-validation prefers it to one scale per phase.
+  const std::vector<double> coef = {0.8, 1.6, 2.4, 0.9};
+  const auto rows = synthetic_rows(60, 2, coef, 0.0);
+  const LatencyModel nn = fit_nnls(rows, 1e-6);
+  for (size_t g = 0; g < coef.size(); ++g) {
+    EXPECT_NEAR(nn.coef.at("op" + std::to_string(g) + "|64|" + (g % 2 ? "decode" : "prefill")), coef[g], 1e-3) << g;
+  }
+  EXPECT_NEAR(nn.decode_layer_step_ms, 0.02, 1e-4);
+  EXPECT_NEAR(nn.prefill_layer_ms, 0.0, 1e-4);
+  const ModelChoice c = choose_model(synthetic_rows(60, 3, coef, 0.01));
+  EXPECT_EQ(c.best, "nnls");
+  EXPECT_LT(c.models.at("nnls").cv_error, 0.5 * c.models.at("scale").cv_error);
+  // Coefficients never go negative, even where least squares would.
+  auto neg = synthetic_rows(40, 4, {0.0, 1.0, 1.0, 1.0}, 0.05);
+  for (const auto& [g, v] : fit_nnls(neg, 0.003).coef) EXPECT_GE(v, 0.0) << g;
 }
 
 TEST(Validation, SpearmanAndSummary) {
@@ -224,7 +308,7 @@ TEST(LutStoreTest, FingerprintMismatchAndSchemaVersion) {
     lut.db().exec("UPDATE meta SET value = '99' WHERE key = 'schema_version'");
   }
   EXPECT_NE(input_error([&] { LutStore again(dir / "lut.db", false); })
-                .find("database schema version 99; this flashnas reads version 2"),
+                .find("database schema version 99; this flashnas reads version 3"),
             std::string::npos);
   EXPECT_NE(input_error([&] { LutStore none(dir / "missing.db", false); }).find("missing.db: no such database"),
             std::string::npos);
@@ -255,8 +339,8 @@ TEST(Profile, MeasuresEntriesResumesAndPredictsFromThem) {
   EXPECT_EQ(r2.measured, static_cast<int64_t>(plan.size() - half.size()));
   EXPECT_EQ(lut.count(dev), static_cast<int64_t>(plan.size()));
   const Prediction p = predict(a, w, lut, dev, "float32", "eager");
-  EXPECT_GT(p.prefill_ms, 0);
-  EXPECT_GT(p.decode_ms, 0);
+  EXPECT_GT(p.raw_prefill_ms, 0);
+  EXPECT_GT(p.raw_decode_ms, 0);
   const BenchResult b = bench_workload(a, w, quick());
   EXPECT_GT(b.total.median_us, 0);
   EXPECT_EQ(b.prefill.count, b.total.count);
@@ -288,8 +372,12 @@ TEST(Profile, KilledRunLeavesASoundDatabaseAndResumes) {
   const json j = json::parse(r.out);
   EXPECT_GT(j["skipped"].get<int>(), 0) << "the killed run measured nothing in 3 s";
   EXPECT_GT(j["measured"].get<int>(), 0) << "the killed run had already finished: kill it earlier";
-  EXPECT_EQ(j["skipped"].get<int>() + j["measured"].get<int>(), j["planned"].get<int>());
-  EXPECT_EQ(j["entries"], j["planned"]);
+  EXPECT_EQ(j["skipped"].get<int>() + j["measured"].get<int>(), j["entries_planned"].get<int>());
+  EXPECT_EQ(j["entries"], j["entries_planned"]);
+  // Without held-out architectures the table is not validated, and says so.
+  EXPECT_EQ(j["report"]["verdict"]["status"], "unreliable");
+  EXPECT_NE(j["report"]["verdict"]["workloads"][0]["reasons"][0].get<std::string>().find("not validated"),
+            std::string::npos);
   r = run_cli({"latency", "--db", db, "--arch", (dir / "arch.json").string(), "--workload", "prompt=64,generate=300",
                "--threads", "1", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -18,6 +18,7 @@
 #include "common/files.h"
 #include "common/sqlite.h"
 #include "common/toml_io.h"
+#include "profiler/lut_table.h"
 #include "profiler/lut.h"
 #include "profiler/measure.h"
 #include "profiler/predict.h"
@@ -95,7 +96,10 @@ SearchConfig parse_config(const std::string& toml) { return SearchConfig::from_j
 
 // A synthetic LUT holding every entry the config's space and budgets need:
 // cost grows with width and (for attention-like ops) with context.
-void synthetic_lut(const SearchConfig& cfg, const std::filesystem::path& db, bool drop_one = false) {
+// With `verdict`, the table carries a profile report judging every budget's
+// workload so (as flashnas profile --validate writes it).
+void synthetic_lut(const SearchConfig& cfg, const std::filesystem::path& db, bool drop_one = false,
+                   const std::string& verdict = "reliable") {
   LutStore lut(db, true);
   DeviceInfo info;
   info.device = "cpu";
@@ -116,6 +120,13 @@ void synthetic_lut(const SearchConfig& cfg, const std::filesystem::path& db, boo
     s.samples_us = {us};
     lut.put(dev, k, s, 1);
   }
+  if (verdict.empty()) return;
+  json ws_json = json::array();
+  for (const auto& w : ws) ws_json.push_back({{"workload", w.str()}, {"status", verdict}, {"reasons", json::array({"synthetic"})}});
+  lut.set_table_report(dev, cfg.dtype, cfg.runtime,
+                       json{{"probe", {{"reference_index_us", 0}}},
+                            {"validation", json::array()},
+                            {"verdict", {{"status", verdict}, {"workloads", ws_json}}}});
 }
 
 // A small corpus prepared as a token file (byte-level).
@@ -260,7 +271,8 @@ TEST(Pricer, FitWidthTakesTheLargestWidthWithinTheBudgets) {
     const auto db = dir / ("lut" + std::to_string(std::hash<std::string>{}(budget)) + ".db");
     synthetic_lut(cfg, db);
     LutStore lut(db, false);
-    Pricer pricer(cfg, lut, lut.find_device(""));
+    const LutTable table = LutTable::load(lut, lut.find_device(""), cfg.dtype, cfg.runtime);
+    Pricer pricer(cfg, table);
     const Genome g = cfg.space.parse_genome("d=? 1x[swa f1] 1x[mamba2 f0] 1x[deltanet f0]", "t");
     Priced p = pricer.price(g);
     return std::make_pair(p, [&] {
@@ -367,13 +379,13 @@ struct Study {
   TempDir dir;
   std::string config, db;
   explicit Study(const std::string& extra_search = "", const std::string& budget = "max_ms = 1000",
-                 bool drop_lut_entry = false) {
+                 bool drop_lut_entry = false, const std::string& verdict = "reliable") {
     const auto data = tiny_data(dir);
     config = (dir / "space.toml").string();
     db = (dir / "study.db").string();
     const std::string toml = tiny_config(data.string(), extra_search, budget);
     dir.write("space.toml", toml);
-    synthetic_lut(parse_config(toml), db, drop_lut_entry);
+    synthetic_lut(parse_config(toml), db, drop_lut_entry, verdict);
   }
   std::vector<std::string> search_args(const std::string& study = "s") const {
     return {"search", "--config", config, "--db", db, "--study", study, "--threads", "1"};
@@ -579,8 +591,39 @@ TEST(SearchCli, UnmeetableBudgetsAndMissingEntriesAreClearErrors) {
     }
     const auto r = run_cli(st.search_args());
     EXPECT_EQ(r.exit_code, 2);
-    EXPECT_NE(r.err.find("study schema version 99; this flashnas reads version 1"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("study schema version 99; this flashnas reads version 2"), std::string::npos) << r.err;
   }
+}
+
+TEST(SearchCli, AnUnreliableOrUnvalidatedTableIsRefusedUnlessAccepted) {
+  for (const std::string verdict : {"unreliable", ""}) {
+    Study st("", "max_ms = 1000", false, verdict);
+    auto r = run_cli(st.search_args());
+    EXPECT_EQ(r.exit_code, 2) << verdict;
+    EXPECT_NE(r.err.find("the latency table is not reliable for this search's budgets: call ("), std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find(verdict.empty() ? "(unvalidated): the table was never validated" : "(unreliable): synthetic"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("--accept-unreliable-lut"), std::string::npos) << r.err;
+    EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'studies'"), 0) << "no study was created";
+    auto args = st.search_args();
+    args.push_back("--accept-unreliable-lut");
+    r = run_cli(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    StudyStore store(st.db, false);
+    const json lut = store.get_study("s").lut_table;
+    EXPECT_TRUE(lut["accepted_unreliable"].get<bool>());
+    EXPECT_EQ(lut["budgets"][0]["status"], verdict.empty() ? "unvalidated" : verdict);
+    EXPECT_EQ(lut["device"].get<std::string>().rfind("cpu|synthetic", 0), 0u) << lut.dump();
+  }
+  // A reliable table is recorded as such.
+  Study ok;
+  ASSERT_EQ(run_cli(ok.search_args()).exit_code, 0);
+  StudyStore store(ok.db, false);
+  const json lut = store.get_study("s").lut_table;
+  EXPECT_EQ(lut["verdict"], "reliable");
+  EXPECT_FALSE(lut["accepted_unreliable"].get<bool>());
 }
 
 TEST(SearchCli, ADivergingCandidateFailsWithItsReasonAndTheSearchGoesOn) {

@@ -1,0 +1,229 @@
+#include "profiler/latency_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <set>
+
+#include "common/error.h"
+
+namespace flashnas {
+namespace {
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+bool is_prefill_group(const std::string& g) { return g.size() > 8 && g.compare(g.size() - 8, 8, "|prefill") == 0; }
+
+const std::vector<double> kLambdas = {0.003, 0.03, 0.3, 3.0};
+
+}  // namespace
+
+std::string group_key(const std::string& op, int64_t d_model, const std::string& phase) {
+  return op + "|" + std::to_string(d_model) + "|" + phase;
+}
+
+double LatencyModel::apply(const FitRow& r) const {
+  if (kind == "sum") return r.prefill_raw_ms + r.decode_raw_ms;
+  if (kind == "scale") return prefill_scale * r.prefill_raw_ms + decode_scale * r.decode_raw_ms;
+  double ms = 0;
+  for (const auto& [g, v] : r.groups) {
+    auto it = coef.find(g);
+    ms += v * (it != coef.end() ? it->second : (is_prefill_group(g) ? prefill_scale : decode_scale));
+  }
+  ms += prefill_layer_ms * double(r.prefill ? r.layers : 0) + decode_layer_step_ms * double(r.layers * r.steps);
+  return ms;
+}
+
+json LatencyModel::to_json() const {
+  json j = {{"kind", kind}, {"rows", rows}, {"cv_median_abs_error", cv_error}};
+  if (kind != "sum") {
+    j["prefill_scale"] = prefill_scale;
+    j["decode_scale"] = decode_scale;
+  }
+  if (kind == "nnls") {
+    j["coefficients"] = coef;
+    j["prefill_layer_ms"] = prefill_layer_ms;
+    j["decode_layer_step_ms"] = decode_layer_step_ms;
+    j["lambda"] = lambda;
+  }
+  return j;
+}
+
+LatencyModel LatencyModel::from_json(const json& j, const std::string& where) {
+  LatencyModel m;
+  try {
+    m.kind = j.at("kind").get<std::string>();
+    if (m.kind != "sum" && m.kind != "scale" && m.kind != "nnls") {
+      throw InputError(where + ": unknown latency model kind \"" + m.kind + "\" (sum, scale, nnls)");
+    }
+    m.rows = j.value("rows", int64_t(0));
+    m.cv_error = j.value("cv_median_abs_error", 0.0);
+    m.prefill_scale = j.value("prefill_scale", 1.0);
+    m.decode_scale = j.value("decode_scale", 1.0);
+    if (m.kind == "nnls") {
+      m.coef = j.at("coefficients").get<std::map<std::string, double>>();
+      m.prefill_layer_ms = j.at("prefill_layer_ms").get<double>();
+      m.decode_layer_step_ms = j.at("decode_layer_step_ms").get<double>();
+      m.lambda = j.value("lambda", 0.0);
+    }
+  } catch (const json::exception& e) {
+    throw InputError(where + ": damaged latency model: " + e.what());
+  }
+  return m;
+}
+
+LatencyModel fit_scale(const std::vector<FitRow>& rows) {
+  // Relative least squares: minimise sum ((a*P + b*D - y) / y)^2 over a, b >= 0.
+  double pp = 0, pd = 0, dd = 0, py = 0, dy = 0;
+  for (const auto& r : rows) {
+    const double w = 1.0 / (r.measured_ms * r.measured_ms);
+    pp += w * r.prefill_raw_ms * r.prefill_raw_ms;
+    pd += w * r.prefill_raw_ms * r.decode_raw_ms;
+    dd += w * r.decode_raw_ms * r.decode_raw_ms;
+    py += w * r.prefill_raw_ms * r.measured_ms;
+    dy += w * r.decode_raw_ms * r.measured_ms;
+  }
+  LatencyModel m;
+  m.kind = "scale";
+  m.rows = int64_t(rows.size());
+  const double det = pp * dd - pd * pd;
+  if (pp > 0 && dd > 0 && det > 1e-12 * pp * dd) {
+    m.prefill_scale = (py * dd - dy * pd) / det;
+    m.decode_scale = (dy * pp - py * pd) / det;
+  }
+  // A negative or degenerate solution (one phase only, or collinear sums):
+  // fall back to one common scale for both phases, and say so in the kind's numbers.
+  if (!(m.prefill_scale > 0 && m.decode_scale > 0) || !(det > 1e-12 * pp * dd)) {
+    const double tt = pp + 2 * pd + dd, ty = py + dy;
+    const double s = tt > 0 ? ty / tt : 1.0;
+    m.prefill_scale = m.decode_scale = s;
+  }
+  return m;
+}
+
+LatencyModel fit_nnls(const std::vector<FitRow>& rows, double lambda) {
+  const LatencyModel prior = fit_scale(rows);
+  std::set<std::string> names;
+  for (const auto& r : rows) {
+    for (const auto& [g, v] : r.groups) names.insert(g);
+  }
+  const std::vector<std::string> groups(names.begin(), names.end());
+  const size_t G = groups.size(), J = G + 2, n = rows.size();
+  // Design matrix with rows scaled by 1/y (relative errors); target all ones.
+  std::vector<std::vector<double>> X(n, std::vector<double>(J, 0.0));
+  for (size_t i = 0; i < n; ++i) {
+    const FitRow& r = rows[i];
+    const double w = 1.0 / r.measured_ms;
+    for (size_t g = 0; g < G; ++g) {
+      auto it = r.groups.find(groups[g]);
+      if (it != r.groups.end()) X[i][g] = w * it->second;
+    }
+    X[i][G] = w * double(r.prefill ? r.layers : 0);
+    X[i][G + 1] = w * double(r.layers * r.steps);
+  }
+  std::vector<double> c0(J, 0.0), c(J, 0.0), s(J, 0.0);
+  for (size_t g = 0; g < G; ++g) c0[g] = is_prefill_group(groups[g]) ? prior.prefill_scale : prior.decode_scale;
+  for (size_t j = 0; j < J; ++j) {
+    for (size_t i = 0; i < n; ++i) s[j] += X[i][j] * X[i][j];
+    s[j] = n ? s[j] / double(n) : 0;
+    c[j] = c0[j];
+  }
+  std::vector<double> pred(n, 0.0);
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j < J; ++j) pred[i] += X[i][j] * c[j];
+  }
+  // Cyclic coordinate descent with projection onto c >= 0: each update is
+  // the exact minimiser of the convex objective along one coordinate.
+  for (int sweep = 0; sweep < 500; ++sweep) {
+    double moved = 0;
+    for (size_t j = 0; j < J; ++j) {
+      double num = lambda * s[j] * c0[j] * double(n), den = lambda * s[j] * double(n);
+      for (size_t i = 0; i < n; ++i) {
+        if (X[i][j] == 0) continue;
+        const double rest = pred[i] - X[i][j] * c[j];
+        num += X[i][j] * (1.0 - rest);
+        den += X[i][j] * X[i][j];
+      }
+      if (den <= 0) continue;
+      const double next = std::max(0.0, num / den);
+      if (next != c[j]) {
+        for (size_t i = 0; i < n; ++i) pred[i] += X[i][j] * (next - c[j]);
+        moved = std::max(moved, std::abs(next - c[j]) / std::max(1e-9, std::abs(c[j]) + std::abs(c0[j])));
+        c[j] = next;
+      }
+    }
+    if (moved < 1e-7) break;
+  }
+  LatencyModel m;
+  m.kind = "nnls";
+  m.rows = int64_t(n);
+  m.lambda = lambda;
+  m.prefill_scale = prior.prefill_scale;
+  m.decode_scale = prior.decode_scale;
+  for (size_t g = 0; g < G; ++g) m.coef[groups[g]] = c[g];
+  m.prefill_layer_ms = c[G];
+  m.decode_layer_step_ms = c[G + 1];
+  return m;
+}
+
+ModelChoice choose_model(const std::vector<FitRow>& rows, int folds) {
+  ModelChoice out;
+  if (rows.empty()) {
+    out.models["sum"] = LatencyModel{};
+    out.best = "sum";
+    return out;
+  }
+  // Folds over architectures: an architecture's rows (all its workloads) stay together.
+  std::vector<std::string> archs;
+  for (const auto& r : rows) archs.push_back(r.arch);
+  std::sort(archs.begin(), archs.end());
+  archs.erase(std::unique(archs.begin(), archs.end()), archs.end());
+  const int k = std::max(2, std::min<int>(folds, int(archs.size())));
+  auto fold_of = [&](const FitRow& r) {
+    return int(std::lower_bound(archs.begin(), archs.end(), r.arch) - archs.begin()) % k;
+  };
+  auto cv = [&](const std::function<LatencyModel(const std::vector<FitRow>&)>& fit) {
+    std::vector<double> err;
+    for (int f = 0; f < k; ++f) {
+      std::vector<FitRow> train, test;
+      for (const auto& r : rows) (fold_of(r) == f ? test : train).push_back(r);
+      if (train.empty() || test.empty()) continue;
+      const LatencyModel m = fit(train);
+      for (const auto& r : test) err.push_back(std::abs(m.apply(r) - r.measured_ms) / r.measured_ms);
+    }
+    return median(err);
+  };
+  LatencyModel sum;
+  sum.rows = int64_t(rows.size());
+  {
+    std::vector<double> err;
+    for (const auto& r : rows) err.push_back(std::abs(sum.apply(r) - r.measured_ms) / r.measured_ms);
+    sum.cv_error = median(err);
+  }
+  out.models["sum"] = sum;
+  LatencyModel scale = fit_scale(rows);
+  scale.cv_error = archs.size() >= 2 ? cv(fit_scale) : NAN;
+  out.models["scale"] = scale;
+  if (archs.size() >= 4) {
+    double best_err = INFINITY, best_lambda = kLambdas.back();
+    for (double lam : kLambdas) {
+      const double e = cv([lam](const std::vector<FitRow>& t) { return fit_nnls(t, lam); });
+      if (e < best_err) best_err = e, best_lambda = lam;
+    }
+    LatencyModel nn = fit_nnls(rows, best_lambda);
+    nn.cv_error = best_err;
+    out.models["nnls"] = nn;
+  }
+  out.best = "sum";
+  for (const auto& [kind, m] : out.models) {
+    if (std::isfinite(m.cv_error) && m.cv_error < out.models[out.best].cv_error) out.best = kind;
+  }
+  return out;
+}
+
+}  // namespace flashnas

@@ -1,0 +1,484 @@
+#include "profiler/session.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <random>
+#include <set>
+
+#include "common/device.h"
+#include "common/error.h"
+#include "common/format.h"
+#include "common/version.h"
+#include "profiler/predict.h"
+#include "profiler/probe.h"
+#include "profiler/validate.h"
+
+namespace flashnas {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double quantile(std::vector<double> v, double q) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  const double pos = q * double(v.size() - 1);
+  const size_t lo = size_t(std::floor(pos)), hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (pos - double(lo)) * (v[hi] - v[lo]);
+}
+
+std::string run_id(const std::string& role, const std::string& hash, const std::string& workload, int64_t round) {
+  return role + "|" + hash + "|" + workload + "|" + std::to_string(round);
+}
+
+// One item's rounds combined under `policy`: values (us or ms) with the
+// probe index of each round, normalised to `ref` for the norm_* policies.
+double combine(const std::vector<double>& values, const std::vector<double>& probe_index, double ref,
+               const std::string& policy) {
+  std::vector<double> v;
+  const bool norm = policy.rfind("norm_", 0) == 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    v.push_back(norm && probe_index[i] > 0 ? values[i] * ref / probe_index[i] : values[i]);
+  }
+  if (v.empty()) return NAN;
+  const bool use_min = policy.size() >= 4 && policy.compare(policy.size() - 4, 4, "_min") == 0;
+  return use_min ? *std::min_element(v.begin(), v.end()) : median(v);
+}
+
+struct RunGroup {
+  std::string role, hash, workload;
+  ArchSpec arch;
+  Workload w;
+  std::vector<double> total_ms, probe;
+};
+
+json validation_json(const std::string& workload, const std::vector<ValidationRow>& rows) {
+  WorkloadValidation v;
+  v.workload = Workload::parse(workload, "stored run");
+  v.rows = rows;
+  summarize_validation(v);
+  return v.to_json();
+}
+
+}  // namespace
+
+SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<ModelRunSpec>& runs, LutStore& store,
+                          int64_t device, const MeasureOptions& opts, const SessionOptions& so,
+                          const std::function<void(const SessionProgress&)>& progress) {
+  SessionReport rep;
+  rep.entries = int64_t(entries.size());
+  rep.runs = int64_t(runs.size());
+  rep.rounds = so.rounds;
+  const std::string dtype = dtype_name(opts.dtype), runtime = entries.empty() ? "eager" : entries.front().runtime;
+  const int threads = opts.device.is_cpu() ? at::get_num_threads() : 0;
+
+  // What is stored already (a resumed run skips it).
+  std::set<std::string> have_runs;
+  for (const auto& r : store.runs(device, dtype, runtime)) {
+    have_runs.insert(run_id(r.role, r.arch_hash, r.workload, r.round));
+  }
+  std::map<std::string, std::set<int64_t>> have_entries;
+  for (const auto& [k, rs] : store.all_rounds(device, dtype, runtime)) {
+    for (const auto& r : rs) have_entries[k.describe()].insert(r.round);
+  }
+  struct Item {
+    const LutKey* key = nullptr;
+    const ModelRunSpec* run = nullptr;
+    int64_t round = 0;
+  };
+  std::vector<Item> todo;
+  for (int round = 1; round <= so.rounds; ++round) {
+    std::vector<Item> this_round;
+    for (const auto& k : entries) {
+      if (have_entries[k.describe()].count(round)) {
+        ++rep.skipped;
+      } else {
+        this_round.push_back(Item{&k, nullptr, round});
+      }
+    }
+    for (const auto& r : runs) {
+      if (have_runs.count(run_id(r.role, r.arch.hash(), r.workload.str(), round))) {
+        ++rep.skipped;
+      } else {
+        this_round.push_back(Item{nullptr, &r, round});
+      }
+    }
+    // Entries and whole-model runs shuffled together, so that a slow spell
+    // of the machine falls on all kinds of measurement alike.
+    std::mt19937_64 rng(so.seed * 1000003ULL + uint64_t(round));
+    std::shuffle(this_round.begin(), this_round.end(), rng);
+    todo.insert(todo.end(), this_round.begin(), this_round.end());
+  }
+  if (todo.empty()) return rep;
+
+  const int64_t bytes = so.probe_bytes > 0 ? so.probe_bytes : probe_memory_bytes(read_cpu_caches());
+  MachineProbe probe(opts.device, bytes);
+  MeasureOptions run_opts = opts;
+  run_opts.timing = so.run_timing;
+  run_opts.timing.sync = opts.timing.sync;
+  const auto t0 = clock_type::now();
+  ProbeReading before = probe.read();
+  for (size_t i = 0; i < todo.size(); ++i) {
+    const double elapsed = std::chrono::duration<double>(clock_type::now() - t0).count();
+    if (so.max_minutes > 0 && elapsed > so.max_minutes * 60) {
+      rep.time_limited = true;
+      break;
+    }
+    const Item& it = todo[i];
+    SessionProgress p;
+    if (it.key) {
+      const TimingStats s = measure_entry(*it.key, opts);
+      const ProbeReading after = probe.read();
+      p.probe = mean_reading(before, after);
+      before = after;
+      store.put_round(device, *it.key, it.round, s, p.probe, threads);
+      p.what = it.key->describe();
+      p.us = s.median_us;
+    } else {
+      const ModelRunSpec& r = *it.run;
+      const BenchResult b = bench_workload(r.arch, r.workload, run_opts);
+      const ProbeReading after = probe.read();
+      p.probe = mean_reading(before, after);
+      before = after;
+      RunRow row;
+      row.role = r.role;
+      row.arch_hash = r.arch.hash();
+      row.arch = r.arch.to_json().dump();
+      row.workload = r.workload.str();
+      row.batch = r.workload.batch;
+      row.dtype = dtype;
+      row.runtime = runtime;
+      row.round = it.round;
+      row.total_us = b.total.median_us;
+      row.prefill_us = b.prefill.median_us;
+      row.decode_us = b.decode.median_us;
+      row.probe = p.probe;
+      store.put_run(device, row);
+      p.what = r.role + " " + (r.label.empty() ? r.arch.short_hash() : r.label) + " " + r.workload.str();
+      p.us = b.total.median_us;
+    }
+    ++rep.measured;
+    if (progress) {
+      const double spent = std::chrono::duration<double>(clock_type::now() - t0).count();
+      p.done = int64_t(i + 1);
+      p.todo = int64_t(todo.size());
+      p.eta_s = spent / double(i + 1) * double(todo.size() - i - 1);
+      progress(p);
+    }
+  }
+  rep.seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+  return rep;
+}
+
+json finalize_table(LutStore& store, int64_t device, const std::string& dtype, const std::string& runtime,
+                    const std::vector<Workload>& workloads, const std::string& policy, const Bar& bar) {
+  if (std::find(kPolicies.begin(), kPolicies.end(), policy) == kPolicies.end()) {
+    throw InputError("policy \"" + policy + "\": must be one of " + join_comma(kPolicies));
+  }
+  const auto entry_rounds = store.all_rounds(device, dtype, runtime);
+  const auto run_rows = store.runs(device, dtype, runtime);
+
+  // The probe: the reference speed is the median reading of the table; the
+  // drift is how far the readings spread around it.
+  std::vector<double> readings;
+  std::set<std::string> commits;
+  for (const auto& [k, rs] : entry_rounds) {
+    for (const auto& r : rs) readings.push_back(r.probe.index());
+  }
+  for (const auto& r : run_rows) {
+    readings.push_back(r.probe.index());
+    commits.insert(r.commit);
+  }
+  const double ref = readings.empty() ? 0 : median(readings);
+  json drift = json::object();
+  if (!readings.empty()) {
+    const double lo = *std::min_element(readings.begin(), readings.end()),
+                 hi = *std::max_element(readings.begin(), readings.end());
+    drift = {{"readings", readings.size()},
+             {"reference_index_us", ref},
+             {"p10_ratio", quantile(readings, 0.1) / ref},
+             {"p90_ratio", quantile(readings, 0.9) / ref},
+             {"min_ratio", lo / ref},
+             {"max_ratio", hi / ref},
+             {"p90_over_p10", quantile(readings, 0.9) / quantile(readings, 0.1)}};
+  }
+
+  // Whole-model runs grouped per (role, architecture, workload).
+  std::map<std::string, RunGroup> groups;
+  for (const auto& r : run_rows) {
+    RunGroup& g = groups[r.role + "|" + r.arch_hash + "|" + r.workload];
+    if (g.total_ms.empty()) {
+      g.role = r.role;
+      g.hash = r.arch_hash;
+      g.workload = r.workload;
+      g.arch = ArchSpec::from_json(parse_json(r.arch, "lut_runs row " + r.arch_hash), "lut_runs row " + r.arch_hash);
+      g.w = Workload::parse(r.workload, "lut_runs row");
+    }
+    g.total_ms.push_back(r.total_us / 1e3);
+    g.probe.push_back(r.probe.index());
+  }
+
+  // Every policy: its table, its fitted models, its held-out accuracy.
+  LutTable base = LutTable::load(store, device, dtype, runtime);
+  json comparison = json::array(), chosen;
+  for (const std::string& pol : kPolicies) {
+    LutTable table = base;
+    for (const auto& [k, rs] : entry_rounds) {
+      std::vector<double> v, pi;
+      for (const auto& r : rs) v.push_back(r.median_us), pi.push_back(r.probe.index());
+      table.set(k, combine(v, pi, ref, pol));
+    }
+    // Fit per batch size.
+    std::map<int64_t, std::vector<FitRow>> fit_rows;
+    std::map<std::string, double> measured;  // group id -> ms
+    for (const auto& [id, g] : groups) {
+      measured[id] = combine(g.total_ms, g.probe, ref, pol);
+      if (g.role != "fit") continue;
+      FitRow row = predict(g.arch, g.w, table, false).row;
+      row.measured_ms = measured[id];
+      fit_rows[g.w.batch].push_back(row);
+    }
+    std::map<int64_t, ModelChoice> choices;
+    for (const auto& [batch, rows] : fit_rows) choices[batch] = choose_model(rows);
+    // Held-out accuracy of every model kind, per role and workload.
+    json pol_models = json::array(), pol_val = json::object();
+    for (const std::string& kind : {std::string("sum"), std::string("scale"), std::string("nnls"), std::string("chosen")}) {
+      std::map<std::string, std::map<std::string, std::vector<ValidationRow>>> by;  // role -> workload -> rows
+      bool any = false;
+      for (const auto& [id, g] : groups) {
+        if (g.role == "fit") continue;
+        const Prediction raw = predict(g.arch, g.w, table, false);
+        double pred = raw.total_ms;
+        auto c = choices.find(g.w.batch);
+        if (c != choices.end()) {
+          const std::string k = kind == "chosen" ? c->second.best : kind;
+          auto m = c->second.models.find(k);
+          if (m == c->second.models.end()) continue;
+          pred = m->second.apply(raw.row);
+        } else if (kind != "sum" && kind != "chosen") {
+          continue;
+        }
+        any = true;
+        by[g.role][g.workload].push_back(ValidationRow{g.arch.name.empty() ? g.hash.substr(0, 12) : g.arch.name, g.hash,
+                                                       pred, measured[id]});
+      }
+      if (!any) continue;
+      for (const auto& [role, per_w] : by) {
+        for (const auto& [w, rows] : per_w) {
+          json v = validation_json(w, rows);
+          json line = {{"policy", pol},
+                       {"model", kind},
+                       {"role", role},
+                       {"workload", w},
+                       {"n", v["n"]},
+                       {"within_5pct", v["within_5pct"]},
+                       {"within_10pct", v["within_10pct"]},
+                       {"median_abs_error", v["median_abs_error"]},
+                       {"worst_abs_error", v["worst_abs_error"]},
+                       {"mean_error", v["mean_error"]},
+                       {"spearman", v["spearman"]}};
+          comparison.push_back(line);
+          if (kind == "chosen") pol_val[role].push_back(v);
+        }
+      }
+    }
+    if (pol != policy) continue;
+    // The chosen policy: write its entry values and keep its models and validation.
+    for (const auto& [k, rs] : entry_rounds) {
+      std::vector<double> v, pi;
+      for (const auto& r : rs) v.push_back(r.median_us), pi.push_back(r.probe.index());
+      LutValue val;
+      val.median_us = combine(v, pi, ref, pol);
+      val.p10_us = val.p90_us = val.median_us;
+      val.cv = rs.front().cv;
+      val.count = int64_t(rs.size());
+      val.rounds = int64_t(rs.size());
+      val.commit = git_commit();
+      store.set_entry(device, k, val, 0);
+    }
+    json models = json::array();
+    for (const auto& [batch, ch] : choices) {
+      json all = json::object();
+      for (const auto& [kind, m] : ch.models) all[kind] = m.to_json();
+      models.push_back({{"batch", batch}, {"model", ch.models.at(ch.best).to_json()}, {"candidates", all}});
+    }
+    // The spread: each held-out architecture's odd rounds against its even rounds.
+    json spread = json::array();
+    std::map<std::string, std::vector<double>> diffs;
+    for (const auto& [id, g] : groups) {
+      if (g.role != "validate" || g.total_ms.size() < 2) continue;
+      std::vector<double> a, pa, b, pb;
+      for (size_t i = 0; i < g.total_ms.size(); ++i) {
+        (i % 2 ? b : a).push_back(g.total_ms[i]);
+        (i % 2 ? pb : pa).push_back(g.probe[i]);
+      }
+      const double ma = combine(a, pa, ref, pol), mb = combine(b, pb, ref, pol);
+      diffs[g.workload].push_back(std::abs(ma - mb) / mb);
+    }
+    for (auto& [w, d] : diffs) {
+      const double n = double(d.size());
+      spread.push_back(
+          {{"workload", w},
+           {"n", d.size()},
+           {"within_5pct", double(std::count_if(d.begin(), d.end(), [](double x) { return x <= 0.05; })) / n},
+           {"within_10pct", double(std::count_if(d.begin(), d.end(), [](double x) { return x <= 0.10; })) / n},
+           {"median_abs_diff", median(d)},
+           {"worst_abs_diff", *std::max_element(d.begin(), d.end())}});
+    }
+    chosen = {{"policy", pol},
+              {"models", models},
+              {"validation", pol_val.value("validate", json::array())},
+              {"extrapolation", pol_val.value("extrapolate", json::array())},
+              {"spread", spread}};
+  }
+
+  // The verdict per workload.
+  json verdicts = json::array();
+  std::string overall = "reliable";
+  auto rank = [](const std::string& s) { return s == "reliable" ? 0 : s == "limited" ? 1 : 2; };
+  const double drift_ratio = drift.value("p90_over_p10", 1.0);
+  for (const auto& w : workloads) {
+    const std::string ws = w.str();
+    json v = {{"workload", ws}};
+    json reasons = json::array(), advice = json::array();
+    const json* val = nullptr;
+    for (const auto& x : chosen["validation"]) {
+      if (x["workload"] == ws) val = &x;
+    }
+    const json* sp = nullptr;
+    for (const auto& x : chosen["spread"]) {
+      if (x["workload"] == ws) sp = &x;
+    }
+    std::string status;
+    if (!val) {
+      status = "unreliable";
+      reasons.push_back("not validated: no held-out architecture was measured end to end for this workload");
+      advice.push_back("run flashnas profile --space CONFIG --validate 20");
+    } else {
+      const double w10 = (*val)["within_10pct"].get<double>(), med = (*val)["median_abs_error"].get<double>();
+      const double rho = (*val)["spearman"].is_number() ? (*val)["spearman"].get<double>() : 0.0;
+      v["within_10pct"] = w10;
+      v["median_abs_error"] = med;
+      v["spearman"] = rho;
+      if (w10 >= bar.within10 && rho >= bar.spearman) {
+        status = "reliable";
+      } else {
+        char buf[320];
+        std::snprintf(buf, sizeof buf, "validation below the bar: %.0f%% within +-10%% (bar %.0f%%), Spearman rho %.3f (bar %.2f)",
+                      100 * w10, 100 * bar.within10, rho, bar.spearman);
+        reasons.push_back(buf);
+        const double sp_med = sp ? (*sp)["median_abs_diff"].get<double>() : NAN;
+        const double sp_w10 = sp ? (*sp)["within_10pct"].get<double>() : NAN;
+        if (sp && med <= sp_med && sp_w10 < bar.within10) {
+          status = "limited";
+          std::snprintf(buf, sizeof buf,
+                        "measurement spread: two measurements of the same architectures agree within +-10%% only %.0f%% of "
+                        "the time (median difference %.1f%%), and the prediction error (median %.1f%%) is no larger: the "
+                        "table is as good as this machine can be measured",
+                        100 * sp_w10, 100 * sp_med, 100 * med);
+          reasons.push_back(buf);
+          advice.push_back("predictions are as accurate as the machine is repeatable; for tighter numbers profile on a "
+                           "quieter machine (no other tenants, fixed CPU frequency)");
+        } else {
+          status = "unreliable";
+          if (sp) {
+            std::snprintf(buf, sizeof buf, "measurement spread: median %.1f%% between two measurements of one architecture",
+                          100 * sp_med);
+            reasons.push_back(buf);
+          }
+          advice.push_back("rerun flashnas profile with a new --db when nothing else runs on this machine, or with more "
+                           "--rounds");
+        }
+      }
+    }
+    if (drift_ratio > 1.2) {
+      char buf[200];
+      std::snprintf(buf, sizeof buf,
+                    "drift: the machine's speed moved during profiling (probe p90/p10 = %.2f); values are normalised by "
+                    "the probe",
+                    drift_ratio);
+      reasons.push_back(buf);
+    }
+    v["status"] = status;
+    v["reasons"] = reasons;
+    v["advice"] = advice;
+    if (rank(status) > rank(overall)) overall = status;
+    verdicts.push_back(v);
+  }
+  if (workloads.empty()) overall = "unreliable";
+
+  json report = {{"policy", policy},
+                 {"probe", {{"reference_index_us", ref}}},
+                 {"drift", drift},
+                 {"models", chosen.value("models", json::array())},
+                 {"validation", chosen.value("validation", json::array())},
+                 {"extrapolation", chosen.value("extrapolation", json::array())},
+                 {"spread", chosen.value("spread", json::array())},
+                 {"comparison", comparison},
+                 {"bar", {{"within_10pct", bar.within10}, {"spearman", bar.spearman}}},
+                 {"verdict", {{"status", overall}, {"workloads", verdicts}}},
+                 {"measured_by", std::vector<std::string>(commits.begin(), commits.end())},
+                 {"finalized_by", git_commit()}};
+  store.set_table_report(device, dtype, runtime, report);
+  store.add_validation(device, report);
+  return report;
+}
+
+std::string report_text(const json& rep) {
+  std::string out;
+  char buf[512];
+  const json& d = rep["drift"];
+  if (!d.empty()) {
+    std::snprintf(buf, sizeof buf,
+                  "machine speed (probe, %lld readings): p10 %.2fx, p90 %.2fx, range %.2fx..%.2fx of the reference\n",
+                  static_cast<long long>(d["readings"].get<int64_t>()), d["p10_ratio"].get<double>(),
+                  d["p90_ratio"].get<double>(), d["min_ratio"].get<double>(), d["max_ratio"].get<double>());
+    out += buf;
+  }
+  for (const auto& m : rep["models"]) {
+    std::snprintf(buf, sizeof buf, "latency model batch=%lld: %s (cross-validated median |error| %.1f%% on %lld fit runs)\n",
+                  static_cast<long long>(m["batch"].get<int64_t>()), m["model"]["kind"].get<std::string>().c_str(),
+                  100 * m["model"]["cv_median_abs_error"].get<double>(), static_cast<long long>(m["model"]["rows"].get<int64_t>()));
+    out += buf;
+  }
+  auto line = [&](const char* what, const json& v) {
+    std::snprintf(buf, sizeof buf,
+                  "%s %s, %d architectures: %.0f%% within +-5%%, %.0f%% within +-10%%, median |error| %.1f%%, worst %.1f%%, "
+                  "mean %+.1f%%, Spearman rho %.3f\n",
+                  what, v["workload"].get<std::string>().c_str(), v["n"].get<int>(), 100 * v["within_5pct"].get<double>(),
+                  100 * v["within_10pct"].get<double>(), 100 * v["median_abs_error"].get<double>(),
+                  100 * v["worst_abs_error"].get<double>(), 100 * v["mean_error"].get<double>(),
+                  v["spearman"].is_number() ? v["spearman"].get<double>() : NAN);
+    out += buf;
+  };
+  for (const auto& v : rep["validation"]) line("validation", v);
+  for (const auto& v : rep["extrapolation"]) line("outside the space", v);
+  for (const auto& s : rep["spread"]) {
+    std::snprintf(buf, sizeof buf,
+                  "measurement spread %s, %d architectures measured twice: %.0f%% within +-10%%, median |difference| "
+                  "%.1f%%, worst %.1f%%\n",
+                  s["workload"].get<std::string>().c_str(), s["n"].get<int>(), 100 * s["within_10pct"].get<double>(),
+                  100 * s["median_abs_diff"].get<double>(), 100 * s["worst_abs_diff"].get<double>());
+    out += buf;
+  }
+  for (const auto& v : rep["verdict"]["workloads"]) {
+    out += "verdict " + v["workload"].get<std::string>() + ": " + v["status"].get<std::string>();
+    for (const auto& r : v["reasons"]) out += "\n  - " + r.get<std::string>();
+    for (const auto& a : v["advice"]) out += "\n  what to do: " + a.get<std::string>();
+    out += "\n";
+  }
+  out += "table verdict: " + rep["verdict"]["status"].get<std::string>() + "\n";
+  return out;
+}
+
+}  // namespace flashnas

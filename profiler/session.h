@@ -1,0 +1,94 @@
+// A profiling session: LUT entries and whole-model runs measured in the same
+// interleaved rounds, the machine-speed probe read between every two items,
+// then the table finalised from what was stored.
+//
+// Why: on a shared machine the speed moves over minutes. Entries measured in
+// one spell and the architectures they are checked against in another do not
+// agree. Interleaving makes every kind of measurement see the same machine;
+// the probe says how fast the machine was at each moment, so every value can
+// be normalised to one reference speed (the median probe reading of the
+// table), and the drift is reported.
+//
+// Rounds: every item gets round 1 before any gets round 2. Each round of each
+// item is committed on its own (with its probe reading), so a killed run
+// resumes where it stopped.
+//
+// Finalising (finalize_table): per item, its rounds combined by the table's
+// policy (see kPolicies); the latency model fitted per batch size on the
+// "fit" runs (latency_model.h); the "validate" runs (held out) and the
+// "extrapolate" runs (outside the space: deeper, unusual mixes) predicted
+// and compared; the measurement spread (each validation architecture's odd
+// rounds against its even rounds); the verdict per workload. All of it is
+// stored in lut_tables and returned.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "profiler/lut.h"
+#include "profiler/lut_table.h"
+#include "profiler/measure.h"
+#include "profiler/workload.h"
+#include "supernet/arch_spec.h"
+
+namespace flashnas {
+
+struct ModelRunSpec {
+  std::string role;  // "fit" | "validate" | "extrapolate"
+  ArchSpec arch;
+  Workload workload;
+  std::string label;  // how the architecture was made (reports)
+};
+
+struct SessionOptions {
+  int rounds = 3;
+  double max_minutes = 0;   // 0: no limit
+  uint64_t seed = 1;        // the order of items within a round
+  TimingOptions run_timing; // whole-model runs: a few samples per round (cheap, many of them)
+  int64_t probe_bytes = 0;  // the probe's memory buffer; 0: from the machine's caches
+};
+
+struct SessionProgress {
+  int64_t done = 0, todo = 0;
+  std::string what;  // the item
+  double us = 0;     // its raw median this round
+  ProbeReading probe;
+  double eta_s = 0;
+};
+
+struct SessionReport {
+  int64_t entries = 0, runs = 0;       // planned items
+  int64_t measured = 0, skipped = 0;   // item-rounds measured now; item-rounds already stored
+  int rounds = 1;
+  bool time_limited = false;
+  double seconds = 0;
+};
+
+SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<ModelRunSpec>& runs, LutStore& store,
+                          int64_t device, const MeasureOptions& opts, const SessionOptions& so,
+                          const std::function<void(const SessionProgress&)>& progress);
+
+// How an item's rounds become one value. "norm" divides each round by its
+// probe reading relative to the reference; "min" keeps the fastest round,
+// "median" the middle one.
+inline const std::vector<std::string> kPolicies = {"raw_min", "raw_median", "norm_min", "norm_median"};
+inline constexpr const char* kDefaultPolicy = "norm_min";
+
+// The bar a workload's validation must pass to be called reliable.
+struct Bar {
+  double within10 = 0.90;
+  double spearman = 0.95;
+};
+
+// Finalises the table of (device, dtype, runtime) from the stored rounds:
+// entry values, latency models, validation, spread, drift, verdict; stores
+// the report in lut_tables and lut_validations and returns it.
+json finalize_table(LutStore& store, int64_t device, const std::string& dtype, const std::string& runtime,
+                    const std::vector<Workload>& workloads, const std::string& policy = kDefaultPolicy,
+                    const Bar& bar = {});
+
+// Human-readable lines of a finalised report: drift, models, validation per
+// workload, spread, the verdict with its reasons and what to do.
+std::string report_text(const json& report);
+
+}  // namespace flashnas

@@ -1,0 +1,127 @@
+#include "search/profile_space.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "common/error.h"
+#include "profiler/measure.h"
+
+namespace flashnas {
+namespace {
+
+// Random genomes at random widths, none of them in `seen` (which grows).
+std::vector<ArchSpec> draw(const SearchSpace& space, int n, uint64_t seed, std::set<std::string>& seen) {
+  std::vector<ArchSpec> out;
+  Rng rng(seed);
+  SearchSpace sp = space;
+  sp.width_mode = SearchSpace::Width::Gene;
+  for (int tries = 0; int(out.size()) < n && tries < 100 * n; ++tries) {
+    ArchSpec a = sp.decode(sp.random(rng));
+    if (seen.insert(a.hash()).second) out.push_back(std::move(a));
+  }
+  return out;
+}
+
+ArchSpec rebuild(const ArchSpec& like, std::vector<LayerSpec> layers, const std::string& name) {
+  json doc = like.to_json();
+  json ls = json::array();
+  for (const auto& l : layers) {
+    json j = l.hp;
+    j["type"] = l.type;
+    ls.push_back(j);
+  }
+  doc["layers"] = ls;
+  doc["name"] = name;
+  return ArchSpec::from_json(doc, name);
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, ArchSpec>> outside_archs(const SearchSpace& space, int n, uint64_t seed) {
+  // Each operator type's layer at each width, from the profiler's grid.
+  std::map<std::pair<int64_t, std::string>, LayerSpec> layer_at;
+  for (const auto& g : space.grid_archs()) {
+    for (const auto& l : g.layers) layer_at.emplace(std::make_pair(g.d_model, l.type), l);
+  }
+  std::vector<std::string> mixers;
+  for (const auto& t : space.op_types()) {
+    if (t != "ffn") mixers.push_back(t);
+  }
+  std::vector<std::pair<std::string, ArchSpec>> out;
+  std::set<std::string> seen;
+  Rng rng(seed ^ 0x0075151de5ULL);
+  SearchSpace sp = space;
+  sp.width_mode = SearchSpace::Width::Gene;
+  for (int i = 0; i < n; ++i) {
+    Genome g = sp.random(rng);
+    const int kind = i % 3;
+    if (kind == 2 && !sp.ffn_choices.empty()) {
+      const int most = *std::max_element(sp.ffn_choices.begin(), sp.ffn_choices.end());
+      for (auto& s : g.stages) s.ffn = most;
+      for (auto& l : g.layers) l.ffn = most;
+    }
+    const ArchSpec a = sp.decode(g);
+    std::vector<LayerSpec> layers;
+    std::string label;
+    if (kind == 0) {  // deep: twice the deepest the space allows
+      const size_t target = size_t(2 * sp.max_operators);
+      while (layers.size() < target) {
+        for (const auto& l : a.layers) layers.push_back(l);
+      }
+      layers.resize(target);
+      label = "deep-" + std::to_string(target);
+    } else if (kind == 1) {  // mono: one mixer type everywhere
+      const std::string& m = mixers[size_t(i / 3) % mixers.size()];
+      for (const auto& l : a.layers) layers.push_back(l.type == "ffn" ? l : layer_at.at({a.d_model, m}));
+      label = "mono-" + m;
+    } else {  // ffn-heavy: every FFN doubled
+      for (const auto& l : a.layers) {
+        layers.push_back(l);
+        if (l.type == "ffn") layers.push_back(l);
+      }
+      label = "ffn-heavy";
+    }
+    label += "-d" + std::to_string(a.d_model);
+    ArchSpec x = rebuild(a, std::move(layers), label);
+    if (seen.insert(x.hash()).second) out.emplace_back(label, std::move(x));
+  }
+  return out;
+}
+
+SpaceProfilePlan plan_space_profile(const SearchConfig& cfg, const SpaceProfileOptions& o, const std::string& dtype,
+                                    const std::string& runtime) {
+  if (o.fit < 0) throw InputError("--calibrate: must be >= 0");
+  if (o.validate < 0) throw InputError("--validate: must be >= 0");
+  if (o.extrapolate < 0) throw InputError("--extrapolate: must be >= 0");
+  SpaceProfilePlan plan;
+  for (const auto& b : cfg.budgets) plan.workloads.push_back(b.workload);
+  for (const auto& w : o.extra_workloads) plan.workloads.push_back(w);
+  const std::vector<ArchSpec> grid = cfg.space.grid_archs();
+  std::set<std::string> seen;
+  for (const auto& a : grid) seen.insert(a.hash());
+  // Drawn in a fixed order (fit first) so that the sets stay the same across
+  // reruns of the same seed and never overlap.
+  const auto fit = draw(cfg.space, o.fit, o.seed ^ 0x5eedca11b0a7e5ULL, seen);
+  const auto held = draw(cfg.space, o.validate, o.seed, seen);
+  const auto outside = outside_archs(cfg.space, o.extrapolate, o.seed);
+  std::vector<ArchSpec> all = grid;
+  for (const auto& [label, a] : outside) all.push_back(a);
+  plan.entries = plan_entries(all, plan.workloads, dtype, runtime);
+  if (!o.ops.empty()) {
+    std::vector<LutKey> kept;
+    for (auto& k : plan.entries) {
+      if (std::find(o.ops.begin(), o.ops.end(), k.op) != o.ops.end()) kept.push_back(k);
+    }
+    plan.entries = std::move(kept);
+    return plan;  // a partial table: no whole-model runs (they need every operator)
+  }
+  for (const auto& w : plan.workloads) {
+    for (const auto& a : fit) plan.runs.push_back(ModelRunSpec{"fit", a, w, a.short_hash()});
+    for (const auto& a : held) plan.runs.push_back(ModelRunSpec{"validate", a, w, a.short_hash()});
+    for (const auto& [label, a] : outside) plan.runs.push_back(ModelRunSpec{"extrapolate", a, w, label});
+  }
+  return plan;
+}
+
+}  // namespace flashnas
