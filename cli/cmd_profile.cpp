@@ -100,6 +100,9 @@ void add_profile_command(CLI::App& app) {
     so.run_timing.warmup = 1;
     so.run_timing.min_count = 3;
     so.run_timing.min_seconds = 0.05;
+    so.check_timing.warmup = 1;
+    so.check_timing.min_count = 5;
+    so.check_timing.min_seconds = 0.15;
     const SessionReport r = run_session(plan.entries, plan.runs, store, device, m, so, [](const SessionProgress& p) {
       std::fprintf(stderr, "[%lld/%lld] %-64s %10.1f us  probe %6.0f us  ETA %.0fs\n", static_cast<long long>(p.done),
                    static_cast<long long>(p.todo), p.what.substr(0, 64).c_str(), p.us, p.probe.index(), p.eta_s);

@@ -19,7 +19,11 @@ double median(std::vector<double> v) {
 
 bool is_prefill_group(const std::string& g) { return g.size() > 8 && g.compare(g.size() - 8, 8, "|prefill") == 0; }
 
-const std::vector<double> kLambdas = {0.003, 0.03, 0.3, 3.0};
+const std::vector<double> kLambdas = {0.003, 0.03, 0.3, 3.0, 30.0};
+// The richer model is kept unless a simpler one cross-validates better by
+// more than this (absolute median relative error): with a few dozen noisy
+// fit runs, smaller differences are noise.
+constexpr double kPreferRicher = 0.01;
 
 }  // namespace
 
@@ -36,6 +40,7 @@ double LatencyModel::apply(const FitRow& r) const {
     ms += v * (it != coef.end() ? it->second : (is_prefill_group(g) ? prefill_scale : decode_scale));
   }
   ms += prefill_layer_ms * double(r.prefill ? r.layers : 0) + decode_layer_step_ms * double(r.layers * r.steps);
+  ms += excess_ms_per_mb_step * double(r.steps) * std::max(0.0, r.weight_mb - cache_mb);
   return ms;
 }
 
@@ -49,6 +54,8 @@ json LatencyModel::to_json() const {
     j["coefficients"] = coef;
     j["prefill_layer_ms"] = prefill_layer_ms;
     j["decode_layer_step_ms"] = decode_layer_step_ms;
+    j["cache_mb"] = cache_mb;
+    j["excess_ms_per_mb_step"] = excess_ms_per_mb_step;
     j["lambda"] = lambda;
   }
   return j;
@@ -69,6 +76,8 @@ LatencyModel LatencyModel::from_json(const json& j, const std::string& where) {
       m.coef = j.at("coefficients").get<std::map<std::string, double>>();
       m.prefill_layer_ms = j.at("prefill_layer_ms").get<double>();
       m.decode_layer_step_ms = j.at("decode_layer_step_ms").get<double>();
+      m.cache_mb = j.at("cache_mb").get<double>();
+      m.excess_ms_per_mb_step = j.at("excess_ms_per_mb_step").get<double>();
       m.lambda = j.value("lambda", 0.0);
     }
   } catch (const json::exception& e) {
@@ -106,14 +115,14 @@ LatencyModel fit_scale(const std::vector<FitRow>& rows) {
   return m;
 }
 
-LatencyModel fit_nnls(const std::vector<FitRow>& rows, double lambda) {
+LatencyModel fit_nnls(const std::vector<FitRow>& rows, double lambda, double cache_mb) {
   const LatencyModel prior = fit_scale(rows);
   std::set<std::string> names;
   for (const auto& r : rows) {
     for (const auto& [g, v] : r.groups) names.insert(g);
   }
   const std::vector<std::string> groups(names.begin(), names.end());
-  const size_t G = groups.size(), J = G + 2, n = rows.size();
+  const size_t G = groups.size(), J = G + 3, n = rows.size();
   // Design matrix with rows scaled by 1/y (relative errors); target all ones.
   std::vector<std::vector<double>> X(n, std::vector<double>(J, 0.0));
   for (size_t i = 0; i < n; ++i) {
@@ -125,6 +134,7 @@ LatencyModel fit_nnls(const std::vector<FitRow>& rows, double lambda) {
     }
     X[i][G] = w * double(r.prefill ? r.layers : 0);
     X[i][G + 1] = w * double(r.layers * r.steps);
+    X[i][G + 2] = w * double(r.steps) * std::max(0.0, r.weight_mb - cache_mb);
   }
   std::vector<double> c0(J, 0.0), c(J, 0.0), s(J, 0.0);
   for (size_t g = 0; g < G; ++g) c0[g] = is_prefill_group(groups[g]) ? prior.prefill_scale : prior.decode_scale;
@@ -168,10 +178,12 @@ LatencyModel fit_nnls(const std::vector<FitRow>& rows, double lambda) {
   for (size_t g = 0; g < G; ++g) m.coef[groups[g]] = c[g];
   m.prefill_layer_ms = c[G];
   m.decode_layer_step_ms = c[G + 1];
+  m.cache_mb = cache_mb;
+  m.excess_ms_per_mb_step = c[G + 2];
   return m;
 }
 
-ModelChoice choose_model(const std::vector<FitRow>& rows, int folds) {
+ModelChoice choose_model(const std::vector<FitRow>& rows, double cache_mb, int folds) {
   ModelChoice out;
   if (rows.empty()) {
     out.models["sum"] = LatencyModel{};
@@ -212,16 +224,20 @@ ModelChoice choose_model(const std::vector<FitRow>& rows, int folds) {
   if (archs.size() >= 4) {
     double best_err = INFINITY, best_lambda = kLambdas.back();
     for (double lam : kLambdas) {
-      const double e = cv([lam](const std::vector<FitRow>& t) { return fit_nnls(t, lam); });
+      const double e = cv([lam, cache_mb](const std::vector<FitRow>& t) { return fit_nnls(t, lam, cache_mb); });
       if (e < best_err) best_err = e, best_lambda = lam;
     }
-    LatencyModel nn = fit_nnls(rows, best_lambda);
+    LatencyModel nn = fit_nnls(rows, best_lambda, cache_mb);
     nn.cv_error = best_err;
     out.models["nnls"] = nn;
   }
-  out.best = "sum";
-  for (const auto& [kind, m] : out.models) {
-    if (std::isfinite(m.cv_error) && m.cv_error < out.models[out.best].cv_error) out.best = kind;
+  // From the richest down: a simpler kind replaces the current choice only
+  // when it is better by more than kPreferRicher.
+  out.best = "";
+  for (const std::string kind : {"nnls", "scale", "sum"}) {
+    auto it = out.models.find(kind);
+    if (it == out.models.end() || !std::isfinite(it->second.cv_error)) continue;
+    if (out.best.empty() || it->second.cv_error < out.models[out.best].cv_error - kPreferRicher) out.best = kind;
   }
   return out;
 }

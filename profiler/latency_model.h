@@ -7,7 +7,10 @@
 //          (least squares through the origin, relative errors)
 //   nnls:  one non-negative coefficient per (operator, d_model, phase) group
 //          of entries, plus per-sublayer overheads for a prefill and for a
-//          decode step: the kernel-level regression of nn-Meter/LitePred,
+//          decode step, plus a cost per decode step and megabyte of weights
+//          beyond the cache footprint the entries were timed with (a model
+//          larger than that streams its excess from a slower level every
+//          step): the kernel-level regression of nn-Meter/LitePred,
 //          ridge-regularised towards the `scale` fit so that groups few fit
 //          runs contain stay near it. Relative errors are minimised.
 // The kind a table uses is the one with the lowest cross-validated error on
@@ -31,6 +34,7 @@ struct FitRow {
   int64_t layers = 0;    // sublayers (without the model's ends)
   int64_t steps = 0;     // decode steps (the workload's generate)
   bool prefill = false;  // the workload has a prefill
+  double weight_mb = 0;  // the model's weights, MB (1e6 bytes)
   double measured_ms = 0;
   std::string arch;      // hash, to keep an architecture's rows in one fold
 };
@@ -40,6 +44,8 @@ struct LatencyModel {
   double prefill_scale = 1, decode_scale = 1;
   std::map<std::string, double> coef;  // nnls: group -> coefficient (groups not fitted use the phase scale)
   double prefill_layer_ms = 0, decode_layer_step_ms = 0;  // nnls: overheads per sublayer (per decode step)
+  double cache_mb = 0;                  // nnls: the weight footprint the entries were timed with
+  double excess_ms_per_mb_step = 0;     // nnls: per decode step and MB of weights beyond cache_mb
   double lambda = 0;                   // nnls: the ridge strength chosen by cross-validation
   int64_t rows = 0;                    // fit runs used
   double cv_error = 0;                 // cross-validated median |relative error| on the fit runs
@@ -50,7 +56,7 @@ struct LatencyModel {
 };
 
 LatencyModel fit_scale(const std::vector<FitRow>& rows);
-LatencyModel fit_nnls(const std::vector<FitRow>& rows, double lambda);
+LatencyModel fit_nnls(const std::vector<FitRow>& rows, double lambda, double cache_mb);
 
 // Fits every kind, cross-validates each (k folds over architectures), and
 // returns them keyed by kind with cv_error set; "best" names the lowest.
@@ -58,7 +64,7 @@ struct ModelChoice {
   std::map<std::string, LatencyModel> models;
   std::string best;
 };
-ModelChoice choose_model(const std::vector<FitRow>& rows, int folds = 5);
+ModelChoice choose_model(const std::vector<FitRow>& rows, double cache_mb, int folds = 5);
 
 // Group key of an entry: "op|d_model|phase".
 std::string group_key(const std::string& op, int64_t d_model, const std::string& phase);

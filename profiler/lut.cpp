@@ -7,6 +7,11 @@
 #include "common/version.h"
 
 namespace flashnas {
+namespace {
+double unix_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
 
 std::string phase_name(Phase p) { return p == Phase::Prefill ? "prefill" : "decode"; }
 
@@ -38,13 +43,13 @@ LutStore::LutStore(const std::filesystem::path& path, bool create) : db_(path, c
       " length INTEGER NOT NULL, dtype TEXT NOT NULL, runtime TEXT NOT NULL, round INTEGER NOT NULL,"
       " median_us REAL NOT NULL, p10_us REAL NOT NULL, p90_us REAL NOT NULL, cv REAL NOT NULL, count INTEGER NOT NULL,"
       " samples_us TEXT NOT NULL, probe_compute_us REAL NOT NULL, probe_memory_us REAL NOT NULL,"
-      " threads INTEGER NOT NULL, commit_id TEXT NOT NULL, measured_at TEXT NOT NULL,"
+      " threads INTEGER NOT NULL, commit_id TEXT NOT NULL, measured_at TEXT NOT NULL, at_s REAL NOT NULL,"
       " PRIMARY KEY(device_id, op, hp, d_model, phase, batch, length, dtype, runtime, round));"
       "CREATE TABLE IF NOT EXISTS lut_runs(device_id INTEGER NOT NULL REFERENCES devices(id), role TEXT NOT NULL,"
       " arch_hash TEXT NOT NULL, arch TEXT NOT NULL, workload TEXT NOT NULL, batch INTEGER NOT NULL,"
       " dtype TEXT NOT NULL, runtime TEXT NOT NULL, round INTEGER NOT NULL, total_us REAL NOT NULL,"
       " prefill_us REAL NOT NULL, decode_us REAL NOT NULL, probe_compute_us REAL NOT NULL,"
-      " probe_memory_us REAL NOT NULL, commit_id TEXT NOT NULL, measured_at TEXT NOT NULL,"
+      " probe_memory_us REAL NOT NULL, commit_id TEXT NOT NULL, measured_at TEXT NOT NULL, at_s REAL NOT NULL,"
       " PRIMARY KEY(device_id, role, arch_hash, workload, dtype, runtime, round));"
       "CREATE TABLE IF NOT EXISTS lut_tables(device_id INTEGER NOT NULL REFERENCES devices(id), dtype TEXT NOT NULL,"
       " runtime TEXT NOT NULL, report TEXT NOT NULL, commit_id TEXT NOT NULL, created_at TEXT NOT NULL,"
@@ -150,30 +155,32 @@ void LutStore::put_round(int64_t device, const LutKey& k, int64_t round, const T
   Stmt q(db_,
          "INSERT OR REPLACE INTO lut_entry_rounds(device_id, op, hp, d_model, phase, batch, length, dtype, runtime,"
          " round, median_us, p10_us, p90_us, cv, count, samples_us, probe_compute_us, probe_memory_us, threads,"
-         " commit_id, measured_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+         " commit_id, measured_at, at_s) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   q.bind(1, device).bind(2, k.op).bind(3, k.hp).bind(4, k.d_model).bind(5, phase_name(k.phase)).bind(6, k.batch);
   q.bind(7, k.length).bind(8, k.dtype).bind(9, k.runtime).bind(10, round).bind(11, s.median_us).bind(12, s.p10_us);
   q.bind(13, s.p90_us).bind(14, s.cv).bind(15, s.count).bind(16, json(s.samples_us).dump());
   q.bind(17, probe.compute_us).bind(18, probe.memory_us).bind(19, static_cast<int64_t>(threads));
-  q.bind(20, git_commit()).bind(21, utc_now());
+  q.bind(20, git_commit()).bind(21, utc_now()).bind(22, unix_seconds());
   q.run();
 }
 
 std::vector<EntryRound> LutStore::rounds(int64_t device, const LutKey& k) const {
   Stmt q(db_,
-         "SELECT round, median_us, cv, probe_compute_us, probe_memory_us FROM lut_entry_rounds WHERE device_id=? AND"
+         "SELECT round, median_us, cv, probe_compute_us, probe_memory_us, at_s FROM lut_entry_rounds WHERE device_id=? AND"
          " op=? AND hp=? AND d_model=? AND phase=? AND batch=? AND length=? AND dtype=? AND runtime=? ORDER BY round");
   q.bind(1, device).bind(2, k.op).bind(3, k.hp).bind(4, k.d_model).bind(5, phase_name(k.phase)).bind(6, k.batch);
   q.bind(7, k.length).bind(8, k.dtype).bind(9, k.runtime);
   std::vector<EntryRound> out;
-  while (q.step()) out.push_back(EntryRound{q.int64(0), q.real(1), q.real(2), ProbeReading{q.real(3), q.real(4)}});
+  while (q.step()) {
+    out.push_back(EntryRound{q.int64(0), q.real(1), q.real(2), ProbeReading{q.real(3), q.real(4)}, q.real(5)});
+  }
   return out;
 }
 
 std::vector<std::pair<LutKey, std::vector<EntryRound>>> LutStore::all_rounds(int64_t device, const std::string& dtype,
                                                                                const std::string& runtime) const {
   Stmt q(db_,
-         "SELECT op, hp, d_model, phase, batch, length, round, median_us, cv, probe_compute_us, probe_memory_us"
+         "SELECT op, hp, d_model, phase, batch, length, round, median_us, cv, probe_compute_us, probe_memory_us, at_s"
          " FROM lut_entry_rounds WHERE device_id=? AND dtype=? AND runtime=?"
          " ORDER BY op, hp, d_model, phase, batch, length, round");
   q.bind(1, device).bind(2, dtype).bind(3, runtime);
@@ -182,7 +189,8 @@ std::vector<std::pair<LutKey, std::vector<EntryRound>>> LutStore::all_rounds(int
     LutKey k{q.text(0), q.text(1), q.int64(2), q.text(3) == "prefill" ? Phase::Prefill : Phase::Decode,
              q.int64(4), q.int64(5), dtype, runtime};
     if (out.empty() || out.back().first.describe() != k.describe()) out.emplace_back(k, std::vector<EntryRound>{});
-    out.back().second.push_back(EntryRound{q.int64(6), q.real(7), q.real(8), ProbeReading{q.real(9), q.real(10)}});
+    out.back().second.push_back(
+        EntryRound{q.int64(6), q.real(7), q.real(8), ProbeReading{q.real(9), q.real(10)}, q.real(11)});
   }
   return out;
 }
@@ -190,19 +198,20 @@ std::vector<std::pair<LutKey, std::vector<EntryRound>>> LutStore::all_rounds(int
 void LutStore::put_run(int64_t device, const RunRow& r) {
   Stmt q(db_,
          "INSERT OR REPLACE INTO lut_runs(device_id, role, arch_hash, arch, workload, batch, dtype, runtime, round,"
-         " total_us, prefill_us, decode_us, probe_compute_us, probe_memory_us, commit_id, measured_at)"
-         " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+         " total_us, prefill_us, decode_us, probe_compute_us, probe_memory_us, commit_id, measured_at, at_s)"
+         " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   q.bind(1, device).bind(2, r.role).bind(3, r.arch_hash).bind(4, r.arch).bind(5, r.workload).bind(6, r.batch);
   q.bind(7, r.dtype).bind(8, r.runtime).bind(9, r.round).bind(10, r.total_us).bind(11, r.prefill_us);
   q.bind(12, r.decode_us).bind(13, r.probe.compute_us).bind(14, r.probe.memory_us);
   q.bind(15, r.commit.empty() ? git_commit() : r.commit).bind(16, utc_now());
+  q.bind(17, r.at_s > 0 ? r.at_s : unix_seconds());
   q.run();
 }
 
 std::vector<RunRow> LutStore::runs(int64_t device, const std::string& dtype, const std::string& runtime) const {
   Stmt q(db_,
          "SELECT role, arch_hash, arch, workload, batch, round, total_us, prefill_us, decode_us, probe_compute_us,"
-         " probe_memory_us, commit_id FROM lut_runs WHERE device_id=? AND dtype=? AND runtime=?"
+         " probe_memory_us, commit_id, at_s FROM lut_runs WHERE device_id=? AND dtype=? AND runtime=?"
          " ORDER BY role, arch_hash, workload, round");
   q.bind(1, device).bind(2, dtype).bind(3, runtime);
   std::vector<RunRow> out;
@@ -221,6 +230,7 @@ std::vector<RunRow> LutStore::runs(int64_t device, const std::string& dtype, con
     r.decode_us = q.real(8);
     r.probe = ProbeReading{q.real(9), q.real(10)};
     r.commit = q.text(11);
+    r.at_s = q.real(12);
     out.push_back(std::move(r));
   }
   return out;

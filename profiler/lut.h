@@ -70,6 +70,7 @@ struct EntryRound {
   int64_t round = 0;
   double median_us = 0, cv = 0;
   ProbeReading probe;
+  double at_s = 0;  // when it was measured (Unix time, seconds)
 };
 
 // One round of a whole-model measurement (lut_runs).
@@ -84,6 +85,7 @@ struct RunRow {
   double total_us = 0, prefill_us = 0, decode_us = 0;
   ProbeReading probe;
   std::string commit;
+  double at_s = 0;  // when it was measured (Unix time, seconds)
 };
 
 class LutStore {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "common/device.h"
 #include "common/error.h"
+#include "supernet/accounting.h"
 
 namespace flashnas {
 
@@ -112,6 +114,7 @@ Prediction predict(const ArchSpec& spec, const Workload& w, const LutTable& lut,
   p.row.steps = G;
   p.row.prefill = prefill_len > 0;
   p.row.arch = spec.hash();
+  p.row.weight_mb = double(account(spec, 0, 4).params_total) * double(dtype_bytes(parse_dtype(lut.dtype, "table dtype"))) / 1e6;
   p.total_ms = p.raw_prefill_ms + p.raw_decode_ms;
   if (use_model) {
     if (const LatencyModel* m = lut.model(w.batch)) {

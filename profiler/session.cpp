@@ -55,6 +55,34 @@ double combine(const std::vector<double>& values, const std::vector<double>& pro
   return use_min ? *std::min_element(v.begin(), v.end()) : median(v);
 }
 
+// The probe's readings over time, smoothed: at time t, the median of the
+// readings within +-kSmoothSeconds. One reading is a few milliseconds of work
+// and noisy on its own; a drift of the machine lasts seconds to minutes. (On
+// the development machine, normalising by single readings made the held-out
+// accuracy worse, by smoothed ones not; see the README.)
+constexpr double kSmoothSeconds = 15.0;
+
+class ProbeTrack {
+ public:
+  void add(double at, double index) {
+    if (at > 0 && index > 0) pts_.emplace_back(at, index);
+  }
+  void done() { std::sort(pts_.begin(), pts_.end()); }
+  // The smoothed index at `at`; `fallback` (the reading itself) without a time.
+  double at(double at, double fallback) const {
+    if (at <= 0 || pts_.empty()) return fallback;
+    auto lo = std::lower_bound(pts_.begin(), pts_.end(), std::make_pair(at - kSmoothSeconds, 0.0));
+    auto hi = std::upper_bound(pts_.begin(), pts_.end(), std::make_pair(at + kSmoothSeconds, double(INFINITY)));
+    std::vector<double> v;
+    for (auto it = lo; it != hi; ++it) v.push_back(it->second);
+    return v.empty() ? fallback : median(v);
+  }
+  const std::vector<std::pair<double, double>>& points() const { return pts_; }
+
+ private:
+  std::vector<std::pair<double, double>> pts_;
+};
+
 struct RunGroup {
   std::string role, hash, workload;
   ArchSpec arch;
@@ -123,9 +151,11 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
 
   const int64_t bytes = so.probe_bytes > 0 ? so.probe_bytes : probe_memory_bytes(read_cpu_caches());
   MachineProbe probe(opts.device, bytes);
-  MeasureOptions run_opts = opts;
+  MeasureOptions run_opts = opts, check_opts = opts;
   run_opts.timing = so.run_timing;
   run_opts.timing.sync = opts.timing.sync;
+  check_opts.timing = so.check_timing;
+  check_opts.timing.sync = opts.timing.sync;
   const auto t0 = clock_type::now();
   ProbeReading before = probe.read();
   for (size_t i = 0; i < todo.size(); ++i) {
@@ -146,7 +176,7 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
       p.us = s.median_us;
     } else {
       const ModelRunSpec& r = *it.run;
-      const BenchResult b = bench_workload(r.arch, r.workload, run_opts);
+      const BenchResult b = bench_workload(r.arch, r.workload, r.role == "fit" ? run_opts : check_opts);
       const ProbeReading after = probe.read();
       p.probe = mean_reading(before, after);
       before = after;
@@ -192,26 +222,37 @@ json finalize_table(LutStore& store, int64_t device, const std::string& dtype, c
   // drift is how far the readings spread around it.
   std::vector<double> readings;
   std::set<std::string> commits;
+  ProbeTrack track;
   for (const auto& [k, rs] : entry_rounds) {
-    for (const auto& r : rs) readings.push_back(r.probe.index());
+    for (const auto& r : rs) readings.push_back(r.probe.index()), track.add(r.at_s, r.probe.index());
   }
   for (const auto& r : run_rows) {
     readings.push_back(r.probe.index());
+    track.add(r.at_s, r.probe.index());
     commits.insert(r.commit);
   }
+  track.done();
+  std::vector<double> smooth;
+  for (const auto& [at, idx] : track.points()) smooth.push_back(track.at(at, idx));
   const double ref = readings.empty() ? 0 : median(readings);
   json drift = json::object();
   if (!readings.empty()) {
-    const double lo = *std::min_element(readings.begin(), readings.end()),
-                 hi = *std::max_element(readings.begin(), readings.end());
     drift = {{"readings", readings.size()},
              {"reference_index_us", ref},
              {"p10_ratio", quantile(readings, 0.1) / ref},
              {"p90_ratio", quantile(readings, 0.9) / ref},
-             {"min_ratio", lo / ref},
-             {"max_ratio", hi / ref},
-             {"p90_over_p10", quantile(readings, 0.9) / quantile(readings, 0.1)}};
+             {"min_ratio", *std::min_element(readings.begin(), readings.end()) / ref},
+             {"max_ratio", *std::max_element(readings.begin(), readings.end()) / ref}};
+    if (!smooth.empty()) {
+      // The drift proper: the smoothed speed's range over the run.
+      drift["smoothed_min_ratio"] = *std::min_element(smooth.begin(), smooth.end()) / ref;
+      drift["smoothed_max_ratio"] = *std::max_element(smooth.begin(), smooth.end()) / ref;
+      drift["p90_over_p10"] = quantile(smooth, 0.9) / quantile(smooth, 0.1);
+      drift["seconds"] = track.points().back().first - track.points().front().first;
+    }
   }
+  const int threads = at::get_num_threads();
+  const double cache_mb = double(rotation_bytes(read_cpu_caches(), threads)) / 1e6;
 
   // Whole-model runs grouped per (role, architecture, workload).
   std::map<std::string, RunGroup> groups;
@@ -225,7 +266,7 @@ json finalize_table(LutStore& store, int64_t device, const std::string& dtype, c
       g.w = Workload::parse(r.workload, "lut_runs row");
     }
     g.total_ms.push_back(r.total_us / 1e3);
-    g.probe.push_back(r.probe.index());
+    g.probe.push_back(track.at(r.at_s, r.probe.index()));
   }
 
   // Every policy: its table, its fitted models, its held-out accuracy.
@@ -235,7 +276,7 @@ json finalize_table(LutStore& store, int64_t device, const std::string& dtype, c
     LutTable table = base;
     for (const auto& [k, rs] : entry_rounds) {
       std::vector<double> v, pi;
-      for (const auto& r : rs) v.push_back(r.median_us), pi.push_back(r.probe.index());
+      for (const auto& r : rs) v.push_back(r.median_us), pi.push_back(track.at(r.at_s, r.probe.index()));
       table.set(k, combine(v, pi, ref, pol));
     }
     // Fit per batch size.
@@ -249,7 +290,7 @@ json finalize_table(LutStore& store, int64_t device, const std::string& dtype, c
       fit_rows[g.w.batch].push_back(row);
     }
     std::map<int64_t, ModelChoice> choices;
-    for (const auto& [batch, rows] : fit_rows) choices[batch] = choose_model(rows);
+    for (const auto& [batch, rows] : fit_rows) choices[batch] = choose_model(rows, cache_mb);
     // Held-out accuracy of every model kind, per role and workload.
     json pol_models = json::array(), pol_val = json::object();
     for (const std::string& kind : {std::string("sum"), std::string("scale"), std::string("nnls"), std::string("chosen")}) {
@@ -296,7 +337,7 @@ json finalize_table(LutStore& store, int64_t device, const std::string& dtype, c
     // The chosen policy: write its entry values and keep its models and validation.
     for (const auto& [k, rs] : entry_rounds) {
       std::vector<double> v, pi;
-      for (const auto& r : rs) v.push_back(r.median_us), pi.push_back(r.probe.index());
+      for (const auto& r : rs) v.push_back(r.median_us), pi.push_back(track.at(r.at_s, r.probe.index()));
       LutValue val;
       val.median_us = combine(v, pi, ref, pol);
       val.p10_us = val.p90_us = val.median_us;
@@ -418,7 +459,8 @@ json finalize_table(LutStore& store, int64_t device, const std::string& dtype, c
   if (workloads.empty()) overall = "unreliable";
 
   json report = {{"policy", policy},
-                 {"probe", {{"reference_index_us", ref}}},
+                 {"probe", {{"reference_index_us", ref}, {"smoothing_s", kSmoothSeconds}}},
+                 {"cache_mb", cache_mb},
                  {"drift", drift},
                  {"models", chosen.value("models", json::array())},
                  {"validation", chosen.value("validation", json::array())},

@@ -105,8 +105,16 @@ SpaceProfilePlan plan_space_profile(const SearchConfig& cfg, const SpaceProfileO
   const auto fit = draw(cfg.space, o.fit, o.seed ^ 0x5eedca11b0a7e5ULL, seen);
   const auto held = draw(cfg.space, o.validate, o.seed, seen);
   const auto outside = outside_archs(cfg.space, o.extrapolate, o.seed);
+  // A few outside architectures (other draws) join the fit set, so that the
+  // latency model sees models larger and less mixed than the space's; the
+  // extrapolate set stays held out.
+  const auto outside_fit = outside_archs(cfg.space, o.fit / 5, o.seed ^ 0xf17f17f17ULL);
+  std::set<std::string> held_out;
+  for (const auto& a : held) held_out.insert(a.hash());
+  for (const auto& [label, a] : outside) held_out.insert(a.hash());
   std::vector<ArchSpec> all = grid;
   for (const auto& [label, a] : outside) all.push_back(a);
+  for (const auto& [label, a] : outside_fit) all.push_back(a);
   plan.entries = plan_entries(all, plan.workloads, dtype, runtime);
   if (!o.ops.empty()) {
     std::vector<LutKey> kept;
@@ -118,6 +126,9 @@ SpaceProfilePlan plan_space_profile(const SearchConfig& cfg, const SpaceProfileO
   }
   for (const auto& w : plan.workloads) {
     for (const auto& a : fit) plan.runs.push_back(ModelRunSpec{"fit", a, w, a.short_hash()});
+    for (const auto& [label, a] : outside_fit) {
+      if (held_out.count(a.hash()) == 0) plan.runs.push_back(ModelRunSpec{"fit", a, w, label});
+    }
     for (const auto& a : held) plan.runs.push_back(ModelRunSpec{"validate", a, w, a.short_hash()});
     for (const auto& [label, a] : outside) plan.runs.push_back(ModelRunSpec{"extrapolate", a, w, label});
   }

@@ -3,7 +3,8 @@
 //   entries:     every operator the space can emit, at every width, for every
 //                budget's workload (the grid, plan_entries);
 //   fit:         `fit` architectures drawn from the space (random genomes at
-//                random widths), measured end to end: the latency model's data;
+//                random widths), and fit/5 made outside it as below (other
+//                draws), measured end to end: the latency model's data;
 //   validate:    `validate` more, disjoint from the fit set and the grid:
 //                held out, for the validation, the spread and the verdict;
 //   extrapolate: `extrapolate` architectures outside the space, in three

@@ -240,18 +240,18 @@ TEST(LatencyModelTest, ScaleAndNnlsRecoverKnownCostsAndCrossValidationPicksTheBe
   // cross-validation prefers it to one scale per phase.
   const std::vector<double> coef = {0.8, 1.6, 2.4, 0.9};
   const auto rows = synthetic_rows(60, 2, coef, 0.0);
-  const LatencyModel nn = fit_nnls(rows, 1e-6);
+  const LatencyModel nn = fit_nnls(rows, 1e-6, 0.0);
   for (size_t g = 0; g < coef.size(); ++g) {
     EXPECT_NEAR(nn.coef.at("op" + std::to_string(g) + "|64|" + (g % 2 ? "decode" : "prefill")), coef[g], 1e-3) << g;
   }
   EXPECT_NEAR(nn.decode_layer_step_ms, 0.02, 1e-4);
   EXPECT_NEAR(nn.prefill_layer_ms, 0.0, 1e-4);
-  const ModelChoice c = choose_model(synthetic_rows(60, 3, coef, 0.01));
+  const ModelChoice c = choose_model(synthetic_rows(60, 3, coef, 0.01), 0.0);
   EXPECT_EQ(c.best, "nnls");
   EXPECT_LT(c.models.at("nnls").cv_error, 0.5 * c.models.at("scale").cv_error);
   // Coefficients never go negative, even where least squares would.
   auto neg = synthetic_rows(40, 4, {0.0, 1.0, 1.0, 1.0}, 0.05);
-  for (const auto& [g, v] : fit_nnls(neg, 0.003).coef) EXPECT_GE(v, 0.0) << g;
+  for (const auto& [g, v] : fit_nnls(neg, 0.003, 0.0).coef) EXPECT_GE(v, 0.0) << g;
 }
 
 TEST(Validation, SpearmanAndSummary) {
