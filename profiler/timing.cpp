@@ -37,7 +37,10 @@ TimingStats summarize(std::vector<double> samples_us) {
 }
 
 TimingStats measure(const std::function<void()>& fn, const TimingOptions& opts) {
-  using clock = std::chrono::steady_clock;
+  const auto now = [&opts] {
+    if (opts.now_us) return opts.now_us();
+    return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  };
   for (int i = 0; i < opts.warmup; ++i) {
     fn();
     if (opts.sync) opts.sync();
@@ -45,10 +48,10 @@ TimingStats measure(const std::function<void()>& fn, const TimingOptions& opts) 
   std::vector<double> samples;
   double total_s = 0;
   while (static_cast<int>(samples.size()) < opts.max_count) {
-    const auto t0 = clock::now();
+    const double t0 = now();
     fn();
     if (opts.sync) opts.sync();
-    const double us = std::chrono::duration<double, std::micro>(clock::now() - t0).count();
+    const double us = now() - t0;
     samples.push_back(us);
     total_s += us * 1e-6;
     const bool enough = static_cast<int>(samples.size()) >= opts.min_count && total_s >= opts.min_seconds;

@@ -17,6 +17,9 @@ struct TimingOptions {
   // Called after each call before the clock stops (e.g. a CUDA synchronize);
   // empty on CPU, where calls are synchronous.
   std::function<void()> sync;
+  // The clock, in microseconds; empty: std::chrono::steady_clock. Tests
+  // inject one to check the count and time rules without the scheduler.
+  std::function<double()> now_us;
 };
 
 struct TimingStats {

@@ -36,11 +36,22 @@ TEST(Timing, MeasureHonoursCountAndTime) {
   const TimingStats s = measure([&] { ++calls; }, o);
   EXPECT_EQ(s.count, 7);
   EXPECT_EQ(calls, 9);
+  // The time rule, on an injected clock (never the scheduler's): each call
+  // takes exactly 2 ms, so 20 ms of timed calls are 10 samples.
+  double clock_us = 0;
+  o.now_us = [&] { return clock_us; };
   o.min_count = 1;
   o.min_seconds = 0.02;
-  const TimingStats t = measure([] { std::this_thread::sleep_for(std::chrono::milliseconds(2)); }, o);
-  EXPECT_GE(t.count, 8);  // 20 ms of 2 ms sleeps
-  EXPECT_GE(t.median_us, 2000);
+  const TimingStats t = measure([&] { clock_us += 2000; }, o);
+  EXPECT_EQ(t.count, 10);
+  EXPECT_DOUBLE_EQ(t.median_us, 2000);
+  // The cap: max_seconds stops sampling once min_count is reached.
+  o.min_seconds = 10;
+  o.max_seconds = 0.01;
+  o.min_count = 3;
+  EXPECT_EQ(measure([&] { clock_us += 2000; }, o).count, 5);
+  o.max_seconds = 0.001;
+  EXPECT_EQ(measure([&] { clock_us += 2000; }, o).count, 3) << "min_count holds under the cap";
 }
 
 TEST(WeightNorm, ReadersGetUnitRowsWritersUnitColumnsRestUntouched) {
