@@ -107,6 +107,7 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
   rep.entries = int64_t(entries.size());
   rep.runs = int64_t(runs.size());
   rep.rounds = so.rounds;
+  rep.check_rounds = std::max(so.rounds, so.check_rounds);
   const std::string dtype = dtype_name(opts.dtype), runtime = entries.empty() ? "eager" : entries.front().runtime;
   const int threads = opts.device.is_cpu() ? at::get_num_threads() : 0;
 
@@ -125,9 +126,11 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
     int64_t round = 0;
   };
   std::vector<Item> todo;
-  for (int round = 1; round <= so.rounds; ++round) {
+  const int last_round = std::max(so.rounds, so.check_rounds);
+  for (int round = 1; round <= last_round; ++round) {
     std::vector<Item> this_round;
     for (const auto& k : entries) {
+      if (round > so.rounds) break;
       if (have_entries[k.describe()].count(round)) {
         ++rep.skipped;
       } else {
@@ -135,6 +138,7 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
       }
     }
     for (const auto& r : runs) {
+      if (round > (r.role == "fit" ? so.rounds : last_round)) continue;
       if (have_runs.count(run_id(r.role, r.arch.hash(), r.workload.str(), round))) {
         ++rep.skipped;
       } else {

@@ -41,7 +41,8 @@ struct ModelRunSpec {
 };
 
 struct SessionOptions {
-  int rounds = 3;
+  int rounds = 3;           // entries and fit runs
+  int check_rounds = 5;     // validate and extrapolate runs (>= rounds): rounds past `rounds` hold only these
   double max_minutes = 0;   // 0: no limit
   uint64_t seed = 1;        // the order of items within a round
   TimingOptions run_timing;   // "fit" runs: a few samples per round (cheap, many of them)
@@ -60,7 +61,7 @@ struct SessionProgress {
 struct SessionReport {
   int64_t entries = 0, runs = 0;       // planned items
   int64_t measured = 0, skipped = 0;   // item-rounds measured now; item-rounds already stored
-  int rounds = 1;
+  int rounds = 1, check_rounds = 1;
   bool time_limited = false;
   double seconds = 0;
 };

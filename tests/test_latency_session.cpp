@@ -184,6 +184,7 @@ TEST(LatencySession, RunsEntriesAndModelsInterleavedWithTheProbeAndResumes) {
   m.attempts = 1;
   SessionOptions so;
   so.rounds = 2;
+  so.check_rounds = 2;
   so.run_timing = m.timing;
   so.check_timing = m.timing;
   so.probe_bytes = 1 << 20;
@@ -212,7 +213,11 @@ TEST(LatencySession, RunsEntriesAndModelsInterleavedWithTheProbeAndResumes) {
   EXPECT_EQ(again.skipped, 2 * items);
   // More rounds: only the new round is measured.
   so.rounds = 3;
+  so.check_rounds = 3;
   EXPECT_EQ(run_session(entries, runs, store, dev, m, so, nullptr).measured, items);
+  // Two more rounds for the held-out run only.
+  so.check_rounds = 5;
+  EXPECT_EQ(run_session(entries, runs, store, dev, m, so, nullptr).measured, 2);
 }
 
 TEST(Machine, CacheSizesProbeSizeAndRotatingCopies) {
