@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
   torch::manual_seed(0);
   torch::NoGradGuard no_grad;
   const DeviceInfo dev = describe_device(torch::Device(torch::kCPU));
-  std::printf("device: %s, %d threads; LibTorch %s; commit %s; d_model %lld, batch 1, float32\n\n", dev.name.c_str(),
+  std::printf("device: %s, %d threads; LibTorch %s; commit %s; d_model %lld, sequence %lld, batch 1, float32\n\n", dev.name.c_str(),
               dev.threads, dev.torch_version.c_str(), dev.commit.c_str(), (long long)d, (long long)T);
   const int64_t heads = std::max<int64_t>(1, d / 64);
   const std::vector<Mixer> mixers = {

@@ -5,6 +5,7 @@
 # Each run's report (validation, spread, drift, models, verdict) is written to
 # OUT/run-K.json and a summary table to OUT/summary.md.
 #   bash bench/profile_fresh_clones.sh [N=3] [OUT=results/demo-cpu/latency-runs]
+# FLASHNAS_KEEP_DB=DIR keeps each run's database as DIR/run-K.db.
 # Run it on an otherwise idle machine: the builds run before each profile,
 # never during one.
 set -euo pipefail
@@ -31,6 +32,7 @@ j["commit"] = sys.argv[2]
 j["finished_at"] = datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
 json.dump(j, open(p, "w"), indent=1)
 PY
+  if [ -n "${FLASHNAS_KEEP_DB:-}" ]; then mkdir -p "$FLASHNAS_KEEP_DB" && cp "$clone/out.db" "$FLASHNAS_KEEP_DB/run-$k.db"; fi
   rm -rf "$clone"
 done
 python3 "$FLASHNAS_ROOT/bench/latency_summary.py" "$out"/run-*.json >"$out/summary.md"

@@ -143,6 +143,10 @@ LatencyModel fit_nnls(const std::vector<FitRow>& rows, double lambda, double cac
     s[j] = n ? s[j] / double(n) : 0;
     c[j] = c0[j];
   }
+  // The ridge holds the group coefficients near the phase scales; the
+  // overheads and the excess-weight cost have no such prior (0 is not a
+  // belief about them), so they are constrained to be >= 0 only.
+  for (size_t j = G; j < J; ++j) s[j] = 0;
   std::vector<double> pred(n, 0.0);
   for (size_t i = 0; i < n; ++i) {
     for (size_t j = 0; j < J; ++j) pred[i] += X[i][j] * c[j];

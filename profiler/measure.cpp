@@ -248,6 +248,9 @@ BenchResult bench_workload(const ArchSpec& spec, const Workload& w, const Measur
     ModelCache cache = model->init_cache(w.batch, w.prompt + w.generate, opts.dtype);
     torch::Tensor last;
     if (w.prompt > 0) last = model->extend(prompt, cache).select(1, w.prompt - 1);
+    // On a GPU the prefill's kernels are still running here: wait for them, or
+    // the split between prefill and decode would be wrong.
+    if (opts.timing.sync) opts.timing.sync();
     const auto t1 = clock::now();
     torch::Tensor token = w.prompt > 0 ? last.argmax(-1) : prompt.select(1, 0);
     for (int64_t g = 0; g < w.generate; ++g) token = model->step(token, cache).argmax(-1);

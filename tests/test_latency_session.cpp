@@ -223,7 +223,9 @@ TEST(LatencySession, RunsEntriesAndModelsInterleavedWithTheProbeAndResumes) {
 TEST(Machine, CacheSizesProbeSizeAndRotatingCopies) {
   const CpuCaches c = read_cpu_caches();
   EXPECT_FALSE(c.source.empty());
-  if (c.source != "unknown") EXPECT_GT(std::max(c.l2, c.l3), 0);
+  if (c.source != "unknown") {
+    EXPECT_GT(std::max(c.l2, c.l3), 0);
+  }
   EXPECT_EQ(rotation_bytes(CpuCaches{0, 1 << 20, 32 << 20, "t"}, 2), int64_t(4) << 20);  // twice the L2 of 2 cores
   EXPECT_EQ(rotation_bytes(CpuCaches{0, 0, 32 << 20, "t"}, 2), int64_t(16) << 20);       // half the L3
   EXPECT_EQ(rotation_bytes(CpuCaches{0, 0, 0, "unknown"}, 2), int64_t(8) << 20);

@@ -424,7 +424,9 @@ TEST(SearchCli, StudyFrontierExportAndGenerate) {
       EXPECT_NEAR(t.predicted["call"].get<double>(), ms, 1e-9);
       EXPECT_LE(ms, 1000.0);
       EXPECT_TRUE(std::isfinite(t.loss));
-      if (!t.reused_from) EXPECT_FALSE(store.curve(t.id).empty()) << "trial " << t.number << " has no curve";
+      if (!t.reused_from) {
+        EXPECT_FALSE(store.curve(t.id).empty()) << "trial " << t.number << " has no curve";
+      }
     }
   }
   // Frontier: members are trained trials, sorted by latency with falling loss; SVG drawn.
