@@ -19,7 +19,7 @@ void add_profile_command(CLI::App& app) {
     std::vector<std::string> archs, workloads, ops;
     std::string db, space, policy = kDefaultPolicy;
     SpaceProfileOptions sp;
-    int rounds = 3, check_rounds = 5;
+    int rounds = 3, run_rounds = 4;
     DeviceOptions dev;
     double max_minutes = 0;
     bool json = false;
@@ -42,11 +42,11 @@ void add_profile_command(CLI::App& app) {
                   "Architectures outside --space (deeper, one mixer type, FFN-heavy) measured and predicted too "
                   "(with --validate)")
       ->capture_default_str();
-  cmd->add_option("--rounds", o->rounds,
-                  "Measurement rounds per entry and architecture, interleaved over the run")
+  cmd->add_option("--rounds", o->rounds, "Measurement rounds per entry, interleaved with the architectures' over the run")
       ->capture_default_str();
-  cmd->add_option("--check-rounds", o->check_rounds,
-                  "Rounds for the held-out (--validate, --extrapolate) architectures; those past --rounds come last")
+  cmd->add_option("--run-rounds", o->run_rounds,
+                  "Rounds for the architectures measured end to end (fit and held out alike); those past --rounds "
+                  "come last")
       ->capture_default_str();
   cmd->add_option("--policy", o->policy, "How an item's rounds become one value: " + join_comma(kPolicies))
       ->capture_default_str();
@@ -65,7 +65,7 @@ void add_profile_command(CLI::App& app) {
     if (!o->archs.empty() && o->workloads.empty()) throw InputError("profile: --arch needs at least one --workload");
     if (o->sp.validate < 0) throw InputError("--validate: must be >= 0");
     if (o->rounds < 1) throw InputError("--rounds: must be >= 1");
-    if (o->check_rounds < 2) throw InputError("--check-rounds: must be >= 2 (the measurement spread needs two)");
+    if (o->run_rounds < 2) throw InputError("--run-rounds: must be >= 2 (the measurement spread needs two)");
     if (o->sp.fit < 0) throw InputError("--calibrate: must be >= 0");
     if (o->sp.extrapolate < 0) throw InputError("--extrapolate: must be >= 0");
     if (o->max_minutes < 0 || !(o->max_minutes == o->max_minutes)) throw InputError("--max-minutes: must be >= 0");
@@ -96,20 +96,17 @@ void add_profile_command(CLI::App& app) {
     LutStore store(o->db, true);
     const int64_t device = store.add_device(info);
     std::fprintf(stderr,
-                 "profile: %s; %zu entries and %zu whole-model runs, %d interleaved rounds (%d for held-out runs)\n",
-                 info.fingerprint().c_str(), plan.entries.size(), plan.runs.size(), o->rounds,
-                 std::max(o->rounds, o->check_rounds));
+                 "profile: %s; %zu entries (%d rounds) and %zu whole-model runs (%d rounds), interleaved\n",
+                 info.fingerprint().c_str(), plan.entries.size(), o->rounds, plan.runs.size(),
+                 o->run_rounds);
     SessionOptions so;
     so.rounds = o->rounds;
-    so.check_rounds = o->check_rounds;
+    so.run_rounds = o->run_rounds;
     so.max_minutes = o->max_minutes;
     so.seed = o->sp.seed;
     so.run_timing.warmup = 1;
-    so.run_timing.min_count = 3;
-    so.run_timing.min_seconds = 0.05;
-    so.check_timing.warmup = 1;
-    so.check_timing.min_count = 5;
-    so.check_timing.min_seconds = 0.15;
+    so.run_timing.min_count = 4;
+    so.run_timing.min_seconds = 0.1;
     const SessionReport r = run_session(plan.entries, plan.runs, store, device, m, so, [](const SessionProgress& p) {
       std::fprintf(stderr, "[%lld/%lld] %-64s %10.1f us  probe %6.0f us  ETA %.0fs\n", static_cast<long long>(p.done),
                    static_cast<long long>(p.todo), p.what.substr(0, 64).c_str(), p.us, p.probe.index(), p.eta_s);
@@ -118,7 +115,7 @@ void add_profile_command(CLI::App& app) {
     if (!r.time_limited) report = finalize_table(store, device, dtype, runtime, plan.workloads, o->policy);
     const json j = {{"db", o->db},           {"device", info.fingerprint()}, {"entries_planned", r.entries},
                     {"runs_planned", r.runs}, {"measured", r.measured},      {"skipped", r.skipped},
-                    {"rounds", r.rounds},     {"check_rounds", r.check_rounds}, {"time_limited", r.time_limited}, {"seconds", r.seconds},
+                    {"rounds", r.rounds},     {"run_rounds", r.run_rounds}, {"time_limited", r.time_limited}, {"seconds", r.seconds},
                     {"entries", store.count(device)}, {"report", report}};
     if (o->json) {
       std::cout << j.dump(2) << "\n";

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   flashnas::cli::add_frontier_command(app);
   flashnas::cli::add_export_command(app);
   flashnas::cli::add_generate_command(app);
+  flashnas::cli::add_proxy_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

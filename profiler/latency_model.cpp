@@ -6,16 +6,10 @@
 #include <set>
 
 #include "common/error.h"
+#include "common/stats.h"
 
 namespace flashnas {
 namespace {
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 bool is_prefill_group(const std::string& g) { return g.size() > 8 && g.compare(g.size() - 8, 8, "|prefill") == 0; }
 

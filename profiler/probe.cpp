@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/stats.h"
 
 #ifdef FLASHNAS_WITH_CUDA
 #include <torch/cuda.h>
@@ -43,12 +44,6 @@ std::string read_line(const std::filesystem::path& p) {
   std::string s;
   std::getline(in, s);
   return s;
-}
-
-double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 }  // namespace
@@ -124,7 +119,7 @@ ProbeReading MachineProbe::read() {
       sync();
       us.push_back(std::chrono::duration<double, std::micro>(clock::now() - t0).count());
     }
-    return median_of(us);
+    return median(us);
   };
   ProbeReading r;
   r.compute_us = time([this] { (void)torch::mm(a_, b_); }, kComputeSamples);

@@ -12,30 +12,17 @@
 #include "common/device.h"
 #include "common/error.h"
 #include "common/format.h"
+#include "common/stats.h"
 #include "common/version.h"
 #include "profiler/predict.h"
 #include "profiler/probe.h"
 #include "profiler/validate.h"
+#include "profiler/verdict.h"
 
 namespace flashnas {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-
-double median(std::vector<double> v) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-double quantile(std::vector<double> v, double q) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  const double pos = q * double(v.size() - 1);
-  const size_t lo = size_t(std::floor(pos)), hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (pos - double(lo)) * (v[hi] - v[lo]);
-}
 
 std::string run_id(const std::string& role, const std::string& hash, const std::string& workload, int64_t round) {
   return role + "|" + hash + "|" + workload + "|" + std::to_string(round);
@@ -107,7 +94,7 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
   rep.entries = int64_t(entries.size());
   rep.runs = int64_t(runs.size());
   rep.rounds = so.rounds;
-  rep.check_rounds = std::max(so.rounds, so.check_rounds);
+  rep.run_rounds = so.run_rounds;
   const std::string dtype = dtype_name(opts.dtype), runtime = entries.empty() ? "eager" : entries.front().runtime;
   const int threads = opts.device.is_cpu() ? at::get_num_threads() : 0;
 
@@ -126,7 +113,7 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
     int64_t round = 0;
   };
   std::vector<Item> todo;
-  const int last_round = std::max(so.rounds, so.check_rounds);
+  const int last_round = std::max(so.rounds, so.run_rounds);
   for (int round = 1; round <= last_round; ++round) {
     std::vector<Item> this_round;
     for (const auto& k : entries) {
@@ -138,7 +125,7 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
       }
     }
     for (const auto& r : runs) {
-      if (round > (r.role == "fit" ? so.rounds : last_round)) continue;
+      if (round > so.run_rounds) continue;
       if (have_runs.count(run_id(r.role, r.arch.hash(), r.workload.str(), round))) {
         ++rep.skipped;
       } else {
@@ -155,11 +142,9 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
 
   const int64_t bytes = so.probe_bytes > 0 ? so.probe_bytes : probe_memory_bytes(read_cpu_caches());
   MachineProbe probe(opts.device, bytes);
-  MeasureOptions run_opts = opts, check_opts = opts;
+  MeasureOptions run_opts = opts;
   run_opts.timing = so.run_timing;
   run_opts.timing.sync = opts.timing.sync;
-  check_opts.timing = so.check_timing;
-  check_opts.timing.sync = opts.timing.sync;
   const auto t0 = clock_type::now();
   ProbeReading before = probe.read();
   for (size_t i = 0; i < todo.size(); ++i) {
@@ -180,7 +165,7 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
       p.us = s.median_us;
     } else {
       const ModelRunSpec& r = *it.run;
-      const BenchResult b = bench_workload(r.arch, r.workload, r.role == "fit" ? run_opts : check_opts);
+      const BenchResult b = bench_workload(r.arch, r.workload, run_opts);
       const ProbeReading after = probe.read();
       p.probe = mean_reading(before, after);
       before = after;
@@ -387,80 +372,8 @@ json finalize_table(LutStore& store, int64_t device, const std::string& dtype, c
               {"spread", spread}};
   }
 
-  // The verdict per workload.
-  json verdicts = json::array();
-  std::string overall = "reliable";
-  auto rank = [](const std::string& s) { return s == "reliable" ? 0 : s == "limited" ? 1 : 2; };
-  const double drift_ratio = drift.value("p90_over_p10", 1.0);
-  for (const auto& w : workloads) {
-    const std::string ws = w.str();
-    json v = {{"workload", ws}};
-    json reasons = json::array(), advice = json::array();
-    const json* val = nullptr;
-    for (const auto& x : chosen["validation"]) {
-      if (x["workload"] == ws) val = &x;
-    }
-    const json* sp = nullptr;
-    for (const auto& x : chosen["spread"]) {
-      if (x["workload"] == ws) sp = &x;
-    }
-    std::string status;
-    if (!val) {
-      status = "unreliable";
-      reasons.push_back("not validated: no held-out architecture was measured end to end for this workload");
-      advice.push_back("run flashnas profile --space CONFIG --validate 20");
-    } else {
-      const double w10 = (*val)["within_10pct"].get<double>(), med = (*val)["median_abs_error"].get<double>();
-      const double rho = (*val)["spearman"].is_number() ? (*val)["spearman"].get<double>() : 0.0;
-      v["within_10pct"] = w10;
-      v["median_abs_error"] = med;
-      v["spearman"] = rho;
-      if (w10 >= bar.within10 && rho >= bar.spearman) {
-        status = "reliable";
-      } else {
-        char buf[320];
-        std::snprintf(buf, sizeof buf, "validation below the bar: %.0f%% within +-10%% (bar %.0f%%), Spearman rho %.3f (bar %.2f)",
-                      100 * w10, 100 * bar.within10, rho, bar.spearman);
-        reasons.push_back(buf);
-        const double sp_med = sp ? (*sp)["median_abs_diff"].get<double>() : NAN;
-        const double sp_w10 = sp ? (*sp)["within_10pct"].get<double>() : NAN;
-        if (sp && med <= sp_med && sp_w10 < bar.within10) {
-          status = "limited";
-          std::snprintf(buf, sizeof buf,
-                        "measurement spread: two measurements of the same architectures agree within +-10%% only %.0f%% of "
-                        "the time (median difference %.1f%%), and the prediction error (median %.1f%%) is no larger: the "
-                        "table is as good as this machine can be measured",
-                        100 * sp_w10, 100 * sp_med, 100 * med);
-          reasons.push_back(buf);
-          advice.push_back("predictions are as accurate as the machine is repeatable; for tighter numbers profile on a "
-                           "quieter machine (no other tenants, fixed CPU frequency)");
-        } else {
-          status = "unreliable";
-          if (sp) {
-            std::snprintf(buf, sizeof buf, "measurement spread: median %.1f%% between two measurements of one architecture",
-                          100 * sp_med);
-            reasons.push_back(buf);
-          }
-          advice.push_back("rerun flashnas profile with a new --db when nothing else runs on this machine, or with more "
-                           "--rounds");
-        }
-      }
-    }
-    if (drift_ratio > 1.2) {
-      char buf[200];
-      std::snprintf(buf, sizeof buf,
-                    "drift: the machine's speed moved during profiling (probe p90/p10 = %.2f); values are normalised by "
-                    "the probe",
-                    drift_ratio);
-      reasons.push_back(buf);
-    }
-    v["status"] = status;
-    v["reasons"] = reasons;
-    v["advice"] = advice;
-    if (rank(status) > rank(overall)) overall = status;
-    verdicts.push_back(v);
-  }
-  if (workloads.empty()) overall = "unreliable";
+  const json verdict = table_verdict(chosen.value("validation", json::array()), chosen.value("spread", json::array()),
+                                     drift, workloads, bar);
 
   json report = {{"policy", policy},
                  {"probe", {{"reference_index_us", ref}, {"smoothing_s", kSmoothSeconds}}},
@@ -472,59 +385,12 @@ json finalize_table(LutStore& store, int64_t device, const std::string& dtype, c
                  {"spread", chosen.value("spread", json::array())},
                  {"comparison", comparison},
                  {"bar", {{"within_10pct", bar.within10}, {"spearman", bar.spearman}}},
-                 {"verdict", {{"status", overall}, {"workloads", verdicts}}},
+                 {"verdict", verdict},
                  {"measured_by", std::vector<std::string>(commits.begin(), commits.end())},
                  {"finalized_by", git_commit()}};
   store.set_table_report(device, dtype, runtime, report);
   store.add_validation(device, report);
   return report;
-}
-
-std::string report_text(const json& rep) {
-  std::string out;
-  char buf[512];
-  const json& d = rep["drift"];
-  if (!d.empty()) {
-    std::snprintf(buf, sizeof buf,
-                  "machine speed (probe, %lld readings): p10 %.2fx, p90 %.2fx, range %.2fx..%.2fx of the reference\n",
-                  static_cast<long long>(d["readings"].get<int64_t>()), d["p10_ratio"].get<double>(),
-                  d["p90_ratio"].get<double>(), d["min_ratio"].get<double>(), d["max_ratio"].get<double>());
-    out += buf;
-  }
-  for (const auto& m : rep["models"]) {
-    std::snprintf(buf, sizeof buf, "latency model batch=%lld: %s (cross-validated median |error| %.1f%% on %lld fit runs)\n",
-                  static_cast<long long>(m["batch"].get<int64_t>()), m["model"]["kind"].get<std::string>().c_str(),
-                  100 * m["model"]["cv_median_abs_error"].get<double>(), static_cast<long long>(m["model"]["rows"].get<int64_t>()));
-    out += buf;
-  }
-  auto line = [&](const char* what, const json& v) {
-    std::snprintf(buf, sizeof buf,
-                  "%s %s, %d architectures: %.0f%% within +-5%%, %.0f%% within +-10%%, median |error| %.1f%%, worst %.1f%%, "
-                  "mean %+.1f%%, Spearman rho %.3f\n",
-                  what, v["workload"].get<std::string>().c_str(), v["n"].get<int>(), 100 * v["within_5pct"].get<double>(),
-                  100 * v["within_10pct"].get<double>(), 100 * v["median_abs_error"].get<double>(),
-                  100 * v["worst_abs_error"].get<double>(), 100 * v["mean_error"].get<double>(),
-                  v["spearman"].is_number() ? v["spearman"].get<double>() : NAN);
-    out += buf;
-  };
-  for (const auto& v : rep["validation"]) line("validation", v);
-  for (const auto& v : rep["extrapolation"]) line("outside the space", v);
-  for (const auto& s : rep["spread"]) {
-    std::snprintf(buf, sizeof buf,
-                  "measurement spread %s, %d architectures measured twice: %.0f%% within +-10%%, median |difference| "
-                  "%.1f%%, worst %.1f%%\n",
-                  s["workload"].get<std::string>().c_str(), s["n"].get<int>(), 100 * s["within_10pct"].get<double>(),
-                  100 * s["median_abs_diff"].get<double>(), 100 * s["worst_abs_diff"].get<double>());
-    out += buf;
-  }
-  for (const auto& v : rep["verdict"]["workloads"]) {
-    out += "verdict " + v["workload"].get<std::string>() + ": " + v["status"].get<std::string>();
-    for (const auto& r : v["reasons"]) out += "\n  - " + r.get<std::string>();
-    for (const auto& a : v["advice"]) out += "\n  what to do: " + a.get<std::string>();
-    out += "\n";
-  }
-  out += "table verdict: " + rep["verdict"]["status"].get<std::string>() + "\n";
-  return out;
 }
 
 }  // namespace flashnas

@@ -28,6 +28,7 @@
 #include "profiler/lut.h"
 #include "profiler/lut_table.h"
 #include "profiler/measure.h"
+#include "profiler/verdict.h"
 #include "profiler/workload.h"
 #include "supernet/arch_spec.h"
 
@@ -41,12 +42,15 @@ struct ModelRunSpec {
 };
 
 struct SessionOptions {
-  int rounds = 3;           // entries and fit runs
-  int check_rounds = 5;     // validate and extrapolate runs (>= rounds): rounds past `rounds` hold only these
+  int rounds = 3;           // entries
+  int run_rounds = 4;       // whole-model runs, all roles alike; rounds past `rounds` hold only runs
   double max_minutes = 0;   // 0: no limit
   uint64_t seed = 1;        // the order of items within a round
-  TimingOptions run_timing;   // "fit" runs: a few samples per round (cheap, many of them)
-  TimingOptions check_timing; // "validate" and "extrapolate" runs: more samples (they judge the table)
+  // Whole-model runs, every role measured alike: the latency model is fitted
+  // on fit runs and judged on held-out ones, so the two must come from one
+  // protocol (a fit on fewer or shorter rounds is biased slow, and the
+  // held-out ones then look over-predicted).
+  TimingOptions run_timing;
   int64_t probe_bytes = 0;  // the probe's memory buffer; 0: from the machine's caches
 };
 
@@ -61,7 +65,7 @@ struct SessionProgress {
 struct SessionReport {
   int64_t entries = 0, runs = 0;       // planned items
   int64_t measured = 0, skipped = 0;   // item-rounds measured now; item-rounds already stored
-  int rounds = 1, check_rounds = 1;
+  int rounds = 1, run_rounds = 1;
   bool time_limited = false;
   double seconds = 0;
 };
@@ -70,8 +74,9 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
                           int64_t device, const MeasureOptions& opts, const SessionOptions& so,
                           const std::function<void(const SessionProgress&)>& progress);
 
-// How an item's rounds become one value. "norm" divides each round by its
-// probe reading relative to the reference; "min" keeps the fastest round,
+// How an item's rounds become one value. "norm" divides each round by the
+// probe's reading around it, smoothed over +-15 s, relative to the table's
+// reference (the median reading); "min" keeps the fastest round,
 // "median" the middle one.
 inline const std::vector<std::string> kPolicies = {"raw_min", "raw_median", "norm_min", "norm_median"};
 // The default, decided from data (README, "Latency predictions"): on the
@@ -82,21 +87,11 @@ inline const std::vector<std::string> kPolicies = {"raw_min", "raw_median", "nor
 // is part of every profile report.
 inline constexpr const char* kDefaultPolicy = "raw_min";
 
-// The bar a workload's validation must pass to be called reliable.
-struct Bar {
-  double within10 = 0.90;
-  double spearman = 0.95;
-};
-
 // Finalises the table of (device, dtype, runtime) from the stored rounds:
 // entry values, latency models, validation, spread, drift, verdict; stores
 // the report in lut_tables and lut_validations and returns it.
 json finalize_table(LutStore& store, int64_t device, const std::string& dtype, const std::string& runtime,
                     const std::vector<Workload>& workloads, const std::string& policy = kDefaultPolicy,
                     const Bar& bar = {});
-
-// Human-readable lines of a finalised report: drift, models, validation per
-// workload, spread, the verdict with its reasons and what to do.
-std::string report_text(const json& report);
 
 }  // namespace flashnas

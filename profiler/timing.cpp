@@ -6,16 +6,9 @@
 #include <numeric>
 
 #include "common/error.h"
+#include "common/stats.h"
 
 namespace flashnas {
-namespace {
-double percentile(const std::vector<double>& sorted, double q) {
-  const double pos = q * static_cast<double>(sorted.size() - 1);
-  const auto lo = static_cast<size_t>(std::floor(pos));
-  const size_t hi = std::min(lo + 1, sorted.size() - 1);
-  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
-}
-}  // namespace
 
 TimingStats summarize(std::vector<double> samples_us) {
   if (samples_us.empty()) throw Error("summarize: no timing samples");
@@ -23,9 +16,9 @@ TimingStats summarize(std::vector<double> samples_us) {
   s.count = static_cast<int64_t>(samples_us.size());
   std::vector<double> sorted = samples_us;
   std::sort(sorted.begin(), sorted.end());
-  s.median_us = percentile(sorted, 0.5);
-  s.p10_us = percentile(sorted, 0.1);
-  s.p90_us = percentile(sorted, 0.9);
+  s.median_us = quantile_sorted(sorted, 0.5);
+  s.p10_us = quantile_sorted(sorted, 0.1);
+  s.p90_us = quantile_sorted(sorted, 0.9);
   s.min_us = sorted.front();
   s.mean_us = std::accumulate(sorted.begin(), sorted.end(), 0.0) / static_cast<double>(s.count);
   double var = 0;

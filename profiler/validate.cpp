@@ -7,6 +7,8 @@
 #include <map>
 #include <numeric>
 
+#include "common/stats.h"
+
 namespace flashnas {
 namespace {
 
@@ -57,7 +59,7 @@ void summarize_validation(WorkloadValidation& v) {
   v.within10 = double(std::count_if(abs_err.begin(), abs_err.end(), [](double e) { return e <= 0.10; })) / n;
   std::vector<double> s = abs_err;
   std::sort(s.begin(), s.end());
-  v.median_abs_error = s.size() % 2 ? s[s.size() / 2] : 0.5 * (s[s.size() / 2 - 1] + s[s.size() / 2]);
+  v.median_abs_error = quantile_sorted(s, 0.5);
   v.worst_abs_error = s.back();
   v.mean_error = sum / n;
   v.spearman = spearman(pred, meas);
@@ -151,7 +153,7 @@ json measurement_spread(const ValidationReport& now, const json& earlier) {
                    {"n", d.size()},
                    {"within_5pct", double(std::count_if(d.begin(), d.end(), [](double x) { return x <= 0.05; })) / n},
                    {"within_10pct", double(std::count_if(d.begin(), d.end(), [](double x) { return x <= 0.10; })) / n},
-                   {"median_abs_diff", d.size() % 2 ? d[d.size() / 2] : 0.5 * (d[d.size() / 2 - 1] + d[d.size() / 2])},
+                   {"median_abs_diff", quantile_sorted(d, 0.5)},
                    {"worst_abs_diff", d.back()}});
   }
   return out;

@@ -118,7 +118,11 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
       }
       budgets.push_back(row);
     }
-    const json latency = {{"lut_device", dev}, {"dtype", cfg.dtype}, {"runtime", cfg.runtime}, {"budgets", budgets}};
+    json table_info = {{"verdict", table.report.is_null() ? json("unvalidated") : table.report["verdict"]["status"]},
+                       {"measured_by", std::vector<std::string>(table.commits.begin(), table.commits.end())},
+                       {"this_build", git_commit()}};
+    const json latency = {{"lut_device", dev}, {"dtype", cfg.dtype}, {"runtime", cfg.runtime}, {"table", table_info},
+                          {"budgets", budgets}};
     write_file_atomic(tmp / "latency.json", latency.dump(2) + "\n");
     // Model card.
     const json mc = load_json_file(tmp / "config.json");

@@ -184,9 +184,8 @@ TEST(LatencySession, RunsEntriesAndModelsInterleavedWithTheProbeAndResumes) {
   m.attempts = 1;
   SessionOptions so;
   so.rounds = 2;
-  so.check_rounds = 2;
+  so.run_rounds = 2;
   so.run_timing = m.timing;
-  so.check_timing = m.timing;
   so.probe_bytes = 1 << 20;
   std::vector<std::string> order;
   const SessionReport r = run_session(entries, runs, store, dev, m, so, [&](const SessionProgress& p) {
@@ -213,11 +212,11 @@ TEST(LatencySession, RunsEntriesAndModelsInterleavedWithTheProbeAndResumes) {
   EXPECT_EQ(again.skipped, 2 * items);
   // More rounds: only the new round is measured.
   so.rounds = 3;
-  so.check_rounds = 3;
+  so.run_rounds = 3;
   EXPECT_EQ(run_session(entries, runs, store, dev, m, so, nullptr).measured, items);
-  // Two more rounds for the held-out run only.
-  so.check_rounds = 5;
-  EXPECT_EQ(run_session(entries, runs, store, dev, m, so, nullptr).measured, 2);
+  // Two more rounds for the whole-model runs only.
+  so.run_rounds = 5;
+  EXPECT_EQ(run_session(entries, runs, store, dev, m, so, nullptr).measured, 4);
 }
 
 TEST(Machine, CacheSizesProbeSizeAndRotatingCopies) {
