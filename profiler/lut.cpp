@@ -8,6 +8,12 @@
 
 namespace flashnas {
 namespace {
+// Binds an entry's key (device and the eight key columns) to parameters 1..9.
+void bind_key(Stmt& q, int64_t device, const LutKey& k) {
+  q.bind(1, device).bind(2, k.op).bind(3, k.hp).bind(4, k.d_model).bind(5, phase_name(k.phase)).bind(6, k.batch);
+  q.bind(7, k.length).bind(8, k.dtype).bind(9, k.runtime);
+}
+
 double unix_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -110,8 +116,7 @@ std::optional<LutValue> LutStore::get(int64_t device, const LutKey& k) const {
   Stmt q(db_,
          "SELECT median_us, p10_us, p90_us, cv, count, rounds, commit_id FROM lut_entries WHERE device_id=? AND op=? AND hp=? AND "
          "d_model=? AND phase=? AND batch=? AND length=? AND dtype=? AND runtime=?");
-  q.bind(1, device).bind(2, k.op).bind(3, k.hp).bind(4, k.d_model).bind(5, phase_name(k.phase)).bind(6, k.batch);
-  q.bind(7, k.length).bind(8, k.dtype).bind(9, k.runtime);
+  bind_key(q, device, k);
   if (!q.step()) return std::nullopt;
   return LutValue{q.real(0), q.real(1), q.real(2), q.real(3), q.int64(4), q.int64(5), q.text(6)};
 }
@@ -122,31 +127,26 @@ void LutStore::put(int64_t device, const LutKey& k, const TimingStats& s, int th
     Stmt u(db_,
            "UPDATE lut_entries SET rounds = rounds + 1 WHERE device_id=? AND op=? AND hp=? AND d_model=? AND phase=? AND "
            "batch=? AND length=? AND dtype=? AND runtime=?");
-    u.bind(1, device).bind(2, k.op).bind(3, k.hp).bind(4, k.d_model).bind(5, phase_name(k.phase)).bind(6, k.batch);
-    u.bind(7, k.length).bind(8, k.dtype).bind(9, k.runtime).run();
+    bind_key(u, device, k);
+    u.run();
     return;
   }
+  const LutValue v{s.median_us, s.p10_us, s.p90_us, s.cv, s.count, old ? old->rounds + 1 : int64_t(1), git_commit()};
+  write_entry(device, k, v, threads, json(s.samples_us).dump());
+}
+
+void LutStore::set_entry(int64_t device, const LutKey& k, const LutValue& v, int threads) {
+  write_entry(device, k, v, threads, "[]");
+}
+
+void LutStore::write_entry(int64_t device, const LutKey& k, const LutValue& v, int threads, const std::string& samples) {
   Stmt q(db_,
          "INSERT OR REPLACE INTO lut_entries(device_id, op, hp, d_model, phase, batch, length, dtype, runtime,"
          " median_us, p10_us, p90_us, cv, count, samples_us, threads, measured_at, rounds, commit_id)"
          " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-  q.bind(1, device).bind(2, k.op).bind(3, k.hp).bind(4, k.d_model).bind(5, phase_name(k.phase)).bind(6, k.batch);
-  q.bind(7, k.length).bind(8, k.dtype).bind(9, k.runtime).bind(10, s.median_us).bind(11, s.p10_us);
-  q.bind(12, s.p90_us).bind(13, s.cv).bind(14, s.count).bind(15, json(s.samples_us).dump());
-  q.bind(16, static_cast<int64_t>(threads)).bind(17, utc_now()).bind(18, old ? old->rounds + 1 : int64_t(1));
-  q.bind(19, git_commit());
-  q.run();
-}
-
-void LutStore::set_entry(int64_t device, const LutKey& k, const LutValue& v, int threads) {
-  Stmt q(db_,
-         "INSERT OR REPLACE INTO lut_entries(device_id, op, hp, d_model, phase, batch, length, dtype, runtime,"
-         " median_us, p10_us, p90_us, cv, count, samples_us, threads, measured_at, rounds, commit_id)"
-         " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,'[]',?,?,?,?)");
-  q.bind(1, device).bind(2, k.op).bind(3, k.hp).bind(4, k.d_model).bind(5, phase_name(k.phase)).bind(6, k.batch);
-  q.bind(7, k.length).bind(8, k.dtype).bind(9, k.runtime).bind(10, v.median_us).bind(11, v.p10_us);
-  q.bind(12, v.p90_us).bind(13, v.cv).bind(14, v.count).bind(15, static_cast<int64_t>(threads));
-  q.bind(16, utc_now()).bind(17, v.rounds).bind(18, v.commit);
+  bind_key(q, device, k);
+  q.bind(10, v.median_us).bind(11, v.p10_us).bind(12, v.p90_us).bind(13, v.cv).bind(14, v.count).bind(15, samples);
+  q.bind(16, static_cast<int64_t>(threads)).bind(17, utc_now()).bind(18, v.rounds).bind(19, v.commit);
   q.run();
 }
 
@@ -156,8 +156,8 @@ void LutStore::put_round(int64_t device, const LutKey& k, int64_t round, const T
          "INSERT OR REPLACE INTO lut_entry_rounds(device_id, op, hp, d_model, phase, batch, length, dtype, runtime,"
          " round, median_us, p10_us, p90_us, cv, count, samples_us, probe_compute_us, probe_memory_us, threads,"
          " commit_id, measured_at, at_s) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-  q.bind(1, device).bind(2, k.op).bind(3, k.hp).bind(4, k.d_model).bind(5, phase_name(k.phase)).bind(6, k.batch);
-  q.bind(7, k.length).bind(8, k.dtype).bind(9, k.runtime).bind(10, round).bind(11, s.median_us).bind(12, s.p10_us);
+  bind_key(q, device, k);
+  q.bind(10, round).bind(11, s.median_us).bind(12, s.p10_us);
   q.bind(13, s.p90_us).bind(14, s.cv).bind(15, s.count).bind(16, json(s.samples_us).dump());
   q.bind(17, probe.compute_us).bind(18, probe.memory_us).bind(19, static_cast<int64_t>(threads));
   q.bind(20, git_commit()).bind(21, utc_now()).bind(22, unix_seconds());
@@ -168,8 +168,7 @@ std::vector<EntryRound> LutStore::rounds(int64_t device, const LutKey& k) const 
   Stmt q(db_,
          "SELECT round, median_us, cv, probe_compute_us, probe_memory_us, at_s FROM lut_entry_rounds WHERE device_id=? AND"
          " op=? AND hp=? AND d_model=? AND phase=? AND batch=? AND length=? AND dtype=? AND runtime=? ORDER BY round");
-  q.bind(1, device).bind(2, k.op).bind(3, k.hp).bind(4, k.d_model).bind(5, phase_name(k.phase)).bind(6, k.batch);
-  q.bind(7, k.length).bind(8, k.dtype).bind(9, k.runtime);
+  bind_key(q, device, k);
   std::vector<EntryRound> out;
   while (q.step()) {
     out.push_back(EntryRound{q.int64(0), q.real(1), q.real(2), ProbeReading{q.real(3), q.real(4)}, q.real(5)});

@@ -143,6 +143,7 @@ class LutStore {
   Db& db() { return db_; }
 
  private:
+  void write_entry(int64_t device, const LutKey& key, const LutValue& v, int threads, const std::string& samples);
   mutable Db db_;
 };
 

@@ -54,14 +54,7 @@ struct Experiment {
   TempDir dir;
   std::string config, db;
   Experiment() {
-    std::filesystem::create_directories(dir / "text");
-    std::mt19937 rng(5);
-    for (int d = 0; d < 6; ++d) {
-      std::string text;
-      for (int i = 0; i < 400; ++i) text += "the quick brown fox " + std::to_string(rng() % 97) + " jumps. ";
-      dir.write("text/doc" + std::to_string(d) + ".txt", text);
-    }
-    write_token_file(dir / "data.tokens", read_corpus(dir / "text"), *make_byte_tokenizer());
+    const auto data = test::tiny_token_file(dir);
     config = (dir / "space.toml").string();
     db = (dir / "proxy.db").string();
     dir.write("space.toml", R"(
@@ -89,7 +82,7 @@ name = "call"
 workload = "batch=1,prompt=16,generate=8"
 max_ms = 1000
 [train]
-data = ")" + (dir / "data.tokens").string() + R"("
+data = ")" + data.string() + R"("
 tokens = 1024
 batch_size = 2
 seq_len = 32

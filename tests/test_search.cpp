@@ -130,19 +130,7 @@ void synthetic_lut(const SearchConfig& cfg, const std::filesystem::path& db, boo
 }
 
 // A small corpus prepared as a token file (byte-level).
-std::filesystem::path tiny_data(const TempDir& dir) {
-  std::filesystem::create_directories(dir / "text");
-  std::mt19937 rng(5);
-  for (int d = 0; d < 6; ++d) {
-    std::string text;
-    for (int i = 0; i < 400; ++i) text += "the quick brown fox " + std::to_string(rng() % 97) + " jumps. ";
-    dir.write("text/doc" + std::to_string(d) + ".txt", text);
-  }
-  const auto out = dir / "data.tokens";
-  auto tok = make_byte_tokenizer();
-  write_token_file(out, read_corpus(dir / "text"), *tok);
-  return out;
-}
+std::filesystem::path tiny_data(const TempDir& dir) { return test::tiny_token_file(dir); }
 
 TEST(SearchSpace, TemplatesEvaluateExactlyOrSayWhy) {
   EXPECT_EQ(eval_template(json("d_model / 32"), 96, "f").get<int64_t>(), 3);

@@ -1,6 +1,8 @@
 #include "tests/test_util.h"
 
 #include "common/error.h"
+#include "train/corpus.h"
+#include "train/token_file.h"
 
 #include <sys/wait.h>
 
@@ -127,6 +129,19 @@ double gradcheck_max_rel_err(const std::function<torch::Tensor()>& loss, const s
     }
   }
   return worst;
+}
+
+fs::path tiny_token_file(const TempDir& dir) {
+  fs::create_directories(dir / "text");
+  std::mt19937 rng(5);
+  for (int d = 0; d < 6; ++d) {
+    std::string text;
+    for (int i = 0; i < 400; ++i) text += "the quick brown fox " + std::to_string(rng() % 97) + " jumps. ";
+    dir.write("text/doc" + std::to_string(d) + ".txt", text);
+  }
+  const fs::path out = dir / "data.tokens";
+  write_token_file(out, read_corpus(dir / "text"), *make_byte_tokenizer());
+  return out;
 }
 
 }  // namespace flashnas::test

@@ -42,6 +42,10 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// A small byte-level token file in `dir` (6 documents of repetitive text,
+// about 100 KB): fast training data for search and proxy tests.
+std::filesystem::path tiny_token_file(const TempDir& dir);
+
 struct CliResult {
   int exit_code = -1;
   std::string out;
