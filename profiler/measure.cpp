@@ -215,18 +215,6 @@ BenchResult bench_rounds(const ArchSpec& spec, const Workload& w, const MeasureO
   return best;
 }
 
-std::vector<BenchResult> bench_interleaved(const std::vector<ArchSpec>& specs, const Workload& w,
-                                           const MeasureOptions& opts, int rounds) {
-  std::vector<BenchResult> best(specs.size());
-  for (int round = 0; round < std::max(1, rounds); ++round) {
-    for (size_t i = 0; i < specs.size(); ++i) {
-      BenchResult r = bench_workload(specs[i], w, opts);
-      if (round == 0 || r.total.median_us < best[i].total.median_us) best[i] = std::move(r);
-    }
-  }
-  return best;
-}
-
 json BenchResult::to_json() const {
   auto stats = [](const TimingStats& s) {
     return json{{"median_ms", s.median_us / 1e3}, {"p10_ms", s.p10_us / 1e3}, {"p90_ms", s.p90_us / 1e3},

@@ -66,10 +66,4 @@ BenchResult bench_workload(const ArchSpec& spec, const Workload& w, const Measur
 // The fastest of `rounds` bench_workload runs (by median total): the same
 // rule as the LUT's entries.
 BenchResult bench_rounds(const ArchSpec& spec, const Workload& w, const MeasureOptions& opts, int rounds);
-// The same rule for several architectures, the rounds interleaved over them
-// (round 1 of every architecture, then round 2, ...), so that a slow spell
-// of the machine does not fall on one architecture's rounds only.
-std::vector<BenchResult> bench_interleaved(const std::vector<ArchSpec>& specs, const Workload& w,
-                                           const MeasureOptions& opts, int rounds);
-
 }  // namespace flashnas

@@ -282,19 +282,24 @@ json finalize_table(LutStore& store, int64_t device, const std::string& dtype, c
     for (const auto& [batch, rows] : fit_rows) choices[batch] = choose_model(rows, cache_mb);
     // Held-out accuracy of every model kind, per role and workload.
     json pol_models = json::array(), pol_val = json::object();
+    // The entry sums of every held-out run, once; each model kind applies to them.
+    std::map<std::string, FitRow> raw_rows;
+    for (const auto& [id, g] : groups) {
+      if (g.role != "fit") raw_rows[id] = predict(g.arch, g.w, table, false).row;
+    }
     for (const std::string& kind : {std::string("sum"), std::string("scale"), std::string("nnls"), std::string("chosen")}) {
       std::map<std::string, std::map<std::string, std::vector<ValidationRow>>> by;  // role -> workload -> rows
       bool any = false;
       for (const auto& [id, g] : groups) {
         if (g.role == "fit") continue;
-        const Prediction raw = predict(g.arch, g.w, table, false);
-        double pred = raw.total_ms;
+        const FitRow& row = raw_rows.at(id);
+        double pred = row.prefill_raw_ms + row.decode_raw_ms;
         auto c = choices.find(g.w.batch);
         if (c != choices.end()) {
           const std::string k = kind == "chosen" ? c->second.best : kind;
           auto m = c->second.models.find(k);
           if (m == c->second.models.end()) continue;
-          pred = m->second.apply(raw.row);
+          pred = m->second.apply(row);
         } else if (kind != "sum" && kind != "chosen") {
           continue;
         }

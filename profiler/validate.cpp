@@ -102,37 +102,6 @@ std::string ValidationReport::table() const {
   return out;
 }
 
-ValidationReport validate_lut(const std::vector<ArchSpec>& archs, const std::vector<Workload>& workloads,
-                              const LutStore& lut, int64_t device, const MeasureOptions& opts, const std::string& dtype,
-                              const std::string& runtime, int rounds,
-                              const std::function<void(int64_t, int64_t, const ValidationRow&)>& progress) {
-  const auto t0 = std::chrono::steady_clock::now();
-  ValidationReport rep;
-  rep.rounds = rounds;
-  const int64_t total = int64_t(archs.size() * workloads.size());
-  int64_t done = 0;
-  for (const auto& w : workloads) {
-    WorkloadValidation v;
-    v.workload = w;
-    for (const auto& a : archs) {
-      ValidationRow r;
-      r.arch = a.name.empty() ? a.short_hash() : a.name;
-      r.hash = a.hash();
-      r.predicted_ms = predict(a, w, lut, device, dtype, runtime).total_ms;
-      v.rows.push_back(r);
-    }
-    const std::vector<BenchResult> measured = bench_interleaved(archs, w, opts, rounds);
-    for (size_t i = 0; i < archs.size(); ++i) {
-      v.rows[i].measured_ms = measured[i].total.median_us / 1e3;
-      if (progress) progress(++done, total, v.rows[i]);
-    }
-    summarize_validation(v);
-    rep.workloads.push_back(std::move(v));
-  }
-  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return rep;
-}
-
 json measurement_spread(const ValidationReport& now, const json& earlier) {
   json out = json::array();
   for (const auto& w : now.workloads) {

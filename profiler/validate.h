@@ -41,14 +41,6 @@ struct ValidationReport {
 // a constant input.
 double spearman(const std::vector<double>& a, const std::vector<double>& b);
 
-// Measures and predicts every architecture under every workload; each
-// measurement is the fastest of `rounds` bench_workload runs, the rounds
-// interleaved over the architectures (the LUT's rule, see LutStore::put).
-ValidationReport validate_lut(const std::vector<ArchSpec>& archs, const std::vector<Workload>& workloads,
-                              const LutStore& lut, int64_t device, const MeasureOptions& opts, const std::string& dtype,
-                              const std::string& runtime, int rounds,
-                              const std::function<void(int64_t done, int64_t total, const ValidationRow&)>& progress);
-
 // How far the measurements of `now` and an earlier report (as JSON) of the
 // same architectures and workloads lie apart: per workload the number of
 // architectures in both, the share whose two measurements differ by at most
