@@ -94,7 +94,7 @@ void run_train(const TrainOpts& o, bool& started) {
 
 void add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainOpts>();
-  auto* cmd = app.add_subcommand("train", "Short-train an architecture (AdamW, warmup + cosine, weight normalization)");
+  auto* cmd = app.add_subcommand("train", "Short-train an architecture (AdamW, warmup + cosine or wsd, weight normalization)");
   cmd->add_option("--arch", o->arch, "ArchSpec JSON file")->required();
   cmd->add_option("--data", o->data, "Token file (flashnas data prepare), or a UTF-8 text file or folder")->required();
   cmd->add_option("--tokens", o->recipe.tokens, "Training tokens")->required();
@@ -103,8 +103,13 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--batch-size", r.batch_size, "Sequences per step")->capture_default_str();
   cmd->add_option("--seq-len", r.seq_len, "Tokens per sequence")->capture_default_str();
   cmd->add_option("--lr", r.lr, "Peak learning rate")->capture_default_str();
-  cmd->add_option("--min-lr-ratio", r.min_lr_ratio, "Cosine floor as a fraction of --lr")->capture_default_str();
+  cmd->add_option("--schedule", r.schedule, "cosine, or wsd (warmup, constant, linear decay over --decay)")
+      ->capture_default_str();
+  cmd->add_option("--min-lr-ratio", r.min_lr_ratio, "Final rate as a fraction of --lr")->capture_default_str();
   cmd->add_option("--warmup", r.warmup_fraction, "Warmup as a fraction of the steps")->capture_default_str();
+  cmd->add_option("--warmup-tokens", r.warmup_tokens, "Warmup over this many tokens instead (0: use --warmup)")
+      ->capture_default_str();
+  cmd->add_option("--decay", r.decay_fraction, "wsd: share of the steps in the final decay")->capture_default_str();
   cmd->add_option("--weight-decay", r.weight_decay, "AdamW decay on matrices that are not weight-normalised")
       ->capture_default_str();
   cmd->add_option("--grad-clip", r.grad_clip, "Gradient clipping norm (0: off)")->capture_default_str();

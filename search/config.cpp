@@ -27,7 +27,7 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
     merged["tokens"] = 0;
     std::vector<std::string> allowed = {"data"};
     for (const auto& [k, v] : merged.items()) {
-      if (k != "optimizer" && k != "schedule") allowed.push_back(k);
+      if (k != "optimizer") allowed.push_back(k);
     }
     for (const auto& [k, v] : t.items()) {
       if (k == "data") continue;

@@ -372,5 +372,95 @@ TEST(Recipe, ScheduleAndValidation) {
   EXPECT_EQ(TrainRecipe::from_json(tiny_recipe().to_json(), "x").to_json(), tiny_recipe().to_json());
 }
 
+TEST(Recipe, WsdHoldsThePeakIndependentlyOfTheLength) {
+  TrainRecipe a;
+  a.batch_size = 1;
+  a.seq_len = 10;
+  a.schedule = "wsd";
+  a.decay_fraction = 0.2;
+  a.min_lr_ratio = 0.1;
+  a.warmup_tokens = 40;  // 4 steps, whatever the length
+  a.tokens = 200;        // 20 steps: stable end 16
+  TrainRecipe b = a;
+  b.tokens = 600;  // 60 steps: stable end 48
+  EXPECT_EQ(a.warmup_steps(), 4);
+  EXPECT_EQ(b.warmup_steps(), 4);
+  EXPECT_EQ(a.stable_end_step(), 16);
+  EXPECT_EQ(b.stable_end_step(), 48);
+  for (int64_t s = 0; s < a.stable_end_step(); ++s) EXPECT_EQ(a.lr_at(s), b.lr_at(s)) << s;
+  EXPECT_DOUBLE_EQ(a.lr_at(0), 0.25e-3);
+  EXPECT_DOUBLE_EQ(a.lr_at(3), 1e-3);
+  EXPECT_DOUBLE_EQ(a.lr_at(15), 1e-3);
+  EXPECT_DOUBLE_EQ(a.lr_at(16), 1e-3 - 0.9e-3 / 4);  // linear decay over the last 4 steps
+  EXPECT_DOUBLE_EQ(a.lr_at(19), 1e-4);               // ends at the floor
+  EXPECT_LT(a.lr_at(17), a.lr_at(16));
+  // The cosine schedule depends on the length from the first step after warmup.
+  TrainRecipe c = a, d = b;
+  c.schedule = d.schedule = "cosine";
+  EXPECT_EQ(c.stable_end_step(), 0);
+  EXPECT_NE(c.lr_at(5), d.lr_at(5));
+  // Bad values name the flag.
+  TrainRecipe bad = a;
+  bad.schedule = "linear";
+  EXPECT_NE(expect_input_error([&] { bad.validate(); }).find("--schedule: must be \"cosine\" or \"wsd\""),
+            std::string::npos);
+  bad = a;
+  bad.warmup_tokens = 190;
+  EXPECT_NE(expect_input_error([&] { bad.validate(); }).find("--warmup-tokens: the warmup (19 steps) must end before"),
+            std::string::npos);
+  bad = a;
+  bad.decay_fraction = 0;
+  EXPECT_NE(expect_input_error([&] { bad.validate(); }).find("--decay"), std::string::npos);
+  EXPECT_EQ(TrainRecipe::from_json(a.to_json(), "x").to_json(), a.to_json());
+}
+
+TEST(Trainer, WsdContinuedFromAShorterRunEqualsARunPlannedForTheLongerLength) {
+  TempDir data, shortrun, straight;
+  auto ds = make_dataset(data);
+  TrainRecipe r1 = tiny_recipe();
+  r1.schedule = "wsd";
+  r1.warmup_tokens = 2 * r1.tokens_per_step();
+  r1.tokens = 10 * r1.tokens_per_step();  // stable end: step 8
+  r1.eval_interval = 4;
+  TrainRecipe r2 = r1;
+  r2.tokens = 25 * r1.tokens_per_step();  // stable end: step 20
+  auto tok = std::shared_ptr<Tokenizer>(make_byte_tokenizer());
+  const ArchSpec arch = ArchSpec::parse(kTinyArch, "tiny");
+  // Rung 1, keeping its stable state; then the promotion continues it.
+  Trainer t1(arch, ds, tok, r1, shortrun.path());
+  t1.keep_stable(true);
+  const TrainResult a1 = t1.run(false);
+  ASSERT_TRUE(fs::exists(Trainer::stable_dir(shortrun.path(), r1) / "state.json"));
+  fs::remove_all(shortrun.path() / "checkpoint");
+  Trainer t2(arch, ds, tok, r2, shortrun.path());
+  t2.keep_stable(true);
+  const TrainResult a2 = t2.run_from(Trainer::stable_dir(shortrun.path(), r1));
+  EXPECT_TRUE(fs::exists(Trainer::stable_dir(shortrun.path(), r2) / "state.json"));
+  // Straight to rung 2.
+  const TrainResult b2 = train_tiny(ds, straight.path(), r2);
+  expect_same_curve(a2, b2);
+  EXPECT_EQ(a2.val_loss, b2.val_loss);  // bit for bit
+  const auto wa = load_safetensors(shortrun.path() / "model.safetensors");
+  const auto wb = load_safetensors(straight.path() / "model.safetensors");
+  for (const auto& [name, t] : wb) EXPECT_TRUE(torch::equal(t, wa.at(name))) << name;
+  EXPECT_NE(a1.val_loss, a2.val_loss);
+  // The shorter run's curve up to its stable end is the longer run's too.
+  EXPECT_EQ(a1.curve.at(0).val_loss, b2.curve.at(0).val_loss);
+  EXPECT_EQ(a1.curve.at(1).val_loss, b2.curve.at(1).val_loss);
+  // A continuation from another recipe, or past the stable end, is refused.
+  TempDir other;
+  TrainRecipe r3 = r2;
+  r3.lr = 2e-3;
+  Trainer t3(arch, ds, tok, r3, other.path());
+  EXPECT_NE(expect_input_error([&] { t3.run_from(Trainer::stable_dir(shortrun.path(), r1)); })
+                .find("was made with another architecture, recipe or data"),
+            std::string::npos);
+  TrainRecipe r4 = r1;
+  r4.tokens = 9 * r1.tokens_per_step();  // stable end 7 < 8
+  Trainer t4(arch, ds, tok, r4, other.path());
+  EXPECT_NE(expect_input_error([&] { t4.run_from(Trainer::stable_dir(shortrun.path(), r1)); }).find("past this run's stable end"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace flashnas

@@ -7,15 +7,30 @@
 namespace flashnas {
 
 int64_t TrainRecipe::warmup_steps() const {
+  if (warmup_tokens > 0) return (warmup_tokens + tokens_per_step() - 1) / tokens_per_step();
   return std::max<int64_t>(1, static_cast<int64_t>(std::llround(warmup_fraction * static_cast<double>(steps()))));
+}
+
+int64_t TrainRecipe::stable_end_step() const {
+  if (schedule != "wsd") return 0;
+  const int64_t n = steps();
+  const int64_t decay = std::max<int64_t>(1, static_cast<int64_t>(std::llround(decay_fraction * static_cast<double>(n))));
+  return n - decay;
 }
 
 double TrainRecipe::lr_at(int64_t step) const {
   const int64_t w = warmup_steps(), n = steps();
   if (step < w) return lr * static_cast<double>(step + 1) / static_cast<double>(w);
+  const double floor = lr * min_lr_ratio;
+  if (schedule == "wsd") {
+    const int64_t s = stable_end_step();
+    if (step < s) return lr;
+    // Linear from the peak down to the floor, reached at the last step.
+    const double t = static_cast<double>(step - s + 1) / static_cast<double>(n - s);
+    return lr + (floor - lr) * std::min(1.0, t);
+  }
   const double span = std::max<int64_t>(1, n - w);
   const double progress = std::min(1.0, static_cast<double>(step - w) / span);
-  const double floor = lr * min_lr_ratio;
   return floor + (lr - floor) * 0.5 * (1.0 + std::cos(M_PI * progress));
 }
 
@@ -27,6 +42,15 @@ void TrainRecipe::validate() const {
   if (!(lr > 0) || !std::isfinite(lr)) bad("--lr", "must be a positive number");
   if (!(min_lr_ratio >= 0 && min_lr_ratio <= 1)) bad("--min-lr-ratio", "must be in [0, 1]");
   if (!(warmup_fraction >= 0 && warmup_fraction < 1)) bad("--warmup", "must be in [0, 1)");
+  if (warmup_tokens < 0) bad("--warmup-tokens", "must be >= 0 (0: --warmup as a fraction of the steps)");
+  if (schedule != "cosine" && schedule != "wsd") {
+    bad("--schedule", "must be \"cosine\" or \"wsd\" (warmup-stable-decay), got \"" + schedule + "\"");
+  }
+  if (!(decay_fraction > 0 && decay_fraction <= 1)) bad("--decay", "must be in (0, 1]");
+  if (schedule == "wsd" && warmup_steps() > stable_end_step()) {
+    bad("--warmup-tokens", "the warmup (" + std::to_string(warmup_steps()) + " steps) must end before the decay begins (step " +
+                               std::to_string(stable_end_step()) + " of " + std::to_string(steps()) + ")");
+  }
   if (!(weight_decay >= 0)) bad("--weight-decay", "must be >= 0");
   if (!(grad_clip >= 0)) bad("--grad-clip", "must be >= 0 (0 disables clipping)");
   if (eval_interval < 0) bad("--eval-interval", "must be >= 0");
@@ -42,6 +66,8 @@ json TrainRecipe::to_json() const {
               {"lr", lr},
               {"min_lr_ratio", min_lr_ratio},
               {"warmup_fraction", warmup_fraction},
+              {"warmup_tokens", warmup_tokens},
+              {"decay_fraction", decay_fraction},
               {"weight_decay", weight_decay},
               {"grad_clip", grad_clip},
               {"weight_norm", weight_norm},
@@ -53,7 +79,7 @@ json TrainRecipe::to_json() const {
               {"dtype", dtype},
               {"threads", threads},
               {"optimizer", "adamw"},
-              {"schedule", "linear warmup, cosine to min_lr_ratio * lr"}};
+              {"schedule", schedule}};
 }
 
 TrainRecipe TrainRecipe::from_json(const json& j, const std::string& source) {
@@ -67,6 +93,10 @@ TrainRecipe TrainRecipe::from_json(const json& j, const std::string& source) {
   f.raw("min_lr_ratio");
   r.warmup_fraction = j.at("warmup_fraction").get<double>();
   f.raw("warmup_fraction");
+  // Recipes written before the wsd schedule lack these fields and name the
+  // cosine schedule in words.
+  if (f.has("warmup_tokens")) r.warmup_tokens = f.non_negative("warmup_tokens");
+  if (f.has("decay_fraction")) r.decay_fraction = f.positive_number("decay_fraction");
   r.weight_decay = j.at("weight_decay").get<double>();
   f.raw("weight_decay");
   r.grad_clip = j.at("grad_clip").get<double>();
@@ -81,7 +111,8 @@ TrainRecipe TrainRecipe::from_json(const json& j, const std::string& source) {
   r.dtype = f.string("dtype");
   r.threads = static_cast<int>(f.non_negative("threads"));
   f.string("optimizer", "adamw");
-  f.string("schedule", "");
+  r.schedule = f.string("schedule", "cosine");
+  if (r.schedule == "linear warmup, cosine to min_lr_ratio * lr") r.schedule = "cosine";
   f.finish();
   r.validate();
   return r;

@@ -103,13 +103,26 @@ void Trainer::check() const {
   data_->val_batch(0, 1, recipe_.seq_len);
 }
 
-TrainResult Trainer::run(bool resume, int64_t stop_at_step) {
+fs::path Trainer::stable_dir(const fs::path& out_dir, const TrainRecipe& recipe) {
+  return out_dir / ("stable-" + std::to_string(recipe.steps() * recipe.tokens_per_step()));
+}
+
+TrainResult Trainer::run(bool resume, int64_t stop_at_step) { return train(resume, {}, stop_at_step); }
+
+TrainResult Trainer::run_from(const fs::path& stable_checkpoint) {
+  if (recipe_.schedule != "wsd") {
+    throw InputError("--schedule: continuing another run's stable state needs the wsd schedule, got " + recipe_.schedule);
+  }
+  return train(false, stable_checkpoint, -1);
+}
+
+TrainResult Trainer::train(bool resume, const fs::path& continue_from, int64_t stop_at_step) {
   using clock = std::chrono::steady_clock;
   check();
   if (recipe_.threads > 0) at::set_num_threads(recipe_.threads);
   const torch::Device device = parse_device(recipe_.device, "--device");
   const torch::ScalarType dtype = parse_dtype(recipe_.dtype, "--dtype");
-  const fs::path ckpt = out_ / "checkpoint", ckpt_tmp = out_ / "checkpoint.tmp", ckpt_old = out_ / "checkpoint.old";
+  const fs::path ckpt = out_ / "checkpoint", ckpt_old = out_ / "checkpoint.old";
   std::error_code ec;
   fs::create_directories(out_, ec);
   if (ec) throw InputError("--out " + out_.string() + ": cannot create directory: " + ec.message());
@@ -144,29 +157,48 @@ TrainResult Trainer::run(bool resume, int64_t stop_at_step) {
   std::vector<CurvePoint> curve;
   double prior_elapsed = 0;
   if (!fs::exists(ckpt, ec) && fs::exists(ckpt_old, ec)) fs::rename(ckpt_old, ckpt, ec);  // interrupted swap
-  if (resume) {
-    if (!fs::exists(ckpt / "state.json", ec)) {
-      throw InputError("--resume: no checkpoint in " + out_.string() + " (expected " + (ckpt / "state.json").string() + ")");
-    }
-    const json state = load_json_file(ckpt / "state.json");
+  // Loads a checkpoint folder's state; `other_length`: it may come from a wsd
+  // run planned for another number of tokens, up to its stable end.
+  auto load_state = [&](const fs::path& dir, bool other_length, const std::string& flag) {
+    const json state = load_json_file(dir / "state.json");
     json want = identity, have = state.at("identity");
-    want["recipe"].erase("threads");
-    have["recipe"].erase("threads");
+    for (json* j : {&want, &have}) {
+      (*j)["recipe"].erase("threads");
+      if (other_length) (*j)["recipe"].erase("tokens");
+    }
     if (want != have) {
-      throw InputError("--resume: the checkpoint in " + out_.string() +
+      throw InputError(flag + ": the checkpoint in " + dir.string() +
                        " was made with another architecture, recipe or data; differing: " +
                        json::diff(have, want).dump());
     }
-    load_into(*model, load_safetensors(ckpt / "model.safetensors"), (ckpt / "model.safetensors").string());
-    torch::load(optimizer, (ckpt / "optimizer.pt").string());
     start_step = state.at("step").get<int64_t>();
+    if (other_length && start_step > recipe_.stable_end_step()) {
+      throw InputError(flag + ": the checkpoint in " + dir.string() + " is at step " + std::to_string(start_step) +
+                       ", past this run's stable end (step " + std::to_string(recipe_.stable_end_step()) +
+                       "); it can only be continued by a longer run");
+    }
+    load_into(*model, load_safetensors(dir / "model.safetensors"), (dir / "model.safetensors").string());
+    torch::load(optimizer, (dir / "optimizer.pt").string());
     pending_sum = state.at("pending_loss_sum").get<double>();
     pending_n = state.at("pending_steps").get<int64_t>();
     curve = curve_from_json(state.at("curve"));
     prior_elapsed = state.at("elapsed_s").get<double>();
+  };
+  if (resume) {
+    if (!fs::exists(ckpt / "state.json", ec)) {
+      throw InputError("--resume: no checkpoint in " + out_.string() + " (expected " + (ckpt / "state.json").string() + ")");
+    }
+    load_state(ckpt, false, "--resume");
   } else if (fs::exists(ckpt, ec)) {
     throw InputError("--out " + out_.string() +
                      " already holds a training checkpoint; pass --resume to continue it or choose another --out");
+  } else if (!continue_from.empty()) {
+    const fs::path old = continue_from.string() + ".old";
+    if (!fs::exists(continue_from, ec) && fs::exists(old, ec)) fs::rename(old, continue_from, ec);  // interrupted swap
+    if (!fs::exists(continue_from / "state.json", ec)) {
+      throw InputError("continue: no stable checkpoint in " + continue_from.string());
+    }
+    load_state(continue_from, true, "continue");
   }
 
   const int64_t steps = recipe_.steps(), B = recipe_.batch_size, T = recipe_.seq_len;
@@ -189,20 +221,24 @@ TrainResult Trainer::run(bool resume, int64_t stop_at_step) {
     }
     return sum / static_cast<double>(recipe_.eval_batches);
   };
-  auto save_checkpoint = [&](int64_t step_done) {
-    fs::remove_all(ckpt_tmp, ec);
-    fs::create_directories(ckpt_tmp);
-    save_safetensors(ckpt_tmp / "model.safetensors", named_tensors(*model));
-    torch::save(optimizer, (ckpt_tmp / "optimizer.pt").string());
+  auto save_to = [&](const fs::path& dir, int64_t step_done) {
+    const fs::path tmp = dir.string() + ".tmp", old = dir.string() + ".old";
+    fs::remove_all(tmp, ec);
+    fs::create_directories(tmp);
+    save_safetensors(tmp / "model.safetensors", named_tensors(*model));
+    torch::save(optimizer, (tmp / "optimizer.pt").string());
     const json state = {{"identity", identity},         {"step", step_done},
                         {"pending_loss_sum", pending_sum}, {"pending_steps", pending_n},
                         {"curve", curve_json(curve)},    {"elapsed_s", elapsed()}};
-    write_file_atomic(ckpt_tmp / "state.json", state.dump(1));
+    write_file_atomic(tmp / "state.json", state.dump(1));
     // Swap: the old checkpoint stays until the new one is complete.
-    if (fs::exists(ckpt, ec)) fs::rename(ckpt, ckpt_old);
-    fs::rename(ckpt_tmp, ckpt);
-    fs::remove_all(ckpt_old, ec);
+    if (fs::exists(dir, ec)) fs::rename(dir, old);
+    fs::rename(tmp, dir);
+    fs::remove_all(old, ec);
   };
+  auto save_checkpoint = [&](int64_t step_done) { save_to(ckpt, step_done); };
+  const bool keep_stable = keep_stable_ && recipe_.schedule == "wsd";
+  const int64_t stable_end = recipe_.stable_end_step();
   auto report = [&](int64_t step_done, double loss, double lr) {
     if (!progress_) return;
     Progress p;
@@ -222,6 +258,7 @@ TrainResult Trainer::run(bool resume, int64_t stop_at_step) {
   int64_t step = start_step;
   for (; step < steps; ++step) {
     if (stop_at_step >= 0 && step >= stop_at_step) break;
+    if (keep_stable && step == stable_end) save_to(stable_dir(out_, recipe_), step);
     const double lr = recipe_.lr_at(step);
     for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     auto batch = data_->train_batch(step, B, T).to(device);

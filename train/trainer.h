@@ -10,6 +10,8 @@
 //
 // Run folder (out_dir):
 //   checkpoint/{model.safetensors, optimizer.pt, state.json}   resumable state
+//   stable-<tokens>/{same files}     wsd with keep_stable: the state when the
+//                                    decay of the run for <tokens> began
 //   model.safetensors, config.json, tokenizer files            final model
 //   curve.csv                                                   step, tokens, train_loss, val_loss, lr, ...
 #pragma once
@@ -79,13 +81,28 @@ class Trainer {
   // folder's checkpoint, which must match this arch, recipe and data.
   TrainResult run(bool resume, int64_t stop_at_step = -1);
 
+  // wsd schedule only: also keep the state at the start of the decay in
+  // stable_dir(out_dir, recipe). A later run for more tokens continues from it.
+  void keep_stable(bool on) { keep_stable_ = on; }
+  // Trains to the end of the recipe starting from the stable checkpoint of a
+  // shorter wsd run of the same architecture, data and recipe (all fields but
+  // tokens equal). The result equals, bit for bit on CPU with the same thread
+  // count, a run planned for this recipe's tokens from the start. InputError
+  // when the checkpoint is missing or was made by another run.
+  TrainResult run_from(const std::filesystem::path& stable_checkpoint);
+
+  static std::filesystem::path stable_dir(const std::filesystem::path& out_dir, const TrainRecipe& recipe);
+
  private:
+  TrainResult train(bool resume, const std::filesystem::path& continue_from, int64_t stop_at_step);
+
   ArchSpec arch_;
   std::shared_ptr<const TokenDataset> data_;
   std::shared_ptr<const Tokenizer> tokenizer_;
   TrainRecipe recipe_;
   std::filesystem::path out_;
   std::function<void(const Progress&)> progress_;
+  bool keep_stable_ = false;
 };
 
 }  // namespace flashnas
