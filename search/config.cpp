@@ -69,6 +69,38 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
     s.trials = int(f.positive("trials", s.trials));
     s.seed = uint64_t(f.non_negative("seed", 0));
     s.max_attempts = int(f.positive("max_attempts", s.max_attempts));
+    if (f.has("fidelities")) {
+      const json& a = f.raw("fidelities");
+      if (!a.is_array()) f.fail("fidelities", "must be an array of training tokens per rung, e.g. [32768, 131072, 524288]");
+      for (size_t i = 0; i < a.size(); ++i) {
+        const std::string at = "fidelities[" + std::to_string(i) + "]";
+        if (!a[i].is_number_integer() || a[i].get<int64_t>() <= 0) f.fail(at, "must be a positive number of tokens, got " + a[i].dump());
+        s.fidelities.push_back(a[i].get<int64_t>());
+      }
+      if (s.fidelities.size() < 2) f.fail("fidelities", "give at least two rungs (or leave the field out for one-fidelity training)");
+      // Rungs are trained in whole steps: they must increase as step counts.
+      const int64_t per_step = c.recipe.tokens_per_step();
+      for (size_t i = 1; i < s.fidelities.size(); ++i) {
+        const int64_t a_steps = (s.fidelities[i - 1] + per_step - 1) / per_step, b_steps = (s.fidelities[i] + per_step - 1) / per_step;
+        if (b_steps <= a_steps) {
+          f.fail("fidelities[" + std::to_string(i) + "]",
+                 "rungs must increase: " + std::to_string(s.fidelities[i]) + " tokens (" + std::to_string(b_steps) +
+                     " steps of " + std::to_string(per_step) + " tokens) after " + std::to_string(s.fidelities[i - 1]) +
+                     " (" + std::to_string(a_steps) + " steps)");
+        }
+      }
+    }
+    if (f.has("eta")) {
+      if (s.fidelities.empty()) f.fail("eta", "only applies with fidelities (the rungs of successive halving)");
+      const json& e = f.raw("eta");
+      if (!e.is_number() || !(e.get<double>() >= 2)) f.fail("eta", "must be a number >= 2 (promote the top 1/eta of a rung), got " + e.dump());
+      s.eta = e.get<double>();
+    }
+    if (f.has("token_budget")) {
+      if (s.fidelities.empty()) f.fail("token_budget", "only applies with fidelities; a one-rung study stops at `trials`");
+      s.token_budget = f.positive("token_budget");
+    }
+    if (!s.fidelities.empty() && s.token_budget == 0) s.token_budget = int64_t(s.trials) * c.recipe.steps() * c.recipe.tokens_per_step();
     if (f.has("init")) {
       const json& a = f.raw("init");
       if (!a.is_array()) f.fail("init", "must be an array of genome strings");
@@ -79,6 +111,30 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
       }
     }
     f.finish();
+  }
+  if (!c.search.fidelities.empty()) {
+    // Rungs continue one run (search/fidelity.h): the wsd schedule, with a
+    // warmup fixed by the first rung.
+    const json& t = doc.at("train");
+    if (t.contains("schedule") && t["schedule"] != "wsd") {
+      throw InputError(src + ": field \"train.schedule\": multi-fidelity training (search.fidelities) continues each "
+                       "run from rung to rung, which needs \"wsd\" (warmup-stable-decay), got " + t["schedule"].dump());
+    }
+    c.recipe.schedule = "wsd";
+    if (c.recipe.warmup_tokens == 0) {
+      TrainRecipe first = c.recipe;
+      first.tokens = c.search.fidelities.front();
+      c.recipe.warmup_tokens = first.warmup_steps() * first.tokens_per_step();
+    }
+    for (size_t i = 0; i < c.search.fidelities.size(); ++i) {
+      TrainRecipe r = c.recipe;
+      r.tokens = c.search.fidelities[i];
+      try {
+        r.validate();
+      } catch (const InputError& e) {
+        throw InputError(src + ": field \"search.fidelities[" + std::to_string(i) + "]\": " + e.what());
+      }
+    }
   }
   {
     static const json empty = json::object();

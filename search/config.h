@@ -7,7 +7,8 @@
 //   [[budgets]] name, workload, max_ms | min_tokens_per_s   search/budget.h
 //   [train] data = "tokens file", tokens, batch_size, seq_len, lr, ...
 //   [search] algorithm = "evolution" | "random", objective = "loss" | "pareto",
-//            population, sample, offspring, trials, seed, init = [genomes]
+//            population, sample, offspring, trials, seed, init = [genomes],
+//            fidelities = [tokens per rung], eta, token_budget   (search/fidelity.h)
 //   [latency] dtype, runtime   (which LUT entries price candidates)
 #pragma once
 #include <filesystem>
@@ -30,6 +31,11 @@ struct SearchSettings {
   uint64_t seed = 0;
   std::vector<std::string> init;        // seeded designs (genome text), trained first
   int max_attempts = 2000;              // draws per slot before giving up (budgets unmeetable)
+  // Multi-fidelity training (asynchronous successive halving, search/fidelity.h).
+  std::vector<int64_t> fidelities;      // training tokens per rung, increasing; empty: one rung of train.tokens
+  double eta = 3;                       // promote the top 1/eta of a rung
+  int64_t token_budget = 0;             // training tokens the study may spend (rungs only; default trials * train.tokens)
+  bool promote_all = false;             // bench tables: every candidate is trained to every rung
 };
 
 struct SearchConfig {

@@ -1,6 +1,7 @@
 #include "search/evolution.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <map>
 
@@ -65,17 +66,22 @@ std::optional<Proposal> propose(const SearchConfig& cfg, int64_t slot, int attem
     p.origin = "random";
     return p;
   }
+  // Losses are compared at equal rungs only (search/fidelity.h): two members
+  // at the lower of their highest rungs; the Pareto ranks at the highest rung
+  // every trained slot reached (rung 0 in a one-fidelity study).
+  int common = INT32_MAX;
+  for (const auto* t : done) common = std::min(common, t->rung);
   std::vector<int> rank(pop.size(), 0);
   if (s.objective == "pareto") {
     // The population plus the current frontier of all trained slots (elitism).
     std::vector<std::pair<double, double>> pts;
-    for (const auto* t : done) pts.emplace_back(t->latency_ms, t->loss);
+    for (const auto* t : done) pts.emplace_back(t->latency_ms, t->loss_at(common));
     const auto all_rank = pareto_ranks(pts);
     for (size_t i = 0; i < done.size(); ++i) {
       if (all_rank[i] == 0 && std::find(pop.begin(), pop.end(), done[i]) == pop.end()) pop.push_back(done[i]);
     }
     pts.clear();
-    for (const auto* t : pop) pts.emplace_back(t->latency_ms, t->loss);
+    for (const auto* t : pop) pts.emplace_back(t->latency_ms, t->loss_at(common));
     rank = pareto_ranks(pts);
   }
   // Tournament: S distinct members.
@@ -86,7 +92,8 @@ std::optional<Proposal> propose(const SearchConfig& cfg, int64_t slot, int attem
   size_t best = idx[0];
   for (size_t i = 1; i < k; ++i) {
     const size_t c = idx[i];
-    if (rank[c] < rank[best] || (rank[c] == rank[best] && pop[c]->loss < pop[best]->loss)) best = c;
+    const int r = std::min(pop[c]->rung, pop[best]->rung);
+    if (rank[c] < rank[best] || (rank[c] == rank[best] && pop[c]->loss_at(r) < pop[best]->loss_at(r))) best = c;
   }
   const TrialRow& parent = *pop[best];
   Genome g = space.parse_genome(parent.genome, "trial " + std::to_string(parent.number));

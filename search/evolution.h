@@ -13,6 +13,7 @@
 //     with the lowest validation loss ("loss"), or with the lowest Pareto
 //     rank over (loss, first-budget latency) within the population plus the
 //     study's current frontier, ties broken by loss ("pareto").
+//   With rungs (search/fidelity.h) losses are only compared at equal rungs.
 //   The child is the parent with exactly one gene mutated.
 // The random baseline draws every slot at random.
 #pragma once

@@ -13,6 +13,8 @@ namespace {
 double predicted(const TrialRow& t, const Budget& b) { return t.predicted.at(b.name).get<double>(); }
 
 bool is_trained(const TrialRow& t) { return t.status == "done" && !t.reused_from && std::isfinite(t.bpb); }
+// Compared on the frontier: trained to the highest rung any trial reached.
+bool compared(const TrialRow& t, int rung) { return is_trained(t) && t.rung == rung; }
 
 std::string esc(const std::string& s) {
   std::string o;
@@ -49,12 +51,18 @@ FrontierReport build(const SearchConfig& cfg, const std::filesystem::path& db, c
   r.trials = store.trials(s.id);
   double worst = 0;
   for (const auto& t : r.trials) {
+    if (is_trained(t)) r.rung = std::max(r.rung, t.rung);
+  }
+  r.rungs = int(cfg.search.fidelities.size());
+  if (r.rungs > 0) r.rung_tokens = cfg.search.fidelities.at(size_t(std::max(r.rung, 0)));
+  for (const auto& t : r.trials) {
     if (t.status == "pruned") ++r.pruned;
     else if (t.status == "failed" && !t.reused_from) ++r.failed;
     else if (t.reused_from) ++r.reused;
     else if (t.status == "running" || t.status == "pending") ++r.in_flight;
-    if (is_trained(t)) {
-      ++r.trained;
+    if (is_trained(t)) ++r.trained;
+    if (compared(t, r.rung)) {
+      ++r.n_compared;
       worst = std::max(worst, t.bpb);
     }
   }
@@ -63,7 +71,7 @@ FrontierReport build(const SearchConfig& cfg, const std::filesystem::path& db, c
     f.budget = b;
     std::vector<ParetoPoint> pts;
     for (const auto& t : r.trials) {
-      if (is_trained(t)) pts.push_back({predicted(t, b), t.bpb, t.number});
+      if (compared(t, r.rung)) pts.push_back({predicted(t, b), t.bpb, t.number});
     }
     for (const auto& p : pareto_front(pts)) f.front.push_back(p.id);
     f.ref_ms = b.limit_ms();
@@ -101,7 +109,7 @@ const TrialRow* FrontierReport::by_number(int64_t n) const {
 const TrialRow* FrontierReport::best() const {
   const TrialRow* b = nullptr;
   for (const auto& t : trials) {
-    if (is_trained(t) && (!b || t.bpb < b->bpb)) b = &t;
+    if (compared(t, rung) && (!b || t.bpb < b->bpb)) b = &t;
   }
   return b;
 }
@@ -123,6 +131,7 @@ json FrontierReport::to_json() const {
   json j = {{"study", study},     {"db", db},          {"finished", finished}, {"trained", trained},
             {"failed", failed},   {"pruned", pruned},  {"reused", reused},     {"in_flight", in_flight},
             {"budgets", bs}};
+  if (rungs > 0) j["rung"] = {{"rung", rung}, {"tokens", rung_tokens}, {"compared", n_compared}, {"rungs", rungs}};
   if (const TrialRow* b = best()) {
     j["best"] = {{"trial", b->number}, {"genome", b->genome}, {"loss", b->loss}, {"bpb", b->bpb},
                  {"params", b->params}, {"predicted_ms", b->predicted}};
@@ -139,6 +148,11 @@ std::string FrontierReport::summary() const {
                 in_flight ? (", " + std::to_string(in_flight) + " in flight").c_str() : "",
                 finished ? " (complete)" : "");
   std::string s = buf;
+  if (rungs > 0) {
+    std::snprintf(buf, sizeof buf, "compared at rung %d of %d (%lld tokens): %lld trials reached it\n", rung, rungs,
+                  static_cast<long long>(rung_tokens), static_cast<long long>(n_compared));
+    s += buf;
+  }
   if (const TrialRow* b = best()) {
     std::snprintf(buf, sizeof buf, "best: trial %lld  %s  loss %.4f (%.4f bits/byte), %lld params\n",
                   static_cast<long long>(b->number), b->genome.c_str(), b->loss, b->bpb, static_cast<long long>(b->params));
@@ -182,7 +196,7 @@ std::string FrontierReport::svg() const {
     const double x0 = double(bi) * (pw + ml + mr) + ml, y0 = mt;
     std::vector<std::pair<double, double>> pts;
     for (const auto& t : trials) {
-      if (is_trained(t)) pts.emplace_back(predicted(t, f.budget), t.bpb);
+      if (compared(t, rung)) pts.emplace_back(predicted(t, f.budget), t.bpb);
     }
     double xmin = f.ref_ms, xmax = f.ref_ms, ymin = INFINITY, ymax = -INFINITY;
     for (const auto& [x, y] : pts) {

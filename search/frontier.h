@@ -28,10 +28,14 @@ struct FrontierReport {
   std::vector<TrialRow> trials;   // all rows of the study
   std::vector<BudgetFrontier> budgets;
   int64_t trained = 0, failed = 0, pruned = 0, reused = 0, in_flight = 0;
+  // Multi-fidelity studies (search/fidelity.h): the frontier and the best
+  // trial compare only trials at the highest rung any trial reached.
+  int rungs = 0, rung = 0;  // rungs: 0 for a one-fidelity study
+  int64_t rung_tokens = 0, n_compared = 0;
   bool finished = false;
 
   const TrialRow* by_number(int64_t n) const;
-  // The trained trial with the lowest loss (all trained trials meet every budget).
+  // The trained trial with the lowest loss at `rung` (all trained trials meet every budget).
   const TrialRow* best() const;
   json to_json() const;
   std::string summary() const;  // counts and the best trial

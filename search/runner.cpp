@@ -1,5 +1,6 @@
 #include "search/runner.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -14,6 +15,7 @@
 #include "common/version.h"
 #include "profiler/measure.h"
 #include "search/evolution.h"
+#include "search/fidelity.h"
 #include "search/pricer.h"
 #include "supernet/accounting.h"
 #include "train/token_file.h"
@@ -131,9 +133,20 @@ std::string fmt_ms(const std::vector<double>& ms) {
 
 struct Claim {
   TrialRow trial;
+  std::optional<Promotion> promotion;  // set: continue `trial` to promotion->rung
   bool wait = false, stop = false;
   std::string stop_reason;
 };
+
+// Test-only fault injection: FLASHNAS_FAULT=kill-in-promotion:N kills this
+// process with SIGKILL after N training steps of its first promotion, so a
+// test can kill a worker at an exact point without timing anything.
+int fault_steps_in_promotion() {
+  const char* f = std::getenv("FLASHNAS_FAULT");
+  const std::string prefix = "kill-in-promotion:";
+  if (!f || std::string(f).rfind(prefix, 0) != 0) return -1;
+  return std::stoi(std::string(f).substr(prefix.size()));
+}
 
 }  // namespace
 
@@ -181,9 +194,9 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
     throw InputError(cfg.source + ": field \"space.vocab_size\": " + std::to_string(cfg.space.vocab_size) +
                      " is smaller than the data's vocabulary (" + std::to_string(tok->vocab_size()) + ")");
   }
-  TrainRecipe recipe = cfg.recipe;
-  if (o.threads > 0) recipe.threads = o.threads;
-  auto ds = std::make_shared<TokenDataset>(file, recipe.val_fraction, recipe.seed);
+  auto ds = std::make_shared<TokenDataset>(file, cfg.recipe.val_fraction, cfg.recipe.seed);
+  const Rungs rungs(cfg);
+  check_rungs_fit(cfg, rungs, *ds);
 
   Pricer pricer(cfg, table);
   {
@@ -210,8 +223,85 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
   StudyStore store(o.db, true);
   const StudyRow study = store.open_study(o.study, cfg.doc, cfg.search.seed, device, lut_info);
   const std::string me = worker_identity();
-  const int64_t max_slots = int64_t(cfg.search.trials) * 4 + cfg.search.population;
+  const int64_t max_trained = rungs.multi() && !cfg.search.promote_all
+                                  ? std::max<int64_t>(1, cfg.search.token_budget / rungs.cost(0))
+                                  : int64_t(cfg.search.trials);
+  const int64_t max_slots = max_trained * 4 + cfg.search.population;
+  int fault_steps = fault_steps_in_promotion();
   SearchSummary sum;
+  auto with_threads = [&](TrainRecipe r) {
+    if (o.threads > 0) r.threads = o.threads;
+    return r;
+  };
+  auto predicted_ms = [&](const TrialRow& t) {
+    std::vector<double> v;
+    for (const auto& b : cfg.budgets) v.push_back(t.predicted.at(b.name).get<double>());
+    return fmt_ms(v);
+  };
+  // "trial N [...] genome | ms | params | loss (at rung r) | best at that rung".
+  auto result_line = [&](const TrialRow& t, const TrainResult& r, int rung) {
+    double best = r.val_loss;
+    int64_t best_n = t.number;
+    for (const auto& x : store.trials(study.id)) {
+      const double l = x.reused_from ? NAN : x.loss_at(rung);
+      if (std::isfinite(l) && l < best) {
+        best = l;
+        best_n = x.number;
+      }
+    }
+    char rung_text[96] = "";
+    if (rungs.multi()) {
+      std::snprintf(rung_text, sizeof rung_text, " at rung %d (%lld tokens)", rung, static_cast<long long>(rungs.tokens(rung)));
+    }
+    char buf[768];
+    std::snprintf(buf, sizeof buf, "trial %lld [%s%s] %s | %s | %s params | loss %.4f (%.3f bpb)%s | best %.4f (trial %lld) | %.0f s",
+                  static_cast<long long>(t.number), rung > 0 ? "promoted" : t.origin.c_str(),
+                  rung == 0 && t.parent ? (" of " + std::to_string(*t.parent)).c_str() : "", t.genome.c_str(),
+                  predicted_ms(t).c_str(), std::to_string(r.params).c_str(), r.val_loss, r.val_bpb, rung_text, best,
+                  static_cast<long long>(best_n), r.wall_s);
+    return std::string(buf);
+  };
+  // Continues a trial from its stable state at rung p.rung - 1 to rung p.rung.
+  // A promotion killed in flight is redone from the same stable state, which
+  // is removed only after the result is committed.
+  auto promote = [&](const TrialRow& t, const Promotion& p) {
+    const fs::path dir = trial_dir(o.db, o.study, t.number);
+    const auto ts = clock::now();
+    try {
+      const TrainRecipe rr = with_threads(rungs.recipe(p.rung));
+      const fs::path from = Trainer::stable_dir(dir, rungs.recipe(p.rung - 1));
+      fs::remove_all(dir / "checkpoint");
+      fs::remove_all(Trainer::stable_dir(dir, rr));
+      const ArchSpec arch = ArchSpec::from_json(json::parse(t.arch), "trial " + std::to_string(t.number));
+      Trainer trainer(arch, ds, tok, rr, dir);
+      trainer.keep_stable(p.rung < rungs.top());
+      if (fault_steps >= 0) {
+        int64_t n = 0;
+        trainer.on_step([&n, fault_steps](int64_t) {
+          if (++n >= fault_steps) raise(SIGKILL);
+        });
+      }
+      const TrainResult r = trainer.run_from(from);
+      {
+        Transaction tx(store.db());
+        store.finish_rung(t.id, p.rung, r);
+        tx.commit();
+      }
+      fs::remove_all(dir / "checkpoint");
+      fs::remove_all(from);
+      ++sum.promoted;
+      log(result_line(t, r, p.rung));
+    } catch (const std::exception& e) {
+      const double s = std::chrono::duration<double>(clock::now() - ts).count();
+      {
+        Transaction tx(store.db());
+        store.fail_rung(t.id, p.rung, e.what(), s);
+        tx.commit();
+      }
+      ++sum.failed;
+      log("trial " + std::to_string(t.number) + " " + t.genome + " failed at rung " + std::to_string(p.rung) + ": " + e.what());
+    }
+  };
 
   for (;;) {
     Claim c;
@@ -234,20 +324,52 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
         if (t.status == "running") ++in_flight;
         by_hash.emplace(t.hash, &t);
       }
+      // Promotions in flight in workers that are gone are redone by this one.
+      for (const auto& t : trials) {
+        for (const auto& x : t.rungs) {
+          if (c.promotion || x.rung == 0 || x.status != "running") continue;
+          if (worker_alive(x.worker)) {
+            ++in_flight;
+          } else {
+            c.trial = t;
+            c.promotion = Promotion{t.id, t.number, x.rung};
+          }
+        }
+      }
       const TrialRow* pending = nullptr;
       for (const auto& t : trials) {
         if (t.status == "pending" && (!pending || *t.slot < *pending->slot)) pending = &t;
       }
-      if (pending) {
+      // Multi-fidelity: a promotion first, when one qualifies and the budget allows it.
+      const int64_t committed = tokens_committed(rungs, trials);
+      const int64_t budget = cfg.search.token_budget;
+      const bool capped = rungs.multi() && !cfg.search.promote_all;
+      if (!c.promotion && !pending && rungs.multi()) {
+        auto p = next_promotion(cfg, rungs, trials);
+        if (p && (!capped || committed + rungs.cost(p->rung) <= budget)) {
+          for (const auto& t : trials) {
+            if (t.id == p->trial_id) c.trial = t;
+          }
+          c.promotion = p;
+        }
+      }
+      const bool room_for_new = capped ? committed + rungs.cost(0) <= budget && slots < max_slots
+                                       : trained < cfg.search.trials && slots < max_slots;
+      if (c.promotion) {
+        store.start_rung(c.trial.id, c.promotion->rung, rungs.tokens(c.promotion->rung), me);
+      } else if (pending) {
         store.set_status(pending->id, "running", me);
         c.trial = *pending;
         c.trial.status = "running";
-      } else if (trained >= cfg.search.trials || slots >= max_slots) {
+      } else if (!room_for_new) {
         if (in_flight > 0) {
           c.wait = true;
         } else {
           c.stop = true;
-          if (trained < cfg.search.trials) {
+          if (capped) {
+            c.stop_reason = "the token budget is spent: " + std::to_string(committed) + " of " + std::to_string(budget) +
+                            " tokens committed, " + std::to_string(trained) + " architectures";
+          } else if (trained < cfg.search.trials) {
             c.stop_reason = std::to_string(slots) + " candidates drawn but only " + std::to_string(trained) +
                             " new architectures: the space is nearly exhausted";
           }
@@ -338,7 +460,11 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       continue;
     }
-    // Train the claimed trial.
+    if (c.promotion) {
+      promote(c.trial, *c.promotion);
+      continue;
+    }
+    // Train the claimed trial (rung 0).
     TrialRow& t = c.trial;
     const fs::path dir = trial_dir(o.db, o.study, t.number);
     const auto ts = clock::now();
@@ -346,7 +472,8 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       fs::remove_all(dir);
       fs::create_directories(dir.parent_path());
       const ArchSpec arch = ArchSpec::from_json(json::parse(t.arch), "trial " + std::to_string(t.number));
-      Trainer trainer(arch, ds, tok, recipe, dir);
+      Trainer trainer(arch, ds, tok, with_threads(rungs.recipe(0)), dir);
+      trainer.keep_stable(rungs.multi());
       const TrainResult r = trainer.run(false);
       fs::remove_all(dir / "checkpoint");
       {
@@ -355,25 +482,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
         tx.commit();
       }
       ++sum.trained;
-      double best = r.val_loss;
-      int64_t best_n = t.number;
-      for (const auto& x : store.trials(study.id)) {
-        if (x.status == "done" && x.loss < best) {
-          best = x.loss;
-          best_n = x.number;
-        }
-      }
-      char buf[512];
-      std::snprintf(buf, sizeof buf, "trial %lld [%s%s] %s | %s | %s params | loss %.4f (%.3f bpb) | best %.4f (trial %lld) | %.0f s",
-                    static_cast<long long>(t.number), t.origin.c_str(),
-                    t.parent ? (" of " + std::to_string(*t.parent)).c_str() : "", t.genome.c_str(),
-                    fmt_ms([&] {
-                      std::vector<double> v;
-                      for (const auto& b : cfg.budgets) v.push_back(t.predicted.at(b.name).get<double>());
-                      return v;
-                    }()).c_str(),
-                    std::to_string(r.params).c_str(), r.val_loss, r.val_bpb, best, static_cast<long long>(best_n), r.wall_s);
-      log(buf);
+      log(result_line(t, r, 0));
     } catch (const std::exception& e) {
       const double s = std::chrono::duration<double>(clock::now() - ts).count();
       {

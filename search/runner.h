@@ -5,7 +5,9 @@
 // worker to look finds (its process is gone) and redoes.
 //
 // Trial run folders: <db>.runs/<study>/trial-<number>/ (model.safetensors,
-// config.json, curve.csv; the resumable checkpoint is removed when done).
+// config.json, curve.csv of the highest rung finished; the resumable
+// checkpoint is removed when done; with fidelities, stable-<tokens>/ holds the
+// state a promotion continues from, search/fidelity.h).
 #pragma once
 #include <filesystem>
 #include <functional>
@@ -27,6 +29,7 @@ struct SearchOptions {
 
 struct SearchSummary {
   int64_t trained = 0, failed = 0, reused = 0, pruned = 0;  // by this worker
+  int64_t promoted = 0;                                      // promotions finished by this worker
   bool complete = false;                                     // the study has all its trials
   std::string stop_reason;                                   // why no more trials were created, when not by count
   double wall_s = 0;

@@ -1,6 +1,7 @@
 #include "search/study_store.h"
 
 #include <ctime>
+#include <map>
 
 #include "common/error.h"
 #include "common/sha256.h"
@@ -24,7 +25,7 @@ double opt_real(const Stmt& s, int c) { return s.is_null(c) ? NAN : s.real(c); }
 
 constexpr const char* kTrialCols =
     "id, number, slot, cycle, parent, reused_from, origin, genome, arch, hash, status, reason, worker, d_model, "
-    "params, predicted, latency_ms, loss, bpb, train_s";
+    "params, predicted, latency_ms, loss, bpb, train_s, rung";
 
 TrialRow read_trial(const Stmt& s) {
   TrialRow t;
@@ -48,12 +49,61 @@ TrialRow read_trial(const Stmt& s) {
   t.loss = opt_real(s, 17);
   t.bpb = opt_real(s, 18);
   t.train_s = opt_real(s, 19);
+  t.rung = s.is_null(20) ? -1 : static_cast<int>(s.int64(20));
   return t;
+}
+
+constexpr const char* kRungsTable =
+    "CREATE TABLE IF NOT EXISTS trial_rungs(trial_id INTEGER NOT NULL REFERENCES trials(id), rung INTEGER NOT NULL,"
+    " tokens INTEGER NOT NULL, status TEXT NOT NULL CHECK(status IN ('running','done','failed')), worker TEXT,"
+    " loss REAL, bpb REAL, train_s REAL, reason TEXT, started_at TEXT, finished_at TEXT, PRIMARY KEY(trial_id, rung));";
+constexpr const char* kCurvesTable =
+    "CREATE TABLE IF NOT EXISTS trial_curves(trial_id INTEGER NOT NULL REFERENCES trials(id), rung INTEGER NOT NULL,"
+    " step INTEGER NOT NULL, tokens INTEGER NOT NULL, train_loss REAL, val_loss REAL, lr REAL NOT NULL,"
+    " PRIMARY KEY(trial_id, rung, step));";
+
+// Version 2 (one fidelity, no rungs) to 3, in one transaction: every trained
+// trial becomes a trial at rung 0 with its curve.
+void migrate_v2(Db& db) {
+  {
+    db.exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    Stmt q(db, "SELECT value FROM meta WHERE key = 'study_schema_version'");
+    if (!q.step() || q.text(0) != "2") return;
+  }
+  Transaction tx(db);
+  db.exec("ALTER TABLE trials ADD COLUMN rung INTEGER;");
+  db.exec(kRungsTable);
+  db.exec("ALTER TABLE trial_curves RENAME TO trial_curves_v2;");
+  db.exec(kCurvesTable);
+  db.exec(
+      "INSERT INTO trial_curves(trial_id, rung, step, tokens, train_loss, val_loss, lr)"
+      " SELECT trial_id, 0, step, tokens, train_loss, val_loss, lr FROM trial_curves_v2;"
+      "DROP TABLE trial_curves_v2;"
+      "UPDATE trials SET rung = 0 WHERE status = 'done' AND reused_from IS NULL;"
+      "INSERT INTO trial_rungs(trial_id, rung, tokens, status, worker, loss, bpb, train_s, started_at, finished_at)"
+      " SELECT t.id, 0, COALESCE((SELECT MAX(tokens) FROM trial_curves c WHERE c.trial_id = t.id), 0), 'done', t.worker,"
+      " t.loss, t.bpb, t.train_s, t.started_at, t.finished_at FROM trials t WHERE t.rung = 0;"
+      "UPDATE meta SET value = '3' WHERE key = 'study_schema_version';");
+  tx.commit();
 }
 
 }  // namespace
 
+double TrialRow::loss_at(int r) const {
+  if (r == rung) return loss;
+  const RungRow* x = rung_row(r);
+  return x && x->status == "done" ? x->loss : NAN;
+}
+
+const RungRow* TrialRow::rung_row(int r) const {
+  for (const auto& x : rungs) {
+    if (x.rung == r) return &x;
+  }
+  return nullptr;
+}
+
 StudyStore::StudyStore(const std::filesystem::path& path, bool create) : db_(path, create) {
+  migrate_v2(db_);
   // The version first: an older file is refused before anything is added to it.
   require_schema_version(db_, "study_schema_version", kStudySchemaVersion, "study");
   db_.exec(
@@ -66,10 +116,10 @@ StudyStore::StudyStore(const std::filesystem::path& path, bool create) : db_(pat
       " status TEXT NOT NULL CHECK(status IN ('pending','running','done','failed','pruned')), reason TEXT,"
       " predicted TEXT NOT NULL, latency_ms REAL, params INTEGER NOT NULL, loss REAL, bpb REAL,"
       " reused_from INTEGER, worker TEXT, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT, train_s REAL,"
-      " UNIQUE(study_id, number), UNIQUE(study_id, slot));"
-      "CREATE INDEX IF NOT EXISTS trials_hash ON trials(study_id, hash);"
-      "CREATE TABLE IF NOT EXISTS trial_curves(trial_id INTEGER NOT NULL REFERENCES trials(id), step INTEGER NOT NULL,"
-      " tokens INTEGER NOT NULL, train_loss REAL, val_loss REAL, lr REAL NOT NULL, PRIMARY KEY(trial_id, step));");
+      " rung INTEGER, UNIQUE(study_id, number), UNIQUE(study_id, slot));"
+      "CREATE INDEX IF NOT EXISTS trials_hash ON trials(study_id, hash);");
+  db_.exec(kRungsTable);
+  db_.exec(kCurvesTable);
 }
 
 std::vector<std::string> StudyStore::study_names() const {
@@ -141,6 +191,24 @@ std::vector<TrialRow> StudyStore::trials(int64_t study) const {
   q.bind(1, study);
   std::vector<TrialRow> out;
   while (q.step()) out.push_back(read_trial(q));
+  std::map<int64_t, TrialRow*> by_id;
+  for (auto& t : out) by_id[t.id] = &t;
+  Stmt r(db_,
+         "SELECT r.trial_id, r.rung, r.tokens, r.status, r.worker, r.loss, r.bpb, r.train_s, r.reason FROM trial_rungs r"
+         " JOIN trials t ON t.id = r.trial_id WHERE t.study_id = ? ORDER BY r.trial_id, r.rung");
+  r.bind(1, study);
+  while (r.step()) {
+    RungRow x;
+    x.rung = static_cast<int>(r.int64(1));
+    x.tokens = r.int64(2);
+    x.status = r.text(3);
+    x.worker = r.is_null(4) ? "" : r.text(4);
+    x.loss = opt_real(r, 5);
+    x.bpb = opt_real(r, 6);
+    x.train_s = opt_real(r, 7);
+    x.reason = r.is_null(8) ? "" : r.text(8);
+    by_id.at(r.int64(0))->rungs.push_back(x);
+  }
   return out;
 }
 
@@ -148,7 +216,11 @@ std::optional<TrialRow> StudyStore::trial(int64_t study, int64_t number) const {
   Stmt q(db_, std::string("SELECT ") + kTrialCols + " FROM trials WHERE study_id = ? AND number = ?");
   q.bind(1, study).bind(2, number);
   if (!q.step()) return std::nullopt;
-  return read_trial(q);
+  const int64_t id = q.int64(0);
+  for (auto& t : trials(study)) {
+    if (t.id == id) return t;
+  }
+  return std::nullopt;
 }
 
 TrialRow StudyStore::insert(int64_t study, TrialRow t) {
@@ -196,24 +268,21 @@ void StudyStore::set_status(int64_t trial_id, const std::string& status, const s
   if (worker.empty()) s.bind_null(2);
   else s.bind(2, worker);
   s.bind(3, status).bind(4, utc_now()).bind(5, trial_id).run();
-  // A trial that is redone starts with an empty curve.
+  // A trial that is redone starts with an empty curve and no rungs.
   Stmt d(db_, "DELETE FROM trial_curves WHERE trial_id = ?");
   d.bind(1, trial_id).run();
+  Stmt r(db_, "DELETE FROM trial_rungs WHERE trial_id = ?");
+  r.bind(1, trial_id).run();
 }
 
 void StudyStore::finish(int64_t trial_id, const TrainResult& r) {
-  Stmt s(db_, "UPDATE trials SET status = 'done', loss = ?, bpb = ?, params = ?, train_s = ?, finished_at = ?, reason = NULL"
-              " WHERE id = ?");
-  s.bind(1, r.val_loss).bind(2, r.val_bpb).bind(3, r.params).bind(4, r.wall_s).bind(5, utc_now()).bind(6, trial_id).run();
-  Stmt c(db_, "INSERT OR REPLACE INTO trial_curves(trial_id, step, tokens, train_loss, val_loss, lr) VALUES(?,?,?,?,?,?)");
-  for (const auto& p : r.curve) {
-    c.reset();
-    c.bind(1, trial_id).bind(2, p.step).bind(3, p.tokens);
-    bind_real(c, 4, p.train_loss);
-    bind_real(c, 5, p.val_loss);
-    c.bind(6, p.lr);
-    c.run();
-  }
+  Stmt s(db_, "UPDATE trials SET status = 'done', reason = NULL WHERE id = ?");
+  s.bind(1, trial_id).run();
+  Stmt w(db_, "SELECT worker FROM trials WHERE id = ?");
+  w.bind(1, trial_id);
+  w.step();
+  start_rung(trial_id, 0, r.tokens, w.is_null(0) ? "" : w.text(0));
+  finish_rung(trial_id, 0, r);
 }
 
 void StudyStore::fail(int64_t trial_id, const std::string& reason, double train_s) {
@@ -223,9 +292,54 @@ void StudyStore::fail(int64_t trial_id, const std::string& reason, double train_
   s.bind(3, utc_now()).bind(4, trial_id).run();
 }
 
-std::vector<CurvePoint> StudyStore::curve(int64_t trial_id) const {
-  Stmt q(db_, "SELECT step, tokens, train_loss, val_loss, lr FROM trial_curves WHERE trial_id = ? ORDER BY step");
-  q.bind(1, trial_id);
+void StudyStore::start_rung(int64_t trial_id, int rung, int64_t tokens, const std::string& worker) {
+  Stmt s(db_,
+         "INSERT OR REPLACE INTO trial_rungs(trial_id, rung, tokens, status, worker, started_at) VALUES(?,?,?,'running',?,?)");
+  s.bind(1, trial_id).bind(2, int64_t(rung)).bind(3, tokens);
+  if (worker.empty()) s.bind_null(4);
+  else s.bind(4, worker);
+  s.bind(5, utc_now()).run();
+  Stmt d(db_, "DELETE FROM trial_curves WHERE trial_id = ? AND rung = ?");
+  d.bind(1, trial_id).bind(2, int64_t(rung)).run();
+}
+
+void StudyStore::finish_rung(int64_t trial_id, int rung, const TrainResult& r) {
+  const std::string now = utc_now();
+  Stmt u(db_, "UPDATE trial_rungs SET status = 'done', tokens = ?, loss = ?, bpb = ?, train_s = ?, finished_at = ?,"
+              " reason = NULL WHERE trial_id = ? AND rung = ?");
+  u.bind(1, r.tokens);
+  bind_real(u, 2, r.val_loss);
+  bind_real(u, 3, r.val_bpb);
+  u.bind(4, r.wall_s).bind(5, now).bind(6, trial_id).bind(7, int64_t(rung)).run();
+  // The trial's loss is its highest finished rung's; train_s the time of all its rungs.
+  Stmt s(db_, "UPDATE trials SET loss = ?, bpb = ?, params = ?, rung = ?, finished_at = ?,"
+              " train_s = (SELECT SUM(train_s) FROM trial_rungs WHERE trial_id = ?) WHERE id = ? AND COALESCE(rung, -1) < ?");
+  bind_real(s, 1, r.val_loss);
+  bind_real(s, 2, r.val_bpb);
+  s.bind(3, r.params).bind(4, int64_t(rung)).bind(5, now).bind(6, trial_id).bind(7, trial_id).bind(8, int64_t(rung)).run();
+  Stmt c(db_, "INSERT OR REPLACE INTO trial_curves(trial_id, rung, step, tokens, train_loss, val_loss, lr) VALUES(?,?,?,?,?,?,?)");
+  for (const auto& p : r.curve) {
+    c.reset();
+    c.bind(1, trial_id).bind(2, int64_t(rung)).bind(3, p.step).bind(4, p.tokens);
+    bind_real(c, 5, p.train_loss);
+    bind_real(c, 6, p.val_loss);
+    c.bind(7, p.lr);
+    c.run();
+  }
+}
+
+void StudyStore::fail_rung(int64_t trial_id, int rung, const std::string& reason, double train_s) {
+  Stmt u(db_, "UPDATE trial_rungs SET status = 'failed', reason = ?, train_s = ?, finished_at = ? WHERE trial_id = ? AND rung = ?");
+  u.bind(1, reason);
+  bind_real(u, 2, train_s);
+  u.bind(3, utc_now()).bind(4, trial_id).bind(5, int64_t(rung)).run();
+}
+
+std::vector<CurvePoint> StudyStore::curve(int64_t trial_id, int rung) const {
+  Stmt q(db_,
+         "SELECT step, tokens, train_loss, val_loss, lr FROM trial_curves WHERE trial_id = ?1 AND rung = CASE WHEN ?2 >= 0"
+         " THEN ?2 ELSE (SELECT MAX(rung) FROM trial_curves WHERE trial_id = ?1) END ORDER BY step");
+  q.bind(1, trial_id).bind(2, int64_t(rung));
   std::vector<CurvePoint> out;
   while (q.step()) {
     CurvePoint p;

@@ -14,8 +14,15 @@
 //     slot: order among candidates that passed the budgets (NULL when pruned);
 //     status: pending | running | done | failed | pruned;
 //     latency_ms: the first budget's predicted latency; loss in nats/token,
-//     bpb in bits/byte (validation, after the short run).
-//   trial_curves(trial_id, step, tokens, train_loss, val_loss, lr)
+//     bpb in bits/byte (validation, after the short run), at rung `rung`:
+//     the highest rung the trial finished (NULL before the first).
+//   trial_rungs(trial_id, rung, tokens, status running|done|failed, worker,
+//               loss, bpb, train_s, reason, started_at, finished_at)
+//     one row per rung a trial was trained to (a one-fidelity study has rung 0
+//     only); a promotion in flight is a 'running' row above the trial's rung.
+//   trial_curves(trial_id, rung, step, tokens, train_loss, val_loss, lr)
+//     the whole curve of the run that ended at that rung.
+// Version 2 files are migrated to 3 in place (their trials become rung 0).
 #pragma once
 #include <cmath>
 #include <filesystem>
@@ -29,7 +36,14 @@
 
 namespace flashnas {
 
-inline constexpr int kStudySchemaVersion = 2;
+inline constexpr int kStudySchemaVersion = 3;
+
+struct RungRow {
+  int rung = 0;
+  int64_t tokens = 0;
+  std::string status, worker, reason;  // running | done | failed
+  double loss = NAN, bpb = NAN, train_s = NAN;
+};
 
 struct TrialRow {
   int64_t id = 0, number = 0;
@@ -39,6 +53,12 @@ struct TrialRow {
   int64_t d_model = 0, params = 0;
   json predicted = json::object();  // budget name -> predicted ms
   double latency_ms = NAN, loss = NAN, bpb = NAN, train_s = NAN;
+  int rung = -1;               // highest finished rung (-1: none); loss and bpb are its
+  std::vector<RungRow> rungs;  // by rung
+
+  // The loss at rung r (NaN when the trial has not finished it).
+  double loss_at(int r) const;
+  const RungRow* rung_row(int r) const;
 };
 
 struct StudyRow {
@@ -71,9 +91,15 @@ class StudyStore {
   // Inserts a trial (id and number are assigned); returns it.
   TrialRow insert(int64_t study, TrialRow t);
   void set_status(int64_t trial_id, const std::string& status, const std::string& worker);
+  // Rung 0 (the first training of a trial) finished or failed.
   void finish(int64_t trial_id, const TrainResult& r);
   void fail(int64_t trial_id, const std::string& reason, double train_s);
-  std::vector<CurvePoint> curve(int64_t trial_id) const;
+  // Promotions: a trial continued to rung r >= 1 (trial_rungs rows).
+  void start_rung(int64_t trial_id, int rung, int64_t tokens, const std::string& worker);
+  void finish_rung(int64_t trial_id, int rung, const TrainResult& r);
+  void fail_rung(int64_t trial_id, int rung, const std::string& reason, double train_s);
+  // The curve of the run that ended at `rung` (-1: the trial's highest).
+  std::vector<CurvePoint> curve(int64_t trial_id, int rung = -1) const;
 
   Db& db() { return db_; }
 

@@ -280,6 +280,7 @@ TrainResult Trainer::train(bool resume, const fs::path& continue_from, int64_t s
     pending_sum += lv;
     pending_n += 1;
     const int64_t done = step + 1;
+    if (step_hook_) step_hook_(done);
     const bool eval_now = (recipe_.eval_interval > 0 && done % recipe_.eval_interval == 0) || done == steps;
     if (eval_now) {
       last_val = evaluate();

@@ -70,6 +70,9 @@ class Trainer {
 
   // Called about every 2 seconds and at every evaluation.
   void on_progress(std::function<void(const Progress&)> fn) { progress_ = std::move(fn); }
+  // Called after every optimizer step with the steps done (fault-injection
+  // tests use it to stop a run at an exact step).
+  void on_step(std::function<void(int64_t)> fn) { step_hook_ = std::move(fn); }
 
   // Checks the recipe, device, dtype and that the architecture covers the
   // data's vocabulary; InputError naming the flag otherwise. run() calls it
@@ -102,6 +105,7 @@ class Trainer {
   TrainRecipe recipe_;
   std::filesystem::path out_;
   std::function<void(const Progress&)> progress_;
+  std::function<void(int64_t)> step_hook_;
   bool keep_stable_ = false;
 };
 

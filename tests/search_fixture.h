@@ -1,0 +1,40 @@
+// Shared by the search tests: a tiny staged space that trains in well under
+// a second per candidate, a synthetic latency table for it, and a study
+// folder (config, database) to run the CLI against.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "search/config.h"
+#include "test_util.h"
+
+namespace flashnas::test {
+
+// The tiny space's config; `extra_search` is appended to [search], `budget`
+// is the first budget's limit line.
+std::string tiny_config(const std::string& data, const std::string& extra_search = "",
+                        const std::string& budget = "max_ms = 1000");
+void replace_once(std::string& s, const std::string& from, const std::string& to);
+SearchConfig parse_config(const std::string& toml);
+// A synthetic LUT holding every entry the config's space and budgets need:
+// cost grows with width and (for attention-like ops) with context.
+// With `verdict`, the table carries a profile report judging every budget's
+// workload so (as flashnas profile --validate writes it).
+void synthetic_lut(const SearchConfig& cfg, const std::filesystem::path& db, bool drop_one = false,
+                   const std::string& verdict = "reliable");
+// A small corpus prepared as a token file (byte-level).
+std::filesystem::path tiny_data(const TempDir& dir);
+
+struct Study {
+  TempDir dir;
+  std::string config, db;
+  explicit Study(const std::string& extra_search = "", const std::string& budget = "max_ms = 1000",
+                 bool drop_lut_entry = false, const std::string& verdict = "reliable");
+  std::vector<std::string> search_args(const std::string& study = "s") const;
+};
+
+// The first column of the first row of `sql`.
+int64_t scalar(const std::string& db, const std::string& sql);
+
+}  // namespace flashnas::test
