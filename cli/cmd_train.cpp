@@ -23,21 +23,13 @@ struct TrainOpts {
   int64_t stop_at_step = -1;
 };
 
-std::string duration(double s) {
-  char buf[32];
-  if (s < 60) std::snprintf(buf, sizeof buf, "%.0fs", s);
-  else if (s < 3600) std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
-  else std::snprintf(buf, sizeof buf, "%dh%02dm", int(s) / 3600, (int(s) % 3600) / 60);
-  return buf;
-}
-
 void print_progress(const Progress& p) {
   char val[32] = "";
   if (std::isfinite(p.val_loss)) std::snprintf(val, sizeof val, "  val %.4f", p.val_loss);
   std::fprintf(stderr, "step %lld/%lld  tokens %s/%s  loss %.4f%s  lr %.2e  %s tok/s  ETA %s\n",
                static_cast<long long>(p.step), static_cast<long long>(p.steps), format_count(double(p.tokens)).c_str(),
                format_count(double(p.total_tokens)).c_str(), p.loss, val, p.lr, format_count(p.tokens_per_s).c_str(),
-               duration(p.eta_s).c_str());
+               format_duration(p.eta_s).c_str());
 }
 
 // Everything up to `started = true` is set-up: bad input found there leaves
@@ -83,7 +75,7 @@ void run_train(const TrainOpts& o, bool& started) {
     return;
   }
   std::printf("%s: %s tokens in %s (%s tok/s), %s params\n", res.completed ? "done" : "stopped",
-              format_count(double(res.tokens)).c_str(), duration(res.wall_s).c_str(),
+              format_count(double(res.tokens)).c_str(), format_duration(res.wall_s).c_str(),
               format_count(res.tokens_per_s).c_str(), format_count(double(res.params)).c_str());
   std::printf("validation: loss %.4f, perplexity %.3f, %.4f bits/byte (unigram baseline %.4f bits/byte)\n",
               res.val_loss, res.val_ppl, res.val_bpb, res.unigram_bpb);

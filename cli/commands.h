@@ -15,5 +15,6 @@ void add_frontier_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_proxy_command(CLI::App& app);
+void add_bench_table_command(CLI::App& app);
 
 }  // namespace flashnas::cli

@@ -50,4 +50,13 @@ void write_file_atomic(const fs::path& path, std::string_view data) {
   }
 }
 
+void check_output_file(const std::filesystem::path& path, const std::string& flag) {
+  std::error_code ec;
+  const auto parent = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
+  if (!std::filesystem::is_directory(parent, ec)) {
+    throw InputError(flag + " " + path.string() + ": the folder " + parent.string() + " does not exist");
+  }
+  if (std::filesystem::is_directory(path, ec)) throw InputError(flag + " " + path.string() + ": is a folder; give a file name");
+}
+
 }  // namespace flashnas

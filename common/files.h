@@ -15,4 +15,8 @@ std::string read_file(const std::filesystem::path& path);
 // removed and `path` is left as it was. Throws Error naming the path.
 void write_file_atomic(const std::filesystem::path& path, std::string_view data);
 
+// InputError "<flag> <path>: ..." unless `path` can be written: its folder
+// exists and `path` is not a folder. Call it before long work.
+void check_output_file(const std::filesystem::path& path, const std::string& flag);
+
 }  // namespace flashnas

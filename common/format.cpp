@@ -39,4 +39,13 @@ std::string with_commas(int64_t n) {
   return n < 0 ? "-" + s : s;
 }
 
+std::string format_duration(double s) {
+  char buf[32];
+  if (!(s >= 0) || !std::isfinite(s)) return "?";
+  if (s < 60) std::snprintf(buf, sizeof buf, "%.0fs", s);
+  else if (s < 3600) std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
+  else std::snprintf(buf, sizeof buf, "%dh%02dm", int(s) / 3600, (int(s) % 3600) / 60);
+  return buf;
+}
+
 }  // namespace flashnas

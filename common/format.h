@@ -9,5 +9,6 @@ std::string format_count(double n);     // 1234567 -> "1.23M"; below 1e4 -> "123
 std::string format_bytes(double bytes); // 1536 -> "1.5 KiB"
 std::string format_flops(double flops); // 2.1e9 -> "2.10 GFLOP"
 std::string with_commas(int64_t n);     // 1234567 -> "1,234,567"
+std::string format_duration(double s);  // 42 -> "42s", 125 -> "2m05s", 7300 -> "2h01m"
 
 }  // namespace flashnas

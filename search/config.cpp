@@ -100,6 +100,14 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
       if (s.fidelities.empty()) f.fail("token_budget", "only applies with fidelities; a one-rung study stops at `trials`");
       s.token_budget = f.positive("token_budget");
     }
+    if (f.has("promote")) {
+      if (s.fidelities.empty()) f.fail("promote", "only applies with fidelities");
+      const std::string p = f.string("promote");
+      if (p != "asha" && p != "all") {
+        f.fail("promote", "must be \"asha\" (successive halving) or \"all\" (every candidate to every rung, for bench tables), got \"" + p + "\"");
+      }
+      s.promote_all = p == "all";
+    }
     if (!s.fidelities.empty() && s.token_budget == 0) s.token_budget = int64_t(s.trials) * c.recipe.steps() * c.recipe.tokens_per_step();
     if (f.has("init")) {
       const json& a = f.raw("init");

@@ -8,7 +8,8 @@
 //   [train] data = "tokens file", tokens, batch_size, seq_len, lr, ...
 //   [search] algorithm = "evolution" | "random", objective = "loss" | "pareto",
 //            population, sample, offspring, trials, seed, init = [genomes],
-//            fidelities = [tokens per rung], eta, token_budget   (search/fidelity.h)
+//            fidelities = [tokens per rung], eta, token_budget,
+//            promote = "asha" | "all"   (search/fidelity.h)
 //   [latency] dtype, runtime   (which LUT entries price candidates)
 #pragma once
 #include <filesystem>
@@ -35,7 +36,7 @@ struct SearchSettings {
   std::vector<int64_t> fidelities;      // training tokens per rung, increasing; empty: one rung of train.tokens
   double eta = 3;                       // promote the top 1/eta of a rung
   int64_t token_budget = 0;             // training tokens the study may spend (rungs only; default trials * train.tokens)
-  bool promote_all = false;             // bench tables: every candidate is trained to every rung
+  bool promote_all = false;             // promote = "all" (bench tables): every candidate to every rung
 };
 
 struct SearchConfig {

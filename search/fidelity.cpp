@@ -62,6 +62,26 @@ int64_t tokens_committed(const Rungs& rungs, const std::vector<TrialRow>& trials
   return sum;
 }
 
+int64_t tokens_finished(const Rungs& rungs, const std::vector<TrialRow>& trials) {
+  int64_t sum = 0;
+  for (const auto& t : trials) {
+    if (!t.slot || t.reused_from) continue;
+    if (t.status == "done" || t.status == "failed") sum += rungs.cost(0);
+    for (const auto& x : t.rungs) {
+      if (x.rung >= 1 && x.rung < rungs.count() && x.status != "running") sum += rungs.cost(x.rung);
+    }
+  }
+  return sum;
+}
+
+int64_t tokens_planned(const SearchConfig& cfg, const Rungs& rungs) {
+  if (!rungs.multi()) return int64_t(cfg.search.trials) * rungs.cost(0);
+  if (!cfg.search.promote_all) return cfg.search.token_budget;
+  int64_t per = 0;
+  for (int r = 0; r < rungs.count(); ++r) per += rungs.cost(r);
+  return int64_t(cfg.search.trials) * per;
+}
+
 void check_rungs_fit(const SearchConfig& cfg, const Rungs& rungs, const TokenDataset& data) {
   if (!rungs.multi()) return;
   const int64_t have = data.train().tokens;

@@ -57,6 +57,13 @@ std::optional<Promotion> next_promotion(const SearchConfig& cfg, const Rungs& ru
 // flight at rung 0, and every promotion started (failed ones included).
 int64_t tokens_committed(const Rungs& rungs, const std::vector<TrialRow>& trials);
 
+// Of those, the tokens of work finished (done or failed).
+int64_t tokens_finished(const Rungs& rungs, const std::vector<TrialRow>& trials);
+// Training tokens the whole study plans to spend: trials * rung 0 for one
+// fidelity, the token budget for successive halving, every rung of every
+// candidate with promote = "all".
+int64_t tokens_planned(const SearchConfig& cfg, const Rungs& rungs);
+
 // InputError naming "search.fidelities[i]" when a rung needs more tokens than
 // the training split holds (rungs must not repeat data).
 void check_rungs_fit(const SearchConfig& cfg, const Rungs& rungs, const TokenDataset& data);

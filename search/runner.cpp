@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/format.h"
 #include "common/version.h"
 #include "profiler/measure.h"
 #include "search/evolution.h"
@@ -239,10 +240,19 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
     return fmt_ms(v);
   };
   // "trial N [...] genome | ms | params | loss (at rung r) | best at that rung".
+  const int64_t planned = tokens_planned(cfg, rungs);
+  int64_t mine = 0;  // tokens this worker trained
   auto result_line = [&](const TrialRow& t, const TrainResult& r, int rung) {
     double best = r.val_loss;
     int64_t best_n = t.number;
-    for (const auto& x : store.trials(study.id)) {
+    const auto all = store.trials(study.id);
+    mine += rungs.cost(rung);
+    const int64_t finished = tokens_finished(rungs, all);
+    const double rate = double(mine) / std::max(1e-9, std::chrono::duration<double>(clock::now() - t0).count());
+    char progress[128];
+    std::snprintf(progress, sizeof progress, " | %.0f%% of %.3gM tokens, ETA %s", 100.0 * double(finished) / double(planned),
+                  double(planned) / 1e6, format_duration(double(std::max<int64_t>(0, planned - finished)) / rate).c_str());
+    for (const auto& x : all) {
       const double l = x.reused_from ? NAN : x.loss_at(rung);
       if (std::isfinite(l) && l < best) {
         best = l;
@@ -254,11 +264,11 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       std::snprintf(rung_text, sizeof rung_text, " at rung %d (%lld tokens)", rung, static_cast<long long>(rungs.tokens(rung)));
     }
     char buf[768];
-    std::snprintf(buf, sizeof buf, "trial %lld [%s%s] %s | %s | %s params | loss %.4f (%.3f bpb)%s | best %.4f (trial %lld) | %.0f s",
+    std::snprintf(buf, sizeof buf, "trial %lld [%s%s] %s | %s | %s params | loss %.4f (%.3f bpb)%s | best %.4f (trial %lld) | %.0f s%s",
                   static_cast<long long>(t.number), rung > 0 ? "promoted" : t.origin.c_str(),
                   rung == 0 && t.parent ? (" of " + std::to_string(*t.parent)).c_str() : "", t.genome.c_str(),
                   predicted_ms(t).c_str(), std::to_string(r.params).c_str(), r.val_loss, r.val_bpb, rung_text, best,
-                  static_cast<long long>(best_n), r.wall_s);
+                  static_cast<long long>(best_n), r.wall_s, progress);
     return std::string(buf);
   };
   // Continues a trial from its stable state at rung p.rung - 1 to rung p.rung.

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <sstream>
+#include <utility>
 
 #include "common/files.h"
 #include "common/sqlite.h"
@@ -186,6 +188,88 @@ TEST(Fidelity, KilledInThePromotionResumesWithNothingLostOrRepeated) {
   // The same study as the uninterrupted one: every rung of every trial, the same losses.
   EXPECT_EQ(rung_losses(st.db), rung_losses(ref.db));
   EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM trial_rungs WHERE status != 'done'"), 0);
+}
+
+std::vector<std::vector<std::string>> read_csv(const std::string& text) {
+  std::vector<std::vector<std::string>> rows;
+  std::stringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> row;
+    std::string cell;
+    bool quoted = false;
+    for (char c : line) {
+      if (c == '"') quoted = !quoted;
+      else if (c == ',' && !quoted) row.push_back(std::exchange(cell, ""));
+      else cell += c;
+    }
+    row.push_back(cell);
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+TEST(BenchTable, EveryArchitectureAtEveryRungResumableAndWrittenAsCsv) {
+  Study st;
+  const std::string csv = (st.dir / "table.csv").string();
+  const std::vector<std::string> args = {"bench-table", "--config", st.config, "--db",  st.db,  "--archs", "5",
+                                         "--fidelities", "256,768",  "--threads", "1",   "--csv", csv, "--json"};
+  auto r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["rows"], 5);
+  EXPECT_EQ(j["complete"], 5);
+  EXPECT_EQ(j["rungs"], json::array({256, 768}));
+  EXPECT_NE(r.err.find("ETA"), std::string::npos) << "progress with an ETA:\n" << r.err;
+  const std::string table = read_file(csv);
+  const auto rows = read_csv(table);
+  ASSERT_EQ(rows.size(), 6u);
+  const std::vector<std::string> header = {"trial", "genome", "d_model", "params", "status", "call_ms",
+                                           "loss_256", "bpb_256", "train_s_256", "loss_768", "bpb_768", "train_s_768"};
+  EXPECT_EQ(rows[0], header);
+  StudyStore store(st.db, false);
+  const auto trials = store.trials(store.get_study("bench-table").id);
+  for (size_t i = 1; i < rows.size(); ++i) {
+    ASSERT_EQ(rows[i].size(), header.size()) << table;
+    EXPECT_EQ(rows[i][4], "done");
+    const int64_t n = std::stoll(rows[i][0]);
+    const TrialRow* t = nullptr;
+    for (const auto& x : trials) {
+      if (x.number == n) t = &x;
+    }
+    ASSERT_TRUE(t);
+    EXPECT_EQ(rows[i][1], t->genome);
+    EXPECT_NEAR(std::stod(rows[i][6]), t->loss_at(0), 1e-6);
+    EXPECT_NEAR(std::stod(rows[i][9]), t->loss_at(1), 1e-6);
+    EXPECT_NEAR(std::stod(rows[i][5]), t->predicted.at("call").get<double>(), 1e-4);
+  }
+  const json meta = json::parse(read_file(csv + ".json"));
+  EXPECT_EQ(meta["format"], "flashnas.bench_table/1");
+  EXPECT_EQ(meta["config"]["search"]["promote"], "all");
+  // A rerun trains nothing and writes the same table.
+  r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("trial "), std::string::npos) << r.err;
+  EXPECT_EQ(read_file(csv), table);
+}
+
+TEST(BenchTable, BadRequestsNameTheFlagAndWriteNothing) {
+  Study st;
+  const auto before = st.dir.entries();
+  auto check = [&](std::vector<std::string> extra, const std::string& want) {
+    std::vector<std::string> args = {"bench-table", "--config", st.config, "--db", st.db, "--threads", "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto r = run_cli(args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find(want), std::string::npos) << r.err;
+    EXPECT_EQ(st.dir.entries(), before) << "nothing written for: " << want;
+  };
+  check({"--archs", "0", "--fidelities", "256,768"}, "--archs: must be >= 1");
+  check({"--archs", "3"}, "--fidelities: a bench table trains every architecture at every rung");
+  check({"--archs", "3", "--fidelities", "256,x"}, "--fidelities: \"x\" is not a positive number of tokens");
+  check({"--archs", "3", "--fidelities", "768,256"}, "field \"search.fidelities[1]\": rungs must increase");
+  check({"--archs", "3", "--fidelities", "256,768", "--csv", (st.dir / "no/such/t.csv").string()},
+        "--csv " + (st.dir / "no/such/t.csv").string() + ": the folder");
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'trials'"), 0) << "no study was created";
 }
 
 TEST(Fidelity, VersionTwoStudyFilesAreMigrated) {

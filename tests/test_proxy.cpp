@@ -110,7 +110,7 @@ TEST(ProxyCli, BadRequestsNameTheFlagAndWriteNothing) {
   a[8] = "768";  // --short equal to --long
   check(a, "--long: must be more tokens than --short (768)");
   check(e.args(2), "--archs: must be >= 4");
-  check(e.args(100000), "--archs: ");
+  check(e.args(100000), "distinct architectures that meet its constraints; ask for at most that many");
   check(e.args(4, "../escape"), "--name \"../escape\": must be 1 to 64 letters");
   check(e.args(4, ""), "--name \"\": must be");
 }

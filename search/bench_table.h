@@ -1,0 +1,35 @@
+// A search benchmark table: N architectures drawn uniformly from a space
+// (those that meet its budgets and constraints, as a random search draws
+// them), each trained to every rung, with its loss per rung, parameters and
+// predicted latency per budget. Search algorithms are then compared by
+// replaying them against the table, thousands of times, without training.
+//
+// The table is a study (random draws, promote = "all", trials = N) in the
+// study database, so it is resumable after kill -9 and can be extended by
+// more workers; bench_table_csv() writes it out as a small CSV:
+//   trial, genome, d_model, params, status, <budget>_ms..., then per rung
+//   loss_<tokens>, bpb_<tokens>, train_s_<tokens>   (empty where not reached)
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "search/config.h"
+#include "search/study_store.h"
+
+namespace flashnas {
+
+// The study config of a bench table: `cfg` with random draws, every
+// candidate promoted to every rung, N = `archs` trials; `fidelities`, when
+// not empty, replaces [search] fidelities. InputError naming the flag when
+// there are no rungs or N < 1.
+SearchConfig bench_table_config(const SearchConfig& cfg, int64_t archs, const std::vector<int64_t>& fidelities);
+
+// One row per trained architecture (failed ones included, with status
+// "failed"), by trial number.
+std::string bench_table_csv(const SearchConfig& cfg, const std::vector<TrialRow>& trials);
+
+// Counts for the table's summary: trained architectures, rows complete at every rung, failed, pruned, reused.
+json bench_table_summary(const SearchConfig& cfg, const std::vector<TrialRow>& trials);
+
+}  // namespace flashnas
