@@ -3,20 +3,23 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "common/error.h"
 #include "search/proxy.h"
 
 namespace flashnas::cli {
 
 void add_proxy_command(CLI::App& app) {
   struct Opts {
-    std::string config;
+    std::string config, table;
     ProxyOptions p;
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("proxy", "Check how well short training ranks architectures: train N at two budgets");
-  cmd->add_option("--config", o->config, "Search config (TOML): the space, data and training recipe")->required();
-  cmd->add_option("--db", o->p.db, "SQLite database for the runs and the report (resumable)")->required();
+  cmd->add_option("--config", o->config, "Search config (TOML): the space, data and training recipe");
+  cmd->add_option("--db", o->p.db, "SQLite database for the runs and the report (resumable)");
+  cmd->add_option("--table", o->table,
+                  "Compare two rungs of a bench table (flashnas bench-table --csv) instead of training; no --config or --db");
   cmd->add_option("--archs", o->p.archs, "Architectures to train (>= 4)")->capture_default_str();
   cmd->add_option("--short", o->p.short_tokens, "Short training, in tokens")->required();
   cmd->add_option("--long", o->p.long_tokens, "Long training, in tokens (more than --short)")->required();
@@ -26,8 +29,16 @@ void add_proxy_command(CLI::App& app) {
   cmd->add_option("--seed", o->p.seed, "Seed for drawing architectures and for the bootstrap")->capture_default_str();
   cmd->add_flag("--json", o->json, "Print the report as JSON");
   cmd->callback([o] {
-    const SearchConfig cfg = SearchConfig::load(o->config);
-    const ProxyReport r = run_proxy(cfg, o->p, [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
+    ProxyReport r;
+    if (!o->table.empty()) {
+      if (!o->config.empty() || !o->p.db.empty()) throw InputError("--table: compares a table's rungs; drop --config and --db");
+      r = proxy_from_table(o->table, o->p.short_tokens, o->p.long_tokens, o->p.seed);
+    } else {
+      if (o->config.empty()) throw InputError("--config: required (or --table to compare a bench table's rungs)");
+      if (o->p.db.empty()) throw InputError("--db: required (or --table to compare a bench table's rungs)");
+      const SearchConfig cfg = SearchConfig::load(o->config);
+      r = run_proxy(cfg, o->p, [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
+    }
     if (o->json) {
       std::cout << r.to_json().dump(2) << "\n";
       return;

@@ -67,6 +67,15 @@ void add_search_command(CLI::App& app) {
       std::fprintf(stderr, "search: study \"%s\" in %s: %s %s, %d trials, population %d, sample %d, %d offspring/cycle\n",
                    o->study.c_str(), o->db.c_str(), cfg.search.algorithm.c_str(), cfg.search.objective.c_str(),
                    cfg.search.trials, cfg.search.population, cfg.search.sample, cfg.search.offspring);
+      if (!cfg.search.fidelities.empty()) {
+        std::string rungs;
+        for (const int64_t t : cfg.search.fidelities) rungs += (rungs.empty() ? "" : ", ") + std::to_string(t);
+        char how[64];
+        if (cfg.search.promote_all) std::snprintf(how, sizeof how, "every candidate to every rung");
+        else std::snprintf(how, sizeof how, "promote the top 1/%g of a rung", cfg.search.eta);
+        std::fprintf(stderr, "  rungs [%s] tokens, %s, token budget %lld\n", rungs.c_str(), how,
+                     static_cast<long long>(cfg.search.token_budget));
+      }
       for (const auto& b : cfg.budgets) std::fprintf(stderr, "  budget %s\n", b.describe().c_str());
     }
     // Extra workers: this binary again, one process each.

@@ -2,9 +2,13 @@
 
 #include <cmath>
 #include <cstdio>
+#include <algorithm>
+#include <cstdlib>
 #include <sstream>
+#include <utility>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "search/fidelity.h"
 
 namespace flashnas {
@@ -91,6 +95,107 @@ json bench_table_summary(const SearchConfig& cfg, const std::vector<TrialRow>& t
   for (int r = 0; r < rungs.count(); ++r) tokens.push_back(rungs.tokens(r));
   return json{{"archs", cfg.search.trials}, {"rows", rows},     {"complete", complete}, {"failed", failed},
               {"pruned", pruned},           {"reused", reused}, {"rungs", tokens}};
+}
+
+namespace {
+
+// One CSV line: fields separated by commas, "quoted" where they hold one.
+std::vector<std::string> split_csv(const std::string& line) {
+  std::vector<std::string> out;
+  std::string cell;
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        cell += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        cell += c;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      out.push_back(std::exchange(cell, ""));
+    } else {
+      cell += c;
+    }
+  }
+  out.push_back(cell);
+  return out;
+}
+
+}  // namespace
+
+BenchTable read_bench_table(const std::filesystem::path& csv) {
+  BenchTable t;
+  t.path = csv;
+  std::istringstream in(read_file(csv));
+  std::string line;
+  int64_t n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    auto fields = split_csv(line);
+    if (t.columns.empty()) {
+      t.columns = std::move(fields);
+      for (const auto& c : t.columns) {
+        if (c.rfind("loss_", 0) != 0) continue;
+        try {
+          t.rungs.push_back(std::stoll(c.substr(5)));
+        } catch (const std::exception&) {
+          throw InputError(csv.string() + ":1: column \"" + c + "\": expected loss_<tokens>");
+        }
+      }
+      if (t.rungs.empty()) {
+        throw InputError(csv.string() + ":1: no loss_<tokens> columns; is this a table written by flashnas bench-table?");
+      }
+      continue;
+    }
+    if (fields.size() != t.columns.size()) {
+      throw InputError(csv.string() + ":" + std::to_string(n) + ": expected " + std::to_string(t.columns.size()) +
+                       " fields, got " + std::to_string(fields.size()));
+    }
+    t.rows.push_back(std::move(fields));
+  }
+  if (t.columns.empty()) throw InputError(csv.string() + ": empty file; expected a table written by flashnas bench-table");
+  // Every loss must be a number or empty.
+  for (size_t r = 0; r < t.rows.size(); ++r) {
+    for (const int64_t k : t.rungs) {
+      const std::string& v = t.rows[r][t.column("loss_" + std::to_string(k))];
+      if (v.empty()) continue;
+      char* end = nullptr;
+      std::strtod(v.c_str(), &end);
+      if (end != v.c_str() + v.size()) {
+        throw InputError(csv.string() + ": row " + std::to_string(r + 1) + ", column loss_" + std::to_string(k) +
+                         ": \"" + v + "\" is not a number");
+      }
+    }
+  }
+  return t;
+}
+
+size_t BenchTable::column(const std::string& name) const {
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (columns[i] == name) return i;
+  }
+  throw InputError(path.string() + ": no column \"" + name + "\"");
+}
+
+std::vector<double> BenchTable::losses(int64_t tokens, const std::string& flag) const {
+  if (std::find(rungs.begin(), rungs.end(), tokens) == rungs.end()) {
+    std::string have;
+    for (const int64_t r : rungs) have += (have.empty() ? "" : ", ") + std::to_string(r);
+    throw InputError(flag + " " + std::to_string(tokens) + ": the table " + path.string() + " has no rung of " +
+                     std::to_string(tokens) + " tokens; its rungs: " + have);
+  }
+  const size_t c = column("loss_" + std::to_string(tokens));
+  std::vector<double> out;
+  for (const auto& row : rows) out.push_back(row[c].empty() ? NAN : std::strtod(row[c].c_str(), nullptr));
+  return out;
 }
 
 }  // namespace flashnas

@@ -11,6 +11,7 @@
 //   loss_<tokens>, bpb_<tokens>, train_s_<tokens>   (empty where not reached)
 #pragma once
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,21 @@ SearchConfig bench_table_config(const SearchConfig& cfg, int64_t archs, const st
 // One row per trained architecture (failed ones included, with status
 // "failed"), by trial number.
 std::string bench_table_csv(const SearchConfig& cfg, const std::vector<TrialRow>& trials);
+
+// A table read back from its CSV: the column names and the rows as text.
+struct BenchTable {
+  std::filesystem::path path;
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<int64_t> rungs;  // from the loss_<tokens> columns, in order
+  // Column index; InputError naming the file when absent.
+  size_t column(const std::string& name) const;
+  // The loss of every row at rung `tokens` (NaN where not reached);
+  // InputError naming `flag`, the file and its rungs when there is no such rung.
+  std::vector<double> losses(int64_t tokens, const std::string& flag) const;
+};
+// InputError naming the file and line for anything malformed.
+BenchTable read_bench_table(const std::filesystem::path& csv);
 
 // Counts for the table's summary: trained architectures, rows complete at every rung, failed, pruned, reused.
 json bench_table_summary(const SearchConfig& cfg, const std::vector<TrialRow>& trials);

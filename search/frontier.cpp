@@ -5,6 +5,8 @@
 #include <cstdio>
 
 #include "common/error.h"
+#include "common/format.h"
+#include "search/fidelity.h"
 #include "search/pareto.h"
 
 namespace flashnas {
@@ -54,6 +56,7 @@ FrontierReport build(const SearchConfig& cfg, const std::filesystem::path& db, c
     if (is_trained(t)) r.rung = std::max(r.rung, t.rung);
   }
   r.rungs = int(cfg.search.fidelities.size());
+  r.tokens_spent = tokens_finished(Rungs(cfg), r.trials);
   if (r.rungs > 0) r.rung_tokens = cfg.search.fidelities.at(size_t(std::max(r.rung, 0)));
   for (const auto& t : r.trials) {
     if (t.status == "pruned") ++r.pruned;
@@ -129,6 +132,7 @@ json FrontierReport::to_json() const {
                   {"reference", {{"ms", f.ref_ms}, {"bpb", f.ref_bpb}}}});
   }
   json j = {{"study", study},     {"db", db},          {"finished", finished}, {"trained", trained},
+            {"tokens_spent", tokens_spent},
             {"failed", failed},   {"pruned", pruned},  {"reused", reused},     {"in_flight", in_flight},
             {"budgets", bs}};
   if (rungs > 0) j["rung"] = {{"rung", rung}, {"tokens", rung_tokens}, {"compared", n_compared}, {"rungs", rungs}};
@@ -142,8 +146,9 @@ json FrontierReport::to_json() const {
 std::string FrontierReport::summary() const {
   char buf[512];
   std::snprintf(buf, sizeof buf,
-                "study %s: %lld trained, %lld failed, %lld duplicates reused, %lld pruned by the budgets%s%s\n",
-                study.c_str(), static_cast<long long>(trained), static_cast<long long>(failed),
+                "study %s: %lld trained (%s training tokens), %lld failed, %lld duplicates reused, %lld pruned by the budgets%s%s\n",
+                study.c_str(), static_cast<long long>(trained), format_count(double(tokens_spent)).c_str(),
+                static_cast<long long>(failed),
                 static_cast<long long>(reused), static_cast<long long>(pruned),
                 in_flight ? (", " + std::to_string(in_flight) + " in flight").c_str() : "",
                 finished ? " (complete)" : "");

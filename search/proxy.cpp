@@ -1,5 +1,7 @@
 #include "search/proxy.h"
 
+#include "search/bench_table.h"
+
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -169,6 +171,49 @@ json ProxyReport::to_json() const {
               {"rows", rows}};
 }
 
+ProxyReport agreement(const std::vector<std::pair<std::string, std::string>>& ids, const std::vector<double>& short_loss,
+                      const std::vector<double>& long_loss, uint64_t seed) {
+  ProxyReport rep;
+  std::vector<double> s, l;
+  rep.rows = json::array();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const double a = short_loss[i], b = long_loss[i];
+    rep.rows.push_back({{"hash", ids[i].first},
+                        {"genome", ids[i].second},
+                        {"short_loss", std::isfinite(a) ? json(a) : json()},
+                        {"long_loss", std::isfinite(b) ? json(b) : json()}});
+    if (std::isfinite(a) && std::isfinite(b)) {
+      s.push_back(a);
+      l.push_back(b);
+    } else {
+      ++rep.failed;
+    }
+  }
+  rep.n = int(s.size());
+  rep.k = std::max(1, rep.n / 4);
+  rep.spearman = bootstrap(s, l, spearman, seed);
+  rep.kendall = bootstrap(s, l, kendall_tau, seed);
+  rep.top_k_overlap = top_k_overlap(s, l, rep.k);
+  return rep;
+}
+
+ProxyReport proxy_from_table(const std::filesystem::path& csv, int64_t short_tokens, int64_t long_tokens, uint64_t seed) {
+  if (long_tokens <= short_tokens) {
+    throw InputError("--long: must be more tokens than --short (" + std::to_string(short_tokens) + "), got " +
+                     std::to_string(long_tokens));
+  }
+  const BenchTable t = read_bench_table(csv);
+  const auto a = t.losses(short_tokens, "--short"), b = t.losses(long_tokens, "--long");
+  const size_t trial = t.column("trial"), genome = t.column("genome");
+  std::vector<std::pair<std::string, std::string>> ids;
+  for (const auto& row : t.rows) ids.emplace_back("trial " + row[trial], row[genome]);
+  ProxyReport rep = agreement(ids, a, b, seed);
+  if (rep.n < 4) {
+    throw InputError("--table " + csv.string() + ": only " + std::to_string(rep.n) + " rows reached both rungs; at least 4 are needed");
+  }
+  return rep;
+}
+
 ProxyReport run_proxy(const SearchConfig& cfg, const ProxyOptions& o, const std::function<void(const std::string&)>& log) {
   check_path_name(o.name, "--name");
   if (o.archs < 4) throw InputError("--archs: must be >= 4 (the top-k overlap takes the best quarter), got " + std::to_string(o.archs));
@@ -261,27 +306,14 @@ ProxyReport run_proxy(const SearchConfig& cfg, const ProxyOptions& o, const std:
     }
   }
 
-  ProxyReport rep;
-  std::vector<double> s, l;
-  rep.rows = json::array();
+  std::vector<std::pair<std::string, std::string>> ids;
+  std::vector<double> a, b;
   for (const auto& c : cands) {
-    const double a = *stored(c.hash, o.short_tokens), b = *stored(c.hash, o.long_tokens);
-    rep.rows.push_back({{"hash", c.hash},
-                        {"genome", c.text},
-                        {"short_loss", std::isfinite(a) ? json(a) : json()},
-                        {"long_loss", std::isfinite(b) ? json(b) : json()}});
-    if (std::isfinite(a) && std::isfinite(b)) {
-      s.push_back(a);
-      l.push_back(b);
-    } else {
-      ++rep.failed;
-    }
+    ids.emplace_back(c.hash, c.text);
+    a.push_back(*stored(c.hash, o.short_tokens));
+    b.push_back(*stored(c.hash, o.long_tokens));
   }
-  rep.n = int(s.size());
-  rep.k = std::max(1, rep.n / 4);
-  rep.spearman = bootstrap(s, l, spearman, o.seed);
-  rep.kendall = bootstrap(s, l, kendall_tau, o.seed);
-  rep.top_k_overlap = top_k_overlap(s, l, rep.k);
+  ProxyReport rep = agreement(ids, a, b, o.seed);
   json stored_rep = rep.to_json();
   stored_rep["short_tokens"] = o.short_tokens;
   stored_rep["long_tokens"] = o.long_tokens;

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/json_io.h"
@@ -56,6 +57,13 @@ RankAgreement bootstrap(const std::vector<double>& a, const std::vector<double>&
                         uint64_t seed, int resamples = 1000);
 // The share of the k lowest of `a` that are among the k lowest of `b`.
 double top_k_overlap(const std::vector<double>& a, const std::vector<double>& b, int k);
+
+// The report for paired losses of the same architectures (NaN: failed);
+// `ids` are (hash, genome text) for the rows.
+ProxyReport agreement(const std::vector<std::pair<std::string, std::string>>& ids, const std::vector<double>& short_loss,
+                      const std::vector<double>& long_loss, uint64_t seed);
+// The report from two rungs of a bench table (search/bench_table.h), no training.
+ProxyReport proxy_from_table(const std::filesystem::path& csv, int64_t short_tokens, int64_t long_tokens, uint64_t seed);
 
 // Checks the options (InputError naming the flag, before anything is
 // written), trains what is missing and returns (and stores) the report.

@@ -13,7 +13,9 @@
 #include "common/files.h"
 #include "common/sqlite.h"
 #include "search/config.h"
+#include "profiler/validate.h"
 #include "search/fidelity.h"
+#include "search/proxy.h"
 #include "search/runner.h"
 #include "search/study_store.h"
 #include "tests/search_fixture.h"
@@ -245,6 +247,23 @@ TEST(BenchTable, EveryArchitectureAtEveryRungResumableAndWrittenAsCsv) {
   const json meta = json::parse(read_file(csv + ".json"));
   EXPECT_EQ(meta["format"], "flashnas.bench_table/1");
   EXPECT_EQ(meta["config"]["search"]["promote"], "all");
+  // flashnas proxy reads the table's rungs without training.
+  r = run_cli({"proxy", "--table", csv, "--short", "256", "--long", "768", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json p = json::parse(r.out);
+  EXPECT_EQ(p["n"], 5);
+  std::vector<double> a, b;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    a.push_back(std::stod(rows[i][6]));
+    b.push_back(std::stod(rows[i][9]));
+  }
+  EXPECT_NEAR(p["spearman"]["value"].get<double>(), spearman(a, b), 1e-12);
+  EXPECT_NEAR(p["kendall_tau_b"]["value"].get<double>(), kendall_tau(a, b), 1e-12);
+  r = run_cli({"proxy", "--table", csv, "--short", "512", "--long", "768"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--short 512: the table " + csv + " has no rung of 512 tokens; its rungs: 256, 768"),
+            std::string::npos)
+      << r.err;
   // A rerun trains nothing and writes the same table.
   r = run_cli(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
