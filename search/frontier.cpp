@@ -8,6 +8,7 @@
 #include "common/format.h"
 #include "search/fidelity.h"
 #include "search/pareto.h"
+#include "search/proxy.h"
 
 namespace flashnas {
 namespace {
@@ -57,6 +58,7 @@ FrontierReport build(const SearchConfig& cfg, const std::filesystem::path& db, c
   }
   r.rungs = int(cfg.search.fidelities.size());
   r.tokens_spent = tokens_finished(Rungs(cfg), r.trials);
+  r.proxy = latest_proxy_report(db, proxy_key(cfg.doc));
   if (r.rungs > 0) r.rung_tokens = cfg.search.fidelities.at(size_t(std::max(r.rung, 0)));
   for (const auto& t : r.trials) {
     if (t.status == "pruned") ++r.pruned;
@@ -135,6 +137,11 @@ json FrontierReport::to_json() const {
             {"tokens_spent", tokens_spent},
             {"failed", failed},   {"pruned", pruned},  {"reused", reused},     {"in_flight", in_flight},
             {"budgets", bs}};
+  if (!proxy.is_null()) {
+    j["proxy"] = {{"name", proxy.value("name", "")}, {"short_tokens", proxy["short_tokens"]},
+                  {"long_tokens", proxy["long_tokens"]}, {"n", proxy["n"]}, {"spearman", proxy["spearman"]},
+                  {"kendall_tau_b", proxy["kendall_tau_b"]}, {"created_at", proxy["created_at"]}};
+  }
   if (rungs > 0) j["rung"] = {{"rung", rung}, {"tokens", rung_tokens}, {"compared", n_compared}, {"rungs", rungs}};
   if (const TrialRow* b = best()) {
     j["best"] = {{"trial", b->number}, {"genome", b->genome}, {"loss", b->loss}, {"bpb", b->bpb},
@@ -156,6 +163,18 @@ std::string FrontierReport::summary() const {
   if (rungs > 0) {
     std::snprintf(buf, sizeof buf, "compared at rung %d of %d (%lld tokens): %lld trials reached it\n", rung, rungs,
                   static_cast<long long>(rung_tokens), static_cast<long long>(n_compared));
+    s += buf;
+  }
+  if (!proxy.is_null() && proxy["spearman"]["value"].is_number()) {
+    const json& sp = proxy["spearman"];
+    std::snprintf(buf, sizeof buf,
+                  "proxy fidelity of this space and recipe: Spearman rho %.3f (90%% interval %.3f..%.3f) between %lld and "
+                  "%lld tokens over %d architectures (flashnas proxy, %s)\n",
+                  sp["value"].get<double>(), sp["ci90_low"].is_number() ? sp["ci90_low"].get<double>() : NAN,
+                  sp["ci90_high"].is_number() ? sp["ci90_high"].get<double>() : NAN,
+                  static_cast<long long>(proxy["short_tokens"].get<int64_t>()),
+                  static_cast<long long>(proxy["long_tokens"].get<int64_t>()), proxy["n"].get<int>(),
+                  proxy["created_at"].get<std::string>().c_str());
     s += buf;
   }
   if (const TrialRow* b = best()) {

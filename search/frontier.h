@@ -29,6 +29,7 @@ struct FrontierReport {
   std::vector<BudgetFrontier> budgets;
   int64_t trained = 0, failed = 0, pruned = 0, reused = 0, in_flight = 0;
   int64_t tokens_spent = 0;  // training tokens of finished work (search/fidelity.h)
+  json proxy;                // the newest proxy report in the database for this space and recipe (null: none)
   // Multi-fidelity studies (search/fidelity.h): the frontier and the best
   // trial compare only trials at the highest rung any trial reached.
   int rungs = 0, rung = 0;  // rungs: 0 for a one-fidelity study

@@ -171,6 +171,32 @@ json ProxyReport::to_json() const {
               {"rows", rows}};
 }
 
+std::string proxy_key(const json& doc) {
+  json part = json::object();
+  for (const char* k : {"space", "constraints", "train"}) {
+    if (doc.contains(k)) part[k] = doc.at(k);
+  }
+  return sha256_hex(part.dump());
+}
+
+json latest_proxy_report(const fs::path& db_path, const std::string& key) {
+  if (!fs::exists(db_path)) return nullptr;
+  Db db(db_path, false);
+  {
+    Stmt t(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'proxy_reports'");
+    t.step();
+    if (t.int64(0) == 0) return nullptr;
+  }
+  Stmt q(db, "SELECT report, created_at FROM proxy_reports ORDER BY id DESC");
+  while (q.step()) {
+    json r = parse_json(q.text(0), db_path.string() + ": proxy_reports");
+    if (r.value("space_key", "") != key) continue;
+    r["created_at"] = q.text(1);
+    return r;
+  }
+  return nullptr;
+}
+
 ProxyReport agreement(const std::vector<std::pair<std::string, std::string>>& ids, const std::vector<double>& short_loss,
                       const std::vector<double>& long_loss, uint64_t seed) {
   ProxyReport rep;
@@ -318,6 +344,8 @@ ProxyReport run_proxy(const SearchConfig& cfg, const ProxyOptions& o, const std:
   stored_rep["short_tokens"] = o.short_tokens;
   stored_rep["long_tokens"] = o.long_tokens;
   stored_rep["config"] = cfg.source;
+  stored_rep["space_key"] = proxy_key(cfg.doc);
+  stored_rep["name"] = o.name;
   stored_rep["study"] = o.study;
   Stmt ins(db, "INSERT INTO proxy_reports(name, report, created_at) VALUES(?,?,?)");
   ins.bind(1, o.name).bind(2, stored_rep.dump()).bind(3, utc_now()).run();

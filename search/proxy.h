@@ -69,6 +69,13 @@ ProxyReport proxy_from_table(const std::filesystem::path& csv, int64_t short_tok
 // written), trains what is missing and returns (and stores) the report.
 ProxyReport run_proxy(const SearchConfig& cfg, const ProxyOptions& o, const std::function<void(const std::string&)>& log);
 
+// What a proxy report is about: the space, constraints and training recipe
+// of a config (not its search settings), as a hash. Reports carry it as
+// "space_key", so a study of the same space and recipe can quote them.
+std::string proxy_key(const json& config_doc);
+// The newest report in `db` with this key (null when none, or no proxy tables).
+json latest_proxy_report(const std::filesystem::path& db, const std::string& key);
+
 // A name that becomes a path component: 1-64 of [A-Za-z0-9._-], not starting
 // with '.'; InputError naming `flag` otherwise.
 void check_path_name(const std::string& name, const std::string& flag);

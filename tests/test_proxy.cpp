@@ -7,6 +7,7 @@
 #include "common/sqlite.h"
 #include "search/proxy.h"
 #include "test_util.h"
+#include "tests/search_fixture.h"
 #include "train/corpus.h"
 #include "train/token_file.h"
 
@@ -148,6 +149,34 @@ TEST(ProxyCli, TrainsBothBudgetsReportsAndResumes) {
   Stmt reports(db, "SELECT COUNT(*) FROM proxy_reports");
   ASSERT_TRUE(reports.step());
   EXPECT_EQ(reports.int64(0), 3);
+}
+
+}  // namespace
+}  // namespace flashnas
+
+namespace flashnas {
+namespace {
+
+TEST(ProxyCli, TheFrontierQuotesTheProxyReportOfItsSpaceAndRecipe) {
+  test::Study st;
+  auto r = test::run_cli({"search", "--config", st.config, "--db", st.db, "--study", "s", "--threads", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = test::run_cli({"frontier", "--db", st.db, "--study", "s", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(json::parse(r.out).contains("proxy")) << "no report yet";
+  r = test::run_cli({"proxy", "--config", st.config, "--db", st.db, "--archs", "4", "--short", "256", "--long", "512",
+                     "--threads", "1", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json p = json::parse(r.out);
+  r = test::run_cli({"frontier", "--db", st.db, "--study", "s", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json f = json::parse(r.out);
+  ASSERT_TRUE(f.contains("proxy")) << r.out;
+  EXPECT_EQ(f["proxy"]["spearman"], p["spearman"]);
+  EXPECT_EQ(f["proxy"]["short_tokens"], 256);
+  EXPECT_EQ(f["proxy"]["long_tokens"], 512);
+  r = test::run_cli({"frontier", "--db", st.db, "--study", "s"});
+  EXPECT_NE(r.out.find("proxy fidelity of this space and recipe: Spearman rho"), std::string::npos) << r.out;
 }
 
 }  // namespace
