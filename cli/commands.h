@@ -16,5 +16,6 @@ void add_export_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_proxy_command(CLI::App& app);
 void add_bench_table_command(CLI::App& app);
+void add_bench_search_command(CLI::App& app);
 
 }  // namespace flashnas::cli

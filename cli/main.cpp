@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   flashnas::cli::add_generate_command(app);
   flashnas::cli::add_proxy_command(app);
   flashnas::cli::add_bench_table_command(app);
+  flashnas::cli::add_bench_search_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
