@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Installs everything flashnas needs on Debian bookworm, as root or through
 # sudo; safe to run again (installs only what is missing).
-#   - Debian packages: compiler, CMake, Ninja, ccache, Eigen, CLI11, SQLite,
-#     GoogleTest, nlohmann-json, toml++, fmt, spdlog, SentencePiece, and the
-#     Python documentation (the demo corpus).
+#   - Debian packages: compiler, CMake, Ninja, ccache, CLI11, SQLite,
+#     GoogleTest, nlohmann-json, toml++, SentencePiece, and the Python
+#     documentation (the demo corpus).
 #   - LibTorch: the pinned PyPI torch wheel in a virtual environment under
 #     ~/.cache/flashnas (shared by every clone on this machine; about 3 GB).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 APT_PACKAGES=(build-essential cmake ninja-build ccache git python3 python3-venv
-  libeigen3-dev libcli11-dev libsqlite3-dev sqlite3 libgtest-dev nlohmann-json3-dev
-  libtomlplusplus-dev libfmt-dev libspdlog-dev libsentencepiece-dev python3-doc)
+  libcli11-dev libsqlite3-dev sqlite3 libgtest-dev nlohmann-json3-dev
+  libtomlplusplus-dev libsentencepiece-dev python3-doc)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
