@@ -18,6 +18,7 @@
 #include "profiler/timing.h"
 #include "supernet/accounting.h"
 #include "train/trainer.h"
+#include "train/training_data.h"
 
 using namespace flashnas;
 namespace fs = std::filesystem;
@@ -80,8 +81,7 @@ int main(int argc, char** argv) {
     write_token_file(data_file, docs, *make_byte_tokenizer());
   }
   const ArchSpec arch = ArchSpec::load(arch_file);
-  auto file = std::make_shared<TokenFile>(data_file);
-  auto tok = std::shared_ptr<Tokenizer>(tokenizer_from_json(file->meta().at("tokenizer"), fs::path(data_file).parent_path(), data_file));
+  const TrainingData data = open_training_data(data_file, 0.05, 0, "--data");
   const double flops_per_token = 3.0 * account(arch, seq, 4).flops_per_token_prefill;
   std::printf("\nmodel %s: %s params; training FLOPs/token ~ %.1f MFLOP (3x forward at T=%lld)\n",
               arch.name.c_str(), with_commas(account(arch, seq, 4).params_total).c_str(), flops_per_token / 1e6,
@@ -96,8 +96,7 @@ int main(int argc, char** argv) {
     r.eval_interval = 0;
     r.eval_batches = 2;
     r.threads = threads;
-    auto ds = std::make_shared<TokenDataset>(file, 0.05, 0);
-    Trainer t(arch, ds, tok, r, tmp / (wn ? "wn" : "nown"));
+    Trainer t(arch, data.dataset, data.tokenizer, r, tmp / (wn ? "wn" : "nown"));
     const TrainResult res = t.run(false);
     const double gflops = res.tokens_per_s * flops_per_token / 1e9;
     std::printf("%-22s %12.0f %12.2f %11.1f%% %12.4f\n", wn ? "weight norm on" : "weight norm off",

@@ -9,34 +9,10 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "common/files.h"
-#include "common/sqlite.h"
-#include "common/version.h"
 #include "search/bench_table.h"
 #include "search/runner.h"
 
 namespace flashnas::cli {
-namespace {
-
-std::vector<int64_t> parse_rungs(const std::string& text) {
-  std::vector<int64_t> out;
-  if (text.empty()) return out;
-  std::stringstream ss(text);
-  for (std::string x; std::getline(ss, x, ',');) {
-    try {
-      size_t used = 0;
-      const long long v = std::stoll(x, &used);
-      if (used != x.size() || v <= 0) throw std::invalid_argument(x);
-      out.push_back(v);
-    } catch (const std::exception&) {
-      throw InputError("--fidelities: \"" + x + "\" is not a positive number of tokens; give a comma-separated list, "
-                       "e.g. 16384,49152,131072");
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
 void add_bench_table_command(CLI::App& app) {
   struct Opts {
     std::string config, db, lut, study = "bench-table", lut_device, fidelities, csv;
@@ -66,7 +42,7 @@ void add_bench_table_command(CLI::App& app) {
   cmd->add_flag("--json", o->json, "Print the table's summary as JSON");
   cmd->callback([o] {
     if (o->threads < 0) throw InputError("--threads: must be >= 0");
-    const SearchConfig cfg = bench_table_config(SearchConfig::load(o->config), o->archs, parse_rungs(o->fidelities));
+    const SearchConfig cfg = bench_table_config(SearchConfig::load(o->config), o->archs, parse_token_list(o->fidelities, "--fidelities"));
     if (!o->csv.empty()) check_output_file(o->csv, "--csv");
     SearchOptions so;
     so.db = o->db;
@@ -95,15 +71,7 @@ void add_bench_table_command(CLI::App& app) {
     summary["db"] = o->db;
     if (!o->csv.empty()) {
       write_file_atomic(o->csv, bench_table_csv(cfg, trials));
-      json meta = {{"format", "flashnas.bench_table/1"},
-                   {"summary", summary},
-                   {"config_source", o->config},
-                   {"config", cfg.doc},
-                   {"lut_table", study.lut_table},
-                   {"threads", so.threads},
-                   {"flashnas", {{"version", version_string()}, {"commit", git_commit()}}},
-                   {"written_at", utc_now()}};
-      write_file_atomic(o->csv + ".json", meta.dump(2) + "\n");
+      write_file_atomic(o->csv + ".json", bench_table_meta(cfg, study, summary, o->config, so.threads).dump(2) + "\n");
     }
     if (o->json) {
       summary["wall_s"] = wall_s;

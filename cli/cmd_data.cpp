@@ -10,6 +10,7 @@
 #include "train/dataset.h"
 #include "train/token_file.h"
 #include "train/tokenizer.h"
+#include "train/training_data.h"
 
 namespace flashnas::cli {
 namespace {
@@ -30,19 +31,14 @@ void add_prepare(CLI::App& data) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", o->json, "Print a JSON summary");
   cmd->callback([o] {
-    std::unique_ptr<Tokenizer> tok = o->tokenizer.empty() ? make_byte_tokenizer() : load_sentencepiece(o->tokenizer);
-    const auto docs = read_corpus(o->input, o->max_doc_bytes);
-    int64_t bytes = 0;
-    for (const auto& d : docs) bytes += static_cast<int64_t>(d.text.size());
-    const int64_t n = write_token_file(o->out, docs, *tok, json{{"source", o->input}});
-    const json summary = {{"out", o->out}, {"docs", docs.size()}, {"bytes", bytes}, {"tokens", n},
-                          {"tokenizer", tok->describe()}};
+    const json summary = prepare_token_file(o->input, o->out, o->tokenizer, o->max_doc_bytes);
     if (o->json) {
       std::cout << summary.dump(2) << "\n";
     } else {
-      std::printf("%s: %zu documents, %s bytes -> %s tokens (%s, vocabulary %lld)\n", o->out.c_str(), docs.size(),
-                  with_commas(bytes).c_str(), with_commas(n).c_str(), tok->type().c_str(),
-                  static_cast<long long>(tok->vocab_size()));
+      std::printf("%s: %lld documents, %s bytes -> %s tokens (%s, vocabulary %lld)\n", o->out.c_str(),
+                  static_cast<long long>(summary["docs"].get<int64_t>()), with_commas(summary["bytes"].get<int64_t>()).c_str(),
+                  with_commas(summary["tokens"].get<int64_t>()).c_str(), summary["type"].get<std::string>().c_str(),
+                  static_cast<long long>(summary["vocab_size"].get<int64_t>()));
     }
   });
 }

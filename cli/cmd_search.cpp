@@ -1,10 +1,6 @@
 // `flashnas search`: run (or resume) a study: aging evolution or random
 // search against latency budgets, candidates short-trained, every trial in
 // SQLite. --workers N runs N worker processes on the same database.
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -14,8 +10,7 @@
 #include "search/config.h"
 #include "search/frontier.h"
 #include "search/runner.h"
-
-extern char** environ;
+#include "search/workers.h"
 
 namespace flashnas::cli {
 
@@ -64,52 +59,20 @@ void add_search_command(CLI::App& app) {
     so.threads = o->threads > 0 ? o->threads
                                 : std::max(1, int(std::thread::hardware_concurrency()) / std::max(1, o->workers));
     if (!o->child) {
-      std::fprintf(stderr, "search: study \"%s\" in %s: %s %s, %d trials, population %d, sample %d, %d offspring/cycle\n",
-                   o->study.c_str(), o->db.c_str(), cfg.search.algorithm.c_str(), cfg.search.objective.c_str(),
-                   cfg.search.trials, cfg.search.population, cfg.search.sample, cfg.search.offspring);
-      if (!cfg.search.fidelities.empty()) {
-        std::string rungs;
-        for (const int64_t t : cfg.search.fidelities) rungs += (rungs.empty() ? "" : ", ") + std::to_string(t);
-        char how[64];
-        if (cfg.search.promote_all) std::snprintf(how, sizeof how, "every candidate to every rung");
-        else std::snprintf(how, sizeof how, "promote the top 1/%g of a rung", cfg.search.eta);
-        std::fprintf(stderr, "  rungs [%s] tokens, %s, token budget %lld\n", rungs.c_str(), how,
-                     static_cast<long long>(cfg.search.token_budget));
-      }
-      for (const auto& b : cfg.budgets) std::fprintf(stderr, "  budget %s\n", b.describe().c_str());
+      std::fprintf(stderr, "search: study \"%s\" in %s: %s", o->study.c_str(), o->db.c_str(), cfg.describe().c_str());
     }
     // Extra workers: this binary again, one process each.
-    std::vector<pid_t> children;
-    if (!o->child && o->workers > 1) {
-      char exe[4096];
-      const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-      if (n <= 0) throw Error("search: cannot find this executable to start workers");
-      exe[n] = 0;
-      std::vector<std::string> args = {exe,      "search",   "--config", o->config, "--db", o->db,
-                                       "--study", o->study, "--threads", std::to_string(so.threads), "--worker-child"};
-      if (!o->lut.empty()) args.insert(args.end(), {"--lut", o->lut});
-      if (!o->algorithm.empty()) args.insert(args.end(), {"--algorithm", o->algorithm});
-      if (o->seed >= 0) args.insert(args.end(), {"--seed", std::to_string(o->seed)});
-      if (!o->lut_device.empty()) args.insert(args.end(), {"--lut-device", o->lut_device});
-      if (o->accept_unreliable) args.push_back("--accept-unreliable-lut");
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      // The study row must exist before the workers race to create it.
-      { StudyStore(o->db, true); }
-      for (int i = 1; i < o->workers; ++i) {
-        pid_t pid = 0;
-        if (posix_spawn(&pid, exe, nullptr, nullptr, argv.data(), environ) != 0) throw Error("search: cannot start a worker");
-        children.push_back(pid);
-      }
-    }
+    std::vector<std::string> args = {"search", "--config", o->config, "--db", o->db, "--study", o->study,
+                                     "--threads", std::to_string(so.threads), "--worker-child"};
+    if (!o->lut.empty()) args.insert(args.end(), {"--lut", o->lut});
+    if (!o->algorithm.empty()) args.insert(args.end(), {"--algorithm", o->algorithm});
+    if (o->seed >= 0) args.insert(args.end(), {"--seed", std::to_string(o->seed)});
+    if (!o->lut_device.empty()) args.insert(args.end(), {"--lut-device", o->lut_device});
+    if (o->accept_unreliable) args.push_back("--accept-unreliable-lut");
+    if (!o->child && o->workers > 1) StudyStore(o->db, true);  // the tables exist before the workers race to create them
+    WorkerProcesses workers(args, o->child ? 0 : o->workers - 1);
     const SearchSummary s = run_search(cfg, so, [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
-    int failed_children = 0;
-    for (pid_t pid : children) {
-      int status = 0;
-      waitpid(pid, &status, 0);
-      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failed_children;
-    }
+    const int failed_children = workers.wait();
     if (o->child) return;
     if (failed_children > 0) throw Error("search: " + std::to_string(failed_children) + " worker process(es) failed");
     const FrontierReport rep = frontier_report(cfg, o->db, o->study);

@@ -9,7 +9,7 @@
 #include "common/error.h"
 #include "common/format.h"
 #include "supernet/arch_spec.h"
-#include "train/corpus.h"
+#include "train/training_data.h"
 #include "train/trainer.h"
 
 namespace flashnas::cli {
@@ -41,23 +41,9 @@ void run_train(const TrainOpts& o, bool& started) {
   parse_device(recipe.device, "--device");
   parse_dtype(recipe.dtype, "--dtype");
   const ArchSpec arch = ArchSpec::load(o.arch);
-  fs::path data_path = o.data;
-  std::shared_ptr<Tokenizer> tok;
-  if (!is_token_file(data_path)) {
-    // Text: checked and tokenized into the run folder first.
-    tok = o.tokenizer.empty() ? std::shared_ptr<Tokenizer>(make_byte_tokenizer())
-                              : std::shared_ptr<Tokenizer>(load_sentencepiece(o.tokenizer));
-    const auto docs = read_corpus(data_path);
-    fs::create_directories(o.out);
-    const fs::path tokens = fs::path(o.out) / "data.tokens";
-    if (!(o.resume && fs::exists(tokens))) write_token_file(tokens, docs, *tok, json{{"source", o.data}});
-    data_path = tokens;
-  } else if (!o.tokenizer.empty()) {
-    throw InputError("--tokenizer: only for text --data; " + o.data + " is already tokenized");
-  }
-  auto file = std::make_shared<TokenFile>(data_path);
-  if (!tok) tok = tokenizer_from_json(file->meta().at("tokenizer"), data_path.parent_path(), data_path.string());
-  auto ds = std::make_shared<TokenDataset>(file, recipe.val_fraction, recipe.seed);
+  const TrainingData data = training_data_from(o.data, o.tokenizer, o.out, o.resume, recipe.val_fraction, recipe.seed);
+  const auto& ds = data.dataset;
+  const fs::path data_path = data.file->path();
   if (!o.quiet) {
     std::fprintf(stderr, "train: %s (%s) on %s: %s train / %s val tokens; %lld steps of %lld x %lld tokens\n",
                  arch.name.empty() ? o.arch.c_str() : arch.name.c_str(), arch.short_hash().c_str(), data_path.c_str(),
@@ -65,7 +51,7 @@ void run_train(const TrainOpts& o, bool& started) {
                  static_cast<long long>(recipe.steps()), static_cast<long long>(recipe.batch_size),
                  static_cast<long long>(recipe.seq_len));
   }
-  Trainer trainer(arch, ds, tok, recipe, o.out);
+  Trainer trainer(arch, ds, data.tokenizer, recipe, o.out);
   trainer.check();
   if (!o.quiet) trainer.on_progress(print_progress);
   started = true;
@@ -74,12 +60,7 @@ void run_train(const TrainOpts& o, bool& started) {
     std::cout << res.to_json().dump() << "\n";
     return;
   }
-  std::printf("%s: %s tokens in %s (%s tok/s), %s params\n", res.completed ? "done" : "stopped",
-              format_count(double(res.tokens)).c_str(), format_duration(res.wall_s).c_str(),
-              format_count(res.tokens_per_s).c_str(), format_count(double(res.params)).c_str());
-  std::printf("validation: loss %.4f, perplexity %.3f, %.4f bits/byte (unigram baseline %.4f bits/byte)\n",
-              res.val_loss, res.val_ppl, res.val_bpb, res.unigram_bpb);
-  std::printf("run folder: %s\n", o.out.c_str());
+  std::printf("%srun folder: %s\n", res.summary_text().c_str(), o.out.c_str());
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/sqlite.h"
+#include "common/version.h"
 #include "search/fidelity.h"
 
 namespace flashnas {
@@ -196,6 +198,36 @@ std::vector<double> BenchTable::losses(int64_t tokens, const std::string& flag) 
   std::vector<double> out;
   for (const auto& row : rows) out.push_back(row[c].empty() ? NAN : std::strtod(row[c].c_str(), nullptr));
   return out;
+}
+
+std::vector<int64_t> parse_token_list(const std::string& text, const std::string& flag) {
+  std::vector<int64_t> out;
+  if (text.empty()) return out;
+  std::stringstream ss(text);
+  for (std::string x; std::getline(ss, x, ',');) {
+    try {
+      size_t used = 0;
+      const long long v = std::stoll(x, &used);
+      if (used != x.size() || v <= 0) throw std::invalid_argument(x);
+      out.push_back(v);
+    } catch (const std::exception&) {
+      throw InputError(flag + ": \"" + x + "\" is not a positive number of tokens; give a comma-separated list, "
+                       "e.g. 16384,49152,131072");
+    }
+  }
+  return out;
+}
+
+json bench_table_meta(const SearchConfig& cfg, const StudyRow& study, const json& summary, const std::string& config_source,
+                      int threads) {
+  return json{{"format", "flashnas.bench_table/1"},
+              {"summary", summary},
+              {"config_source", config_source},
+              {"config", cfg.doc},
+              {"lut_table", study.lut_table},
+              {"threads", threads},
+              {"flashnas", {{"version", version_string()}, {"commit", git_commit()}}},
+              {"written_at", utc_now()}};
 }
 
 }  // namespace flashnas

@@ -45,6 +45,14 @@ struct BenchTable {
 // InputError naming the file and line for anything malformed.
 BenchTable read_bench_table(const std::filesystem::path& csv);
 
+// "16384,49152,131072" as positive token counts; InputError naming `flag`.
+std::vector<int64_t> parse_token_list(const std::string& text, const std::string& flag);
+
+// FILE.json beside the CSV: format, summary, the config, the latency table
+// the study priced with, threads and the build.
+json bench_table_meta(const SearchConfig& cfg, const StudyRow& study, const json& summary, const std::string& config_source,
+                      int threads);
+
 // Counts for the table's summary: trained architectures, rows complete at every rung, failed, pruned, reused.
 json bench_table_summary(const SearchConfig& cfg, const std::vector<TrialRow>& trials);
 

@@ -1,5 +1,6 @@
 #include "search/config.h"
 
+#include <cstdio>
 #include <set>
 
 #include "common/error.h"
@@ -154,6 +155,25 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
   }
   top.finish();
   return c;
+}
+
+std::string SearchConfig::describe() const {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%s %s, %d trials, population %d, sample %d, %d offspring/cycle\n", search.algorithm.c_str(),
+                search.objective.c_str(), search.trials, search.population, search.sample, search.offspring);
+  std::string s = buf;
+  if (!search.fidelities.empty()) {
+    std::string rungs;
+    for (const int64_t t : search.fidelities) rungs += (rungs.empty() ? "" : ", ") + std::to_string(t);
+    char how[64];
+    if (search.promote_all) std::snprintf(how, sizeof how, "every candidate to every rung");
+    else std::snprintf(how, sizeof how, "promote the top 1/%g of a rung", search.eta);
+    std::snprintf(buf, sizeof buf, "  rungs [%s] tokens, %s, token budget %lld\n", rungs.c_str(), how,
+                  static_cast<long long>(search.token_budget));
+    s += buf;
+  }
+  for (const auto& b : budgets) s += "  budget " + b.describe() + "\n";
+  return s;
 }
 
 }  // namespace flashnas

@@ -49,6 +49,9 @@ struct SearchConfig {
   SearchSettings search;
   std::string dtype = "float32", runtime = "eager";
 
+  // The search settings, rungs and budgets, a few lines for a log.
+  std::string describe() const;
+
   static SearchConfig load(const std::filesystem::path& path);
   static SearchConfig from_json(const json& doc, const std::string& source);
 };

@@ -15,7 +15,7 @@
 #include "search/frontier.h"
 #include "search/runner.h"
 #include "supernet/accounting.h"
-#include "train/token_file.h"
+#include "train/training_data.h"
 #include "train/trainer.h"
 
 namespace flashnas {
@@ -52,10 +52,9 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
       TrainRecipe r = cfg.recipe;
       r.tokens = o.train_tokens;
       if (o.threads > 0) r.threads = o.threads;
-      auto file = std::make_shared<TokenFile>(cfg.data);
-      auto tok = std::shared_ptr<const Tokenizer>(
-          tokenizer_from_json(file->meta().at("tokenizer"), cfg.data.parent_path(), cfg.data.string()));
-      auto ds = std::make_shared<TokenDataset>(file, r.val_fraction, r.seed);
+      const TrainingData data = open_training_data(cfg.data, r.val_fraction, r.seed, "study \"" + o.study + "\" train.data");
+      const auto& tok = data.tokenizer;
+      const auto& ds = data.dataset;
       log("export: training trial " + std::to_string(t->number) + " for " + std::to_string(o.train_tokens) + " tokens");
       Trainer trainer(arch, ds, tok, r, tmp);
       trainer.on_progress([&](const Progress& p) {

@@ -141,4 +141,60 @@ SpaceProfilePlan plan_space_profile(const SearchConfig& cfg, const SpaceProfileO
   return plan;
 }
 
+json run_profile_request(ProfileRequest r, const DeviceInfo& info, const MeasureOptions& m, const std::string& runtime,
+                         const std::function<void(const std::string&)>& log,
+                         const std::function<void(const SessionProgress&)>& progress) {
+  if (r.space.empty() == r.archs.empty()) throw InputError("profile: give either --space CONFIG or --arch FILE");
+  if (!r.archs.empty() && r.workloads.empty()) throw InputError("profile: --arch needs at least one --workload");
+  if (r.sp.validate < 0) throw InputError("--validate: must be >= 0");
+  if (r.rounds < 1) throw InputError("--rounds: must be >= 1");
+  if (r.run_rounds < 2) throw InputError("--run-rounds: must be >= 2 (the measurement spread needs two)");
+  if (r.sp.fit < 0) throw InputError("--calibrate: must be >= 0");
+  if (r.sp.extrapolate < 0) throw InputError("--extrapolate: must be >= 0");
+  if (!(r.max_minutes >= 0)) throw InputError("--max-minutes: must be >= 0");
+  if (std::find(kPolicies.begin(), kPolicies.end(), r.policy) == kPolicies.end()) {
+    throw InputError("--policy: must be one of " + join_comma(kPolicies) + ", got \"" + r.policy + "\"");
+  }
+  if (r.sp.validate > 0 && r.space.empty()) throw InputError("--validate: needs --space to draw architectures from");
+  const std::string dtype = dtype_name(m.dtype);
+  for (const auto& w : r.workloads) r.sp.extra_workloads.push_back(Workload::parse(w));
+  SpaceProfilePlan plan;
+  if (!r.space.empty()) {
+    if (r.sp.validate == 0) r.sp.extrapolate = 0;
+    plan = plan_space_profile(SearchConfig::load(r.space), r.sp, dtype, runtime);
+  } else {
+    std::vector<ArchSpec> archs;
+    for (const auto& f : r.archs) archs.push_back(ArchSpec::load(f));
+    plan.workloads = r.sp.extra_workloads;
+    plan.entries = plan_entries(archs, plan.workloads, dtype, runtime);
+    if (!r.sp.ops.empty()) {
+      std::vector<LutKey> kept;
+      for (auto& k : plan.entries) {
+        if (std::find(r.sp.ops.begin(), r.sp.ops.end(), k.op) != r.sp.ops.end()) kept.push_back(k);
+      }
+      plan.entries = std::move(kept);
+    }
+  }
+  LutStore store(r.db, true);
+  const int64_t device = store.add_device(info);
+  log("profile: " + info.fingerprint() + "; " + std::to_string(plan.entries.size()) + " entries (" +
+      std::to_string(r.rounds) + " rounds) and " + std::to_string(plan.runs.size()) + " whole-model runs (" +
+      std::to_string(r.run_rounds) + " rounds), interleaved");
+  SessionOptions so;
+  so.rounds = r.rounds;
+  so.run_rounds = r.run_rounds;
+  so.max_minutes = r.max_minutes;
+  so.seed = r.sp.seed;
+  so.run_timing.warmup = 1;
+  so.run_timing.min_count = 4;
+  so.run_timing.min_seconds = 0.1;
+  const SessionReport rep = run_session(plan.entries, plan.runs, store, device, m, so, progress);
+  json report;
+  if (!rep.time_limited) report = finalize_table(store, device, dtype, runtime, plan.workloads, r.policy);
+  return json{{"db", r.db.string()},        {"device", info.fingerprint()}, {"entries_planned", rep.entries},
+              {"runs_planned", rep.runs},     {"measured", rep.measured},      {"skipped", rep.skipped},
+              {"rounds", rep.rounds},         {"run_rounds", rep.run_rounds},  {"time_limited", rep.time_limited},
+              {"seconds", rep.seconds},       {"entries", store.count(device)}, {"report", report}};
+}
+
 }  // namespace flashnas

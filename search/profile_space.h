@@ -15,6 +15,8 @@
 //                space it was fitted on?
 #pragma once
 #include <cstdint>
+#include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,6 +40,26 @@ struct SpaceProfilePlan {
 
 SpaceProfilePlan plan_space_profile(const SearchConfig& cfg, const SpaceProfileOptions& o, const std::string& dtype,
                                     const std::string& runtime);
+
+// A whole `flashnas profile` request: a space (search config) or ArchSpec
+// files with workloads, and how to measure.
+struct ProfileRequest {
+  std::filesystem::path db, space;     // space: a search config; empty with archs
+  std::vector<std::string> archs;      // ArchSpec files (instead of space)
+  std::vector<std::string> workloads;  // "batch=B,prompt=P,generate=G", with archs or added to the space's
+  SpaceProfileOptions sp{40, 0, 9, 1, {}, {}};  // no held-out architectures unless asked
+  int rounds = 3, run_rounds = 4;
+  double max_minutes = 0;
+  std::string policy = kDefaultPolicy;
+};
+
+// Checks the request (InputError naming the flag, before anything is
+// measured or written), measures what the database lacks, finalises the
+// table and returns a summary: planned, measured and skipped items, the
+// time, and the table's report (null when the time limit stopped it).
+json run_profile_request(ProfileRequest r, const DeviceInfo& info, const MeasureOptions& m, const std::string& runtime,
+                         const std::function<void(const std::string&)>& log,
+                         const std::function<void(const SessionProgress&)>& progress);
 
 // Architectures outside the space (the extrapolate set), `n` of them.
 std::vector<std::pair<std::string, ArchSpec>> outside_archs(const SearchSpace& space, int n, uint64_t seed);

@@ -17,7 +17,7 @@
 #include "common/stats.h"
 #include "profiler/validate.h"
 #include "search/study_store.h"
-#include "train/token_file.h"
+#include "train/training_data.h"
 #include "train/trainer.h"
 
 namespace flashnas {
@@ -249,17 +249,13 @@ ProxyReport run_proxy(const SearchConfig& cfg, const ProxyOptions& o, const std:
                      std::to_string(o.long_tokens));
   }
   if (o.threads < 0) throw InputError("--threads: must be >= 0");
-  if (!is_token_file(cfg.data)) {
-    throw InputError(cfg.source + ": field \"train.data\": " + cfg.data.string() +
-                     " is not a token file; make one with flashnas data prepare");
-  }
+  const TrainingData data = open_training_data(cfg.data, cfg.recipe.val_fraction, cfg.recipe.seed,
+                                               cfg.source + ": field \"train.data\"");
   const std::vector<Candidate> cands = candidates(cfg, o);
-  auto file = std::make_shared<TokenFile>(cfg.data);
-  auto tok = std::shared_ptr<const Tokenizer>(
-      tokenizer_from_json(file->meta().at("tokenizer"), cfg.data.parent_path(), cfg.data.string()));
+  const auto& tok = data.tokenizer;
+  const auto& ds = data.dataset;
   TrainRecipe recipe = cfg.recipe;
   if (o.threads > 0) recipe.threads = o.threads;
-  auto ds = std::make_shared<TokenDataset>(file, recipe.val_fraction, recipe.seed);
   // Every run is checked before the first one is trained or anything is written.
   for (const int64_t tokens : {o.short_tokens, o.long_tokens}) {
     TrainRecipe r = recipe;

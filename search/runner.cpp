@@ -19,7 +19,7 @@
 #include "search/fidelity.h"
 #include "search/pricer.h"
 #include "supernet/accounting.h"
-#include "train/token_file.h"
+#include "train/training_data.h"
 
 namespace flashnas {
 namespace fs = std::filesystem;
@@ -184,18 +184,14 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
   const json lut_info = lut_verdict(cfg, table, lut, device, lut_db, o.accept_unreliable_lut, log);
 
   // Training data, loaded once per worker.
-  if (!is_token_file(cfg.data)) {
-    throw InputError(cfg.source + ": field \"train.data\": " + cfg.data.string() +
-                     " is not a token file; make one with flashnas data prepare");
-  }
-  auto file = std::make_shared<TokenFile>(cfg.data);
-  auto tok = std::shared_ptr<const Tokenizer>(
-      tokenizer_from_json(file->meta().at("tokenizer"), cfg.data.parent_path(), cfg.data.string()));
+  const TrainingData data = open_training_data(cfg.data, cfg.recipe.val_fraction, cfg.recipe.seed,
+                                               cfg.source + ": field \"train.data\"");
+  const auto& tok = data.tokenizer;
+  const auto& ds = data.dataset;
   if (tok->vocab_size() > cfg.space.vocab_size) {
     throw InputError(cfg.source + ": field \"space.vocab_size\": " + std::to_string(cfg.space.vocab_size) +
                      " is smaller than the data's vocabulary (" + std::to_string(tok->vocab_size()) + ")");
   }
-  auto ds = std::make_shared<TokenDataset>(file, cfg.recipe.val_fraction, cfg.recipe.seed);
   const Rungs rungs(cfg);
   check_rungs_fit(cfg, rungs, *ds);
 

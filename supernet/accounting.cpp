@@ -39,4 +39,35 @@ ModelAccount account(const ArchSpec& spec, int64_t context, int64_t act_bytes) {
   return m;
 }
 
+json account_json(const ArchSpec& spec, const ModelAccount& m, const std::string& dtype) {
+  json layers = json::array();
+  for (const auto& l : m.layers) {
+    layers.push_back({{"index", l.index},
+                      {"type", l.type},
+                      {"summary", l.summary},
+                      {"params", l.params},
+                      {"flops_per_token_decode", l.flops_decode},
+                      {"flops_per_token_prefill", l.flops_prefill},
+                      {"state_bytes", l.state_bytes}});
+  }
+  return json{{"name", spec.name},
+              {"hash", spec.hash()},
+              {"d_model", spec.d_model},
+              {"vocab_size", spec.vocab_size},
+              {"n_meta_tokens", spec.n_meta_tokens},
+              {"tie_embeddings", spec.tie_embeddings},
+              {"n_layers", spec.layers.size()},
+              {"context", m.context},
+              {"dtype", dtype},
+              {"params_total", m.params_total},
+              {"params_embedding", m.params_embedding},
+              {"params_meta", m.params_meta},
+              {"params_head", m.params_head},
+              {"params_layers", m.params_layers},
+              {"flops_per_token_decode", m.flops_per_token_decode},
+              {"flops_per_token_prefill", m.flops_per_token_prefill},
+              {"state_bytes", m.state_bytes},
+              {"layers", layers}};
+}
+
 }  // namespace flashnas

@@ -41,4 +41,7 @@ struct ModelAccount {
 
 ModelAccount account(const ArchSpec& spec, int64_t context, int64_t act_bytes);
 
+// `flashnas arch show --json`: the spec's identity, the account and one object per sublayer.
+json account_json(const ArchSpec& spec, const ModelAccount& m, const std::string& dtype);
+
 }  // namespace flashnas

@@ -19,7 +19,7 @@
 #include "search/runner.h"
 #include "search/study_store.h"
 #include "tests/search_fixture.h"
-#include "train/token_file.h"
+#include "train/training_data.h"
 #include "train/trainer.h"
 
 namespace flashnas {
@@ -159,13 +159,11 @@ TEST(Fidelity, APromotedCandidateEqualsOneTrainedStraightToItsRung) {
     if (t.rung == 2) top = &t;
   }
   ASSERT_TRUE(top) << "no trial reached rung 2";
-  auto file = std::make_shared<TokenFile>(cfg.data);
-  auto tok = std::shared_ptr<const Tokenizer>(tokenizer_from_json(file->meta().at("tokenizer"), cfg.data.parent_path(), "t"));
-  auto ds = std::make_shared<TokenDataset>(file, cfg.recipe.val_fraction, cfg.recipe.seed);
+  const TrainingData data = open_training_data(cfg.data, cfg.recipe.val_fraction, cfg.recipe.seed, "train.data");
   test::TempDir out;
   TrainRecipe straight = rungs.recipe(2);
   straight.threads = 1;
-  Trainer t(ArchSpec::from_json(json::parse(top->arch), "trial"), ds, tok, straight, out.path());
+  Trainer t(ArchSpec::from_json(json::parse(top->arch), "trial"), data.dataset, data.tokenizer, straight, out.path());
   const TrainResult r = t.run(false);
   EXPECT_EQ(r.val_loss, top->loss_at(2)) << "bit for bit";
   const auto curve = store.curve(top->id, 2);

@@ -15,6 +15,7 @@
 #include "common/device.h"
 #include "common/error.h"
 #include "common/files.h"
+#include "common/format.h"
 #include "common/version.h"
 #include "supernet/hybrid_lm.h"
 #include "train/safetensors.h"
@@ -29,6 +30,17 @@ json TrainResult::to_json() const {
               {"unigram_bpb", num(unigram_bpb)}, {"tokens", tokens},      {"steps", steps},
               {"params", params},              {"tokens_per_s", tokens_per_s}, {"wall_s", wall_s},
               {"completed", completed}};
+}
+
+std::string TrainResult::summary_text() const {
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "%s: %s tokens in %s (%s tok/s), %s params\n"
+                "validation: loss %.4f, perplexity %.3f, %.4f bits/byte (unigram baseline %.4f bits/byte)\n",
+                completed ? "done" : "stopped", format_count(double(tokens)).c_str(), format_duration(wall_s).c_str(),
+                format_count(tokens_per_s).c_str(), format_count(double(params)).c_str(), val_loss, val_ppl, val_bpb,
+                unigram_bpb);
+  return buf;
 }
 
 namespace {

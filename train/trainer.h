@@ -55,6 +55,8 @@ struct TrainResult {
   bool completed = false;  // false when stopped early by stop_at_step
   std::vector<CurvePoint> curve;
   json to_json() const;
+  // Two lines: tokens, time, speed and parameters; the validation result.
+  std::string summary_text() const;
 };
 
 struct Progress {

@@ -1,0 +1,57 @@
+#include "train/training_data.h"
+
+#include "common/error.h"
+#include "train/corpus.h"
+
+namespace flashnas {
+namespace fs = std::filesystem;
+
+TrainingData open_training_data(const fs::path& tokens, double val_fraction, uint64_t seed, const std::string& where) {
+  if (!is_token_file(tokens)) {
+    throw InputError(where + ": " + tokens.string() + " is not a token file; make one with flashnas data prepare");
+  }
+  TrainingData d;
+  auto file = std::make_shared<TokenFile>(tokens);
+  d.tokenizer = std::shared_ptr<const Tokenizer>(
+      tokenizer_from_json(file->meta().at("tokenizer"), tokens.parent_path(), tokens.string()));
+  d.dataset = std::make_shared<TokenDataset>(file, val_fraction, seed);
+  d.file = std::move(file);
+  return d;
+}
+
+TrainingData training_data_from(const fs::path& data, const std::string& tokenizer_model, const fs::path& out_dir,
+                                bool reuse, double val_fraction, uint64_t seed) {
+  if (is_token_file(data)) {
+    if (!tokenizer_model.empty()) {
+      throw InputError("--tokenizer: only for text --data; " + data.string() + " is already tokenized");
+    }
+    return open_training_data(data, val_fraction, seed, "--data");
+  }
+  // Text: checked and tokenized into the run folder first.
+  std::shared_ptr<Tokenizer> tok = tokenizer_model.empty() ? std::shared_ptr<Tokenizer>(make_byte_tokenizer())
+                                                           : std::shared_ptr<Tokenizer>(load_sentencepiece(tokenizer_model));
+  const auto docs = read_corpus(data);
+  fs::create_directories(out_dir);
+  const fs::path tokens = out_dir / "data.tokens";
+  if (!(reuse && fs::exists(tokens))) write_token_file(tokens, docs, *tok, json{{"source", data.string()}});
+  TrainingData d;
+  auto file = std::make_shared<TokenFile>(tokens);
+  d.dataset = std::make_shared<TokenDataset>(file, val_fraction, seed);
+  d.file = std::move(file);
+  d.tokenizer = std::move(tok);
+  return d;
+}
+
+json prepare_token_file(const fs::path& input, const fs::path& out, const std::string& tokenizer_model,
+                        int64_t max_doc_bytes) {
+  std::unique_ptr<Tokenizer> tok = tokenizer_model.empty() ? make_byte_tokenizer() : load_sentencepiece(tokenizer_model);
+  const auto docs = read_corpus(input, max_doc_bytes);
+  int64_t bytes = 0;
+  for (const auto& d : docs) bytes += static_cast<int64_t>(d.text.size());
+  const int64_t n = write_token_file(out, docs, *tok, json{{"source", input.string()}});
+  return json{{"out", out.string()},          {"docs", docs.size()},       {"bytes", bytes},
+              {"tokens", n},                  {"tokenizer", tok->describe()}, {"type", tok->type()},
+              {"vocab_size", tok->vocab_size()}};
+}
+
+}  // namespace flashnas
