@@ -14,6 +14,7 @@ namespace flashnas::cli {
 void add_bench_search_command(CLI::App& app) {
   struct Opts {
     std::string table, algorithms = "random,evolution,random+asha,evolution+asha", csv, svg;
+    std::vector<std::string> set;
     int seeds = 50;
     uint64_t first_seed = 0;
     int64_t budget = 0;
@@ -32,6 +33,7 @@ void add_bench_search_command(CLI::App& app) {
   cmd->add_option("--eta", o->eta, "Successive halving's eta for the +asha algorithms")->capture_default_str();
   cmd->add_option("--csv", o->csv, "Write the curves (median and quartiles of the best loss per compute) here");
   cmd->add_option("--svg", o->svg, "Plot the curves here");
+  cmd->add_option("--set", o->set, "Override a [search] setting of the table's config, KEY=VALUE (repeatable)");
   cmd->add_flag("--json", o->json, "Print the summary as JSON");
   cmd->callback([o] {
     if (o->seeds < 1) throw InputError("--seeds: must be >= 1, got " + std::to_string(o->seeds));
@@ -39,7 +41,8 @@ void add_bench_search_command(CLI::App& app) {
     if (o->budget < 0) throw InputError("--budget-tokens: must be >= 0");
     if (!o->csv.empty()) check_output_file(o->csv, "--csv");
     if (!o->svg.empty()) check_output_file(o->svg, "--svg");
-    const ReplayTable t = ReplayTable::load(o->table);
+    ReplayTable t = ReplayTable::load(o->table);
+    t.set_search(o->set);
     std::vector<std::string> names;
     std::stringstream ss(o->algorithms);
     for (std::string a; std::getline(ss, a, ',');) names.push_back(a);

@@ -50,6 +50,24 @@ ReplayTable ReplayTable::load(const fs::path& csv) {
   return t;
 }
 
+void ReplayTable::set_search(const std::vector<std::string>& assignments) {
+  if (assignments.empty()) return;
+  json doc = cfg.doc;
+  for (const auto& a : assignments) {
+    const auto eq = a.find('=');
+    if (eq == std::string::npos || eq == 0) throw InputError("--set \"" + a + "\": expected KEY=VALUE, e.g. population=4");
+    const std::string key = a.substr(0, eq), text = a.substr(eq + 1);
+    json v;
+    try {
+      v = json::parse(text);
+    } catch (const json::exception&) {
+      v = text;
+    }
+    doc["search"][key] = v;
+  }
+  cfg = SearchConfig::from_json(doc, "--set");
+}
+
 int64_t default_replay_budget(const ReplayTable& t) { return 200 * Rungs(t.cfg).tokens(0); }
 
 double ReplayRun::best_at(int64_t tokens) const {

@@ -38,6 +38,10 @@ struct ReplayTable {
   std::vector<std::vector<double>> ms;    // [row][budget], predicted latency
   std::vector<int64_t> params;
   static ReplayTable load(const std::filesystem::path& csv);
+  // Replaces [search] settings of the table's config ("population=4",
+  // "objective=loss"; values are JSON where they parse, else strings).
+  // InputError naming --set or the field for bad ones.
+  void set_search(const std::vector<std::string>& assignments);
 };
 
 struct ReplayOptions {
