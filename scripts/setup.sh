@@ -5,7 +5,8 @@
 #     GoogleTest, nlohmann-json, toml++, SentencePiece, and the Python
 #     documentation (the demo corpus).
 #   - LibTorch: the pinned PyPI torch wheel in a virtual environment under
-#     ~/.cache/flashnas (shared by every clone on this machine; about 3 GB).
+#     ~/.cache/flashnas (shared by every clone on this machine; about 3 GB),
+#     and the benchmarks' Python packages (optuna) in the same environment.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -45,3 +46,12 @@ else
   [ "$got" = "$FLASHNAS_TORCH_VERSION" ] || die "torch install in $FLASHNAS_VENV reports version '$got'"
   touch "$marker"
 fi
+# The benchmarks' Python packages, pinned; installed when a pin is missing.
+for pkg in "${FLASHNAS_PY_PACKAGES[@]}"; do
+  name=${pkg%%==*} want=${pkg##*==}
+  have=$("$FLASHNAS_VENV/bin/python" -c "import importlib.metadata as m; print(m.version('$name'))" 2>/dev/null || true)
+  if [ "$have" != "$want" ]; then
+    log "installing $pkg (PyPI) into $FLASHNAS_VENV"
+    "$FLASHNAS_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$pkg"
+  fi
+done
