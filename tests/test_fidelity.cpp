@@ -147,6 +147,23 @@ TEST(Fidelity, SuccessiveHalvingPromotesTheBestWithinTheBudget) {
   EXPECT_EQ(f["rung"]["tokens"], 2304);
 }
 
+TEST(Fidelity, TwoWorkersShareARungedStudy) {
+  Study st(kRungs);
+  auto args = st.search_args();
+  args.insert(args.end(), {"--workers", "2"});
+  const auto r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const SearchConfig cfg = SearchConfig::load(st.config);
+  StudyStore store(st.db, false);
+  const auto trials = store.trials(store.get_study("s").id);
+  EXPECT_LE(tokens_committed(Rungs(cfg), trials), cfg.search.token_budget);
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM trial_rungs WHERE status != 'done'"), 0);
+  EXPECT_GE(scalar(st.db, "SELECT COUNT(*) FROM trial_rungs WHERE rung = 2"), 1);
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(DISTINCT worker) FROM trial_rungs"), 2) << "both processes trained";
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(DISTINCT hash) FROM trials WHERE slot IS NOT NULL AND reused_from IS NULL"),
+            scalar(st.db, "SELECT COUNT(*) FROM trials WHERE slot IS NOT NULL AND reused_from IS NULL"));
+}
+
 TEST(Fidelity, APromotedCandidateEqualsOneTrainedStraightToItsRung) {
   Study st(kRungs);
   ASSERT_EQ(run_cli(st.search_args()).exit_code, 0);
