@@ -1,33 +1,13 @@
 #include "search/evolution.h"
 
+#include "search/pareto.h"
+
 #include <algorithm>
 #include <climits>
 #include <cmath>
 #include <map>
 
 namespace flashnas {
-
-std::vector<int> pareto_ranks(const std::vector<std::pair<double, double>>& pts) {
-  const size_t n = pts.size();
-  std::vector<int> rank(n, -1);
-  auto dom = [&](size_t a, size_t b) {
-    return pts[a].first <= pts[b].first && pts[a].second <= pts[b].second &&
-           (pts[a].first < pts[b].first || pts[a].second < pts[b].second);
-  };
-  size_t assigned = 0;
-  for (int r = 0; assigned < n; ++r) {
-    std::vector<size_t> front;
-    for (size_t i = 0; i < n; ++i) {
-      if (rank[i] >= 0) continue;
-      bool dominated = false;
-      for (size_t j = 0; j < n && !dominated; ++j) dominated = j != i && rank[j] < 0 && dom(j, i);
-      if (!dominated) front.push_back(i);
-    }
-    for (size_t i : front) rank[i] = r;
-    assigned += front.size();
-  }
-  return rank;
-}
 
 std::optional<Proposal> propose(const SearchConfig& cfg, int64_t slot, int attempt, const std::vector<TrialRow>& trials,
                                 Rng& rng) {

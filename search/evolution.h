@@ -40,7 +40,5 @@ struct Proposal {
 std::optional<Proposal> propose(const SearchConfig& cfg, int64_t slot, int attempt, const std::vector<TrialRow>& trials,
                                 Rng& rng);
 
-// Non-dominated rank of each point (0 = on the front), both objectives minimised.
-std::vector<int> pareto_ranks(const std::vector<std::pair<double, double>>& pts);
 
 }  // namespace flashnas

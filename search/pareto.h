@@ -2,6 +2,7 @@
 // (predicted latency in ms, validation loss in nats/token or bits/byte).
 #pragma once
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace flashnas {
@@ -18,6 +19,9 @@ bool dominates(const ParetoPoint& a, const ParetoPoint& b);
 // The non-dominated points, sorted by latency ascending (loss then strictly
 // descending). Exact duplicates keep the one with the smallest id.
 std::vector<ParetoPoint> pareto_front(std::vector<ParetoPoint> points);
+
+// Non-dominated rank of each (latency, loss) point (0 = on the front).
+std::vector<int> pareto_ranks(const std::vector<std::pair<double, double>>& pts);
 
 // Area dominated by `points` inside the box bounded by the reference point
 // (ref_latency, ref_loss); points outside the box contribute nothing. Larger

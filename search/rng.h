@@ -1,4 +1,4 @@
-// The search's random numbers: splitmix64, one 64-bit state that a study
+// The search's random numbers: splitmix64 (common/splitmix.h), one 64-bit state that a study
 // stores in SQLite after every draw it commits, so a resumed study continues
 // the same sequence. Same results on every platform (no std distributions).
 #pragma once
@@ -6,16 +6,17 @@
 #include <string>
 #include <vector>
 
+#include "common/splitmix.h"
+
 namespace flashnas {
 
 class Rng {
  public:
   explicit Rng(uint64_t state = 0) : state_(state) {}
   uint64_t next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
+    const uint64_t counter = state_;
+    state_ += kSplitMixGamma;
+    return splitmix64(counter);
   }
   // Uniform in [0, n), n > 0 (the modulo bias is below 2^-40 for our n).
   int64_t below(int64_t n) { return static_cast<int64_t>(next() % static_cast<uint64_t>(n)); }

@@ -24,6 +24,7 @@
 #include "profiler/predict.h"
 #include "search/config.h"
 #include "search/evolution.h"
+#include "search/pareto.h"
 #include "search/pricer.h"
 #include "search/study_store.h"
 #include "test_util.h"

@@ -7,13 +7,6 @@
 
 namespace flashnas {
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 TokenDataset::TokenDataset(std::shared_ptr<const TokenFile> file, double val_fraction, uint64_t seed)
     : file_(std::move(file)), val_fraction_(val_fraction), seed_(seed) {
   if (!(val_fraction > 0 && val_fraction < 1)) {

@@ -14,6 +14,8 @@
 #include <memory>
 #include <vector>
 
+#include "common/splitmix.h"
+
 #include "train/token_file.h"
 
 namespace flashnas {
@@ -56,8 +58,5 @@ class TokenDataset {
   std::vector<Segment> train_segs_, val_segs_;
   SplitSummary train_, val_;
 };
-
-// SplitMix64: the counter-based generator behind the split and the batches.
-uint64_t splitmix64(uint64_t x);
 
 }  // namespace flashnas
