@@ -8,7 +8,11 @@ row's loss at the top rung and costs the top rung's tokens; a search stops
 before a run would pass the budget (default: 200 runs at the lowest rung).
 Samplers: tpe (single objective, the loss), nsga2 (loss and the first
 budget's predicted latency, as flashnas's Pareto objective), random (Optuna's,
-a check on the mapping).
+a check on the mapping); tpe+asha and random+asha add Optuna's
+SuccessiveHalvingPruner (its asynchronous successive halving, reduction factor
+3) over the table's rungs: a trial reports its loss at each rung and goes on
+while the pruner lets it, each continuation costing what flashnas's does (the
+next rung's tokens minus the previous rung's stable part, wsd).
 
   python3 bench/optuna_replay.py TABLE.csv [--samplers tpe,nsga2] [--seeds 50]
       [--budget-tokens N] [--compare FLASHNAS.json] [--out PREFIX]
@@ -75,13 +79,31 @@ def load(path):
     budgets = [b["name"] for b in cfg.get("budgets", [])]
     table = []
     for r in rows:
-        loss = r["loss_%d" % rungs[-1]]
+        losses = [float(r["loss_%d" % k]) if r["loss_%d" % k] else math.nan for k in rungs]
         table.append({
             "genome": parse_genome(r["genome"]),
-            "loss": float(loss) if loss else math.nan,
+            "loss": losses[-1],
+            "losses": losses,
             "ms": float(r[budgets[0] + "_ms"]) if budgets else 0.0,
         })
     return cfg, rungs, table
+
+
+def rung_costs(cfg, rungs):
+    """Tokens to reach each rung as flashnas trains it (search/fidelity.h): rung 0 from scratch,
+    rung r from rung r-1's state at the start of its decay (wsd, decay_fraction of the steps)."""
+    train = cfg.get("train", {})
+    per_step = train.get("batch_size", 16) * train.get("seq_len", 256)
+    decay = train.get("decay_fraction", 0.2)
+    costs = []
+    for i, k in enumerate(rungs):
+        if i == 0:
+            costs.append(k)
+            continue
+        steps = -(-rungs[i - 1] // per_step)
+        stable_end = steps - max(1, math.floor(decay * steps + 0.5))
+        costs.append(k - stable_end * per_step)
+    return costs
 
 
 def replay(cfg, rungs, table, sampler_name, seed, budget):
@@ -95,21 +117,25 @@ def replay(cfg, rungs, table, sampler_name, seed, budget):
     staged = space.get("kind", "staged") == "staged"
     if not staged:
         raise SystemExit("optuna_replay.py: only staged spaces are mapped so far")
-    cost = rungs[-1]
+    asha = sampler_name.endswith("+asha")
+    base = sampler_name[:-5] if asha else sampler_name
+    costs = rung_costs(cfg, rungs) if asha else [rungs[-1]]
+    cost = costs[0]
     rng = random.Random(seed ^ 0x5E1EC7)
     used = set()
     best = math.nan
     spent = 0
     curve = []
-    if sampler_name == "tpe":
+    if base == "tpe":
         sampler, directions = optuna.samplers.TPESampler(seed=seed), ["minimize"]
-    elif sampler_name == "nsga2":
+    elif base == "nsga2" and not asha:
         sampler, directions = optuna.samplers.NSGAIISampler(seed=seed, population_size=8), ["minimize", "minimize"]
-    elif sampler_name == "random":
+    elif base == "random":
         sampler, directions = optuna.samplers.RandomSampler(seed=seed), ["minimize"]
     else:
-        raise SystemExit("--samplers: unknown sampler %r (tpe, nsga2, random)" % sampler_name)
-    study = optuna.create_study(directions=directions, sampler=sampler)
+        raise SystemExit("--samplers: unknown sampler %r (tpe, nsga2, random, tpe+asha, random+asha)" % sampler_name)
+    pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3) if asha else None
+    study = optuna.create_study(directions=directions, sampler=sampler, pruner=pruner)
     while spent + cost <= budget and len(used) < len(table):
         trial = study.ask()
         d = trial.suggest_categorical("d", widths)
@@ -128,6 +154,23 @@ def replay(cfg, rungs, table, sampler_name, seed, budget):
         nearest = min(x for x, _ in dists)
         row = rng.choice([i for x, i in dists if x == nearest])
         used.add(row)
+        if asha:
+            # Rung by rung while the pruner lets the trial go on and the budget allows it.
+            value = 10.0
+            for r in range(len(rungs)):
+                if r > 0 and spent + costs[r] > budget:
+                    break
+                spent += costs[r]
+                loss = table[row]["losses"][r]
+                value = loss if math.isfinite(loss) else 10.0
+                if r == len(rungs) - 1 and math.isfinite(loss) and not (loss >= best):
+                    best = loss
+                curve.append((spent, best))
+                trial.report(value, 3 ** r)  # the pruner's rungs sit at steps 1, 3, 9, ... (min_resource 1, factor 3)
+                if r < len(rungs) - 1 and trial.should_prune():
+                    break
+            study.tell(trial, value)
+            continue
         spent += cost
         loss = table[row]["loss"]
         if math.isfinite(loss) and not (loss >= best):
