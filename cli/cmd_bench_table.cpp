@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <iostream>
 #include <sstream>
-#include <thread>
 
 #include "cli/commands.h"
+#include "cli/study_options.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "search/bench_table.h"
@@ -15,10 +15,10 @@
 namespace flashnas::cli {
 void add_bench_table_command(CLI::App& app) {
   struct Opts {
-    std::string config, db, lut, study = "bench-table", lut_device, fidelities, csv;
+    std::string config, fidelities, csv;
+    StudyOptions st;
     int64_t archs = 0;
-    int threads = 0;
-    bool accept_unreliable = false, no_train = false, json = false;
+    bool no_train = false, json = false;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand(
@@ -26,49 +26,37 @@ void add_bench_table_command(CLI::App& app) {
       "Train N architectures drawn from a space to every rung and write the losses as a search benchmark table "
       "(resumable; several processes may share one table)");
   cmd->add_option("--config", o->config, "Search config (TOML): space, budgets, training")->required();
-  cmd->add_option("--db", o->db, "SQLite database holding the table's study (and, by default, the LUT)")->required();
   cmd->add_option("--archs", o->archs, "Architectures in the table")->required();
   cmd->add_option("--fidelities", o->fidelities,
                   "Rungs, training tokens increasing, comma-separated (default: the config's [search] fidelities)");
-  cmd->add_option("--study", o->study, "Study name of the table; rerunning with the same name resumes it")
-      ->capture_default_str();
   cmd->add_option("--csv", o->csv, "Write the table here (and FILE.json: how it was made)");
-  cmd->add_option("--lut", o->lut, "LUT database, when not in --db");
-  cmd->add_option("--lut-device", o->lut_device, "LUT device fingerprint, when the LUT holds several");
-  cmd->add_option("--threads", o->threads, "Training threads (0: all cores)")->capture_default_str();
-  cmd->add_flag("--accept-unreliable-lut", o->accept_unreliable,
-                "Use a latency table whose verdict is unreliable or that was never validated (the study records it)");
+  o->st.add_to(*cmd, "bench-table");
   cmd->add_flag("--no-train", o->no_train, "Only write --csv from what the table holds now");
   cmd->add_flag("--json", o->json, "Print the table's summary as JSON");
   cmd->callback([o] {
-    if (o->threads < 0) throw InputError("--threads: must be >= 0");
     const SearchConfig cfg = bench_table_config(SearchConfig::load(o->config), o->archs, parse_token_list(o->fidelities, "--fidelities"));
     if (!o->csv.empty()) check_output_file(o->csv, "--csv");
-    SearchOptions so;
-    so.db = o->db;
-    so.lut_db = o->lut;
-    so.study = o->study;
-    so.lut_device = o->lut_device;
-    so.accept_unreliable_lut = o->accept_unreliable;
-    so.threads = o->threads > 0 ? o->threads : std::max(1, int(std::thread::hardware_concurrency()));
+    const SearchOptions so = o->st.apply();
+    const std::string& db = o->st.db;
+    const std::string& study_name = o->st.study;
     double wall_s = 0;
     if (!o->no_train) {
-      std::fprintf(stderr, "bench-table: study \"%s\" in %s: %lld architectures, rungs", o->study.c_str(), o->db.c_str(),
+      std::fprintf(stderr, "bench-table: study \"%s\" in %s: %lld architectures, rungs", study_name.c_str(), db.c_str(),
                    static_cast<long long>(o->archs));
       for (const int64_t t : cfg.search.fidelities) std::fprintf(stderr, " %lld", static_cast<long long>(t));
       std::fprintf(stderr, " tokens, %d threads\n", so.threads);
       wall_s = run_search(cfg, so, [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }).wall_s;
     }
-    if (!std::filesystem::exists(o->db)) throw InputError("--db " + o->db + ": no such database");
-    StudyStore store(o->db, false);
-    const StudyRow study = store.get_study(o->study);
+    if (!std::filesystem::exists(db)) throw InputError("--db " + db + ": no such database");
+    StudyStore store(db, false);
+    const StudyRow study = store.get_study(study_name);
     if (study.config != cfg.doc) {
-      throw InputError("--study \"" + o->study + "\" in " + o->db + " was made with another config, --archs or --fidelities");
+      throw InputError("--study \"" + study_name + "\" in " + db + " was made with another config, --archs or --fidelities");
     }
     const auto trials = store.trials(study.id);
     json summary = bench_table_summary(cfg, trials);
-    summary["study"] = o->study;
-    summary["db"] = o->db;
+    summary["study"] = study_name;
+    summary["db"] = db;
     if (!o->csv.empty()) {
       write_file_atomic(o->csv, bench_table_csv(cfg, trials));
       write_file_atomic(o->csv + ".json", bench_table_meta(cfg, study, summary, o->config, so.threads).dump(2) + "\n");
@@ -80,7 +68,7 @@ void add_bench_table_command(CLI::App& app) {
     }
     std::printf("bench table \"%s\": %lld architectures trained (%lld at every rung, %lld failed), %lld drawn "
                 "over the budgets, %lld duplicates%s%s\n",
-                o->study.c_str(), static_cast<long long>(summary["rows"].get<int64_t>()),
+                study_name.c_str(), static_cast<long long>(summary["rows"].get<int64_t>()),
                 static_cast<long long>(summary["complete"].get<int64_t>()),
                 static_cast<long long>(summary["failed"].get<int64_t>()),
                 static_cast<long long>(summary["pruned"].get<int64_t>()),

@@ -8,13 +8,14 @@
 namespace flashnas::test {
 
 // A tiny staged space; trains in well under a second per candidate.
-std::string tiny_config(const std::string& data, const std::string& extra_search, const std::string& budget) {
+std::string tiny_config(const std::string& data, const std::string& extra_search, const std::string& budget,
+                        const std::string& mixers) {
   return R"(
 [space]
 kind = "staged"
 widths = [16, 32]
 width = "gene"
-mixers = ["swa", "mamba2", "deltanet"]
+mixers = )" + mixers + R"(
 ffn_per_mixer = [0, 1]
 stages = 3
 blocks_per_stage = [1, 2]

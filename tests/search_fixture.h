@@ -12,9 +12,10 @@
 namespace flashnas::test {
 
 // The tiny space's config; `extra_search` is appended to [search], `budget`
-// is the first budget's limit line.
+// is the first budget's limit line, `mixers` the space's mixers (TOML array).
 std::string tiny_config(const std::string& data, const std::string& extra_search = "",
-                        const std::string& budget = "max_ms = 1000");
+                        const std::string& budget = "max_ms = 1000",
+                        const std::string& mixers = R"(["swa", "mamba2", "deltanet"])");
 void replace_once(std::string& s, const std::string& from, const std::string& to);
 SearchConfig parse_config(const std::string& toml);
 // A synthetic LUT holding every entry the config's space and budgets need:

@@ -58,39 +58,8 @@ struct Experiment {
     const auto data = test::tiny_token_file(dir);
     config = (dir / "space.toml").string();
     db = (dir / "proxy.db").string();
-    dir.write("space.toml", R"(
-[space]
-kind = "staged"
-widths = [16, 32]
-width = "gene"
-mixers = ["swa", "mamba2"]
-ffn_per_mixer = [0, 1]
-stages = 3
-blocks_per_stage = [1, 2]
-max_operators = 8
-[space.ops.swa]
-n_heads = "d_model / 16"
-n_kv_heads = 1
-window = 16
-[space.ops.mamba2]
-expand = 2
-head_dim = 16
-d_state = 8
-[space.ops.ffn]
-d_ff = "2 * d_model"
-[[budgets]]
-name = "call"
-workload = "batch=1,prompt=16,generate=8"
-max_ms = 1000
-[train]
-data = ")" + data.string() + R"("
-tokens = 1024
-batch_size = 2
-seq_len = 32
-eval_interval = 0
-eval_batches = 2
-threads = 1
-)");
+    // Two mixers: a space small enough that asking for more architectures than it holds is found quickly.
+    dir.write("space.toml", test::tiny_config(data.string(), "", "max_ms = 1000", R"(["swa", "mamba2"])"));
   }
   std::vector<std::string> args(int archs, const std::string& name = "p") const {
     return {"proxy", "--config", config, "--db", db, "--archs", std::to_string(archs), "--short", "256",

@@ -1,0 +1,47 @@
+#include "cli/study_options.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "common/error.h"
+
+namespace flashnas::cli {
+
+void StudyOptions::add_to(CLI::App& cmd, const std::string& default_study) {
+  cmd.add_option("--db", db, "SQLite database for the study (and, by default, the LUT)")->required();
+  auto* s = cmd.add_option("--study", study, "Study name; rerunning with the same name resumes it");
+  if (default_study.empty()) {
+    s->required();
+  } else {
+    study = default_study;
+    s->capture_default_str();
+  }
+  cmd.add_option("--lut", lut, "LUT database, when not in --db");
+  cmd.add_option("--lut-device", lut_device, "LUT device fingerprint, when the LUT holds several");
+  cmd.add_option("--threads", threads, "Training threads per worker (0: the cores, shared among workers)")
+      ->capture_default_str();
+  cmd.add_flag("--accept-unreliable-lut", accept_unreliable,
+               "Use a latency table whose verdict is unreliable or that was never validated (the study records it)");
+}
+
+SearchOptions StudyOptions::apply(int workers) const {
+  if (threads < 0) throw InputError("--threads: must be >= 0");
+  SearchOptions so;
+  so.db = db;
+  so.lut_db = lut;
+  so.study = study;
+  so.lut_device = lut_device;
+  so.accept_unreliable_lut = accept_unreliable;
+  so.threads = threads > 0 ? threads : std::max(1, int(std::thread::hardware_concurrency()) / std::max(1, workers));
+  return so;
+}
+
+std::vector<std::string> StudyOptions::lut_args() const {
+  std::vector<std::string> a;
+  if (!lut.empty()) a.insert(a.end(), {"--lut", lut});
+  if (!lut_device.empty()) a.insert(a.end(), {"--lut-device", lut_device});
+  if (accept_unreliable) a.push_back("--accept-unreliable-lut");
+  return a;
+}
+
+}  // namespace flashnas::cli
