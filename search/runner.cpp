@@ -273,9 +273,10 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
   auto promote = [&](const TrialRow& t, const Promotion& p) {
     const fs::path dir = trial_dir(o.db, o.study, t.number);
     const auto ts = clock::now();
+    const fs::path from = Trainer::stable_dir(dir, rungs.recipe(p.rung - 1));
+    TrainResult r;
     try {
       const TrainRecipe rr = with_threads(rungs.recipe(p.rung));
-      const fs::path from = Trainer::stable_dir(dir, rungs.recipe(p.rung - 1));
       fs::remove_all(dir / "checkpoint");
       fs::remove_all(Trainer::stable_dir(dir, rr));
       const ArchSpec arch = ArchSpec::from_json(json::parse(t.arch), "trial " + std::to_string(t.number));
@@ -287,16 +288,10 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
           if (++n >= fault_steps) raise(SIGKILL);
         });
       }
-      const TrainResult r = trainer.run_from(from);
-      {
-        Transaction tx(store.db());
-        store.finish_rung(t.id, p.rung, r);
-        tx.commit();
-      }
+      r = trainer.run_from(from);
+      // Before the result is committed: once it is, another worker may
+      // promote this trial again and write its own checkpoint here.
       fs::remove_all(dir / "checkpoint");
-      fs::remove_all(from);
-      ++sum.promoted;
-      log(result_line(t, r, p.rung));
     } catch (const std::exception& e) {
       const double s = std::chrono::duration<double>(clock::now() - ts).count();
       {
@@ -306,9 +301,18 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       }
       ++sum.failed;
       log("trial " + std::to_string(t.number) + " " + t.genome + " failed at rung " + std::to_string(p.rung) + ": " + e.what());
+      return;
     }
+    {
+      Transaction tx(store.db());
+      store.finish_rung(t.id, p.rung, r);
+      tx.commit();
+    }
+    std::error_code ec;
+    fs::remove_all(from, ec);  // the state this promotion continued; no other promotion needs it
+    ++sum.promoted;
+    log(result_line(t, r, p.rung));
   };
-
   for (;;) {
     Claim c;
     {
