@@ -11,7 +11,8 @@
 #   bash bench/asha_vs_plain.sh LUT_DB [OUT=results/search-bench] [SEEDS="0 1 2"]
 # LUT_DB: a database holding the demo space's latency table
 # (flashnas profile --space configs/demo.toml --db LUT_DB --validate 20).
-# TOKENS (65536) and RUNGS (8192,24576,65536) may be set in the environment.
+# TOKENS (65536) and RUNGS (8192,24576,65536) may be set in the environment;
+# SUMMARY_ONLY=1 writes the summary of the studies of SEEDS already finished.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/env.sh"
 [ $# -ge 1 ] || die "usage: bash bench/asha_vs_plain.sh LUT_DB [OUT] [SEEDS]"
@@ -37,6 +38,7 @@ asha = sub(plain, "init = []", f"fidelities = [{rungs}]\neta = 3\ninit = []")
 open(f"{work}/asha.toml", "w").write(asha)
 PY
 for seed in $seeds; do
+  [ "${SUMMARY_ONLY:-0}" = 1 ] && break
   for kind in plain asha; do
     log "seed $seed: $kind study"
     start=$(now)
@@ -61,7 +63,9 @@ for seed in seeds.split():
         wall = db.execute("SELECT SUM(r.train_s) FROM trial_rungs r JOIN trials t ON t.id = r.trial_id"
                           " WHERE t.study_id = ?", (sid,)).fetchone()[0]
         best = rep.get("best", {})
-        rows.append({"seed": int(seed), "kind": kind, "architectures": per_rung.get(0, 0),
+        span = db.execute("SELECT MIN(created_at), MAX(finished_at) FROM trials WHERE study_id = ?", (sid,)).fetchone()
+        rows.append({"seed": int(seed), "kind": kind, "architectures": per_rung.get(0, 0), "started": span[0],
+                     "finished": span[1],
                      "per_rung": [per_rung.get(r, 0) for r in sorted(per_rung)],
                      "tokens_spent": rep["tokens_spent"], "best_loss": best.get("loss"),
                      "best_bpb": best.get("bpb"), "best_trial": best.get("trial"), "best_genome": best.get("genome"),
