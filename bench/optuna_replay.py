@@ -20,7 +20,8 @@ next rung's tokens minus the previous rung's stable part, wsd).
 --compare takes `flashnas bench-search --json` output from the same table and
 budget; its curves and random search's target go into the same CSV and table.
 Writes PREFIX.csv (algorithm,tokens,q25,median,q75: the best top-rung loss on
-a grid of 50 points of the budget, over seeds) and PREFIX.md.
+a grid of 50 points of the budget, over seeds), PREFIX.md and PREFIX.svg (the
+median curves of every algorithm, flashnas's and Optuna's, in one plot).
 """
 import argparse
 import csv
@@ -248,7 +249,43 @@ def main():
             f.write("| %s | %s | %.4f (%.4f-%.4f) | %s |\n" % (
                 name, ev, fin[1], fin[0], fin[2],
                 "not reached" if reach is None else "%d (%.0f%%)" % (reach, 100.0 * reach / budget)))
+    write_svg(a.out + ".svg", curves, budget, target, a.seeds)
     print(open(a.out + ".md").read())
+
+
+def write_svg(path, curves, budget, target, seeds):
+    W, H, ml, mr, mt, mb = 680, 400, 70, 190, 30, 50
+    pw, ph = W - ml - mr, H - mt - mb
+    vals = [v for c in curves for v in c[3] if math.isfinite(v)]
+    lo, hi = (min(vals), max(vals)) if vals else (0.0, 1.0)
+    pad = 0.05 * max(hi - lo, 1e-3)
+    lo, hi = lo - pad, hi + pad
+    X = lambda t: ml + pw * t / budget
+    Y = lambda v: mt + ph * (hi - v) / (hi - lo)
+    colors = ["#444444", "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">' % (W, H),
+           '<rect width="100%" height="100%" fill="white"/>',
+           '<text x="%d" y="18">median best loss at the top rung against training tokens (%d seeds)</text>' % (ml, seeds),
+           '<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#999"/>' % (ml, mt, pw, ph)]
+    for i in range(5):
+        v, t = lo + (hi - lo) * i / 4, budget * i / 4
+        out.append('<text x="%d" y="%.1f" text-anchor="end">%.3f</text>' % (ml - 4, Y(v) + 4, v))
+        out.append('<text x="%.1f" y="%d" text-anchor="middle">%.2fM</text>' % (X(t), mt + ph + 16, t / 1e6))
+    out.append('<text x="%d" y="%d" text-anchor="middle">training tokens</text>' % (ml + pw / 2, H - 12))
+    if math.isfinite(target):
+        out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#999" stroke-dasharray="4 3"/>'
+                   % (ml, ml + pw, Y(target), Y(target)))
+    for k, (name, toks, _, med, _, _, _) in enumerate(curves):
+        col = colors[k % len(colors)]
+        pts = " ".join("%.1f,%.1f" % (X(t), Y(m)) for t, m in zip(toks, med) if math.isfinite(m))
+        dash = ' stroke-dasharray="5 3"' if name.startswith("optuna") else ""
+        if pts:
+            out.append('<polyline points="%s" fill="none" stroke="%s" stroke-width="2"%s/>' % (pts, col, dash))
+        y = mt + 14 * k + 10
+        out.append('<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="%s" stroke-width="2"%s/><text x="%d" y="%d">%s</text>'
+                   % (ml + pw + 10, ml + pw + 30, y, y, col, dash, ml + pw + 34, y + 4, name))
+    out.append("</svg>")
+    open(path, "w").write("\n".join(out) + "\n")
 
 
 if __name__ == "__main__":
