@@ -139,14 +139,31 @@ struct Claim {
   std::string stop_reason;
 };
 
-// Test-only fault injection: FLASHNAS_FAULT=kill-in-promotion:N kills this
-// process with SIGKILL after N training steps of its first promotion, so a
-// test can kill a worker at an exact point without timing anything.
-int fault_steps_in_promotion() {
-  const char* f = std::getenv("FLASHNAS_FAULT");
-  const std::string prefix = "kill-in-promotion:";
-  if (!f || std::string(f).rfind(prefix, 0) != 0) return -1;
-  return std::stoi(std::string(f).substr(prefix.size()));
+// Test-only fault injection, so tests kill a worker at an exact point
+// without timing anything: FLASHNAS_FAULT=kill-<at>:N raises SIGKILL in
+// this process at the N-th event of kind <at>:
+//   claim          a trial claimed (its transaction committed, nothing trained)
+//   train-step     a training step of a first (rung-0) run
+//   result         a rung-0 result committed (before anything after it)
+//   in-promotion   a training step of a promotion
+struct Fault {
+  std::string at;
+  int64_t n = -1, seen = 0;
+  void hit(const char* what) {
+    if (n > 0 && at == what && ++seen >= n) raise(SIGKILL);
+  }
+};
+
+Fault fault_from_env() {
+  Fault f;
+  const char* e = std::getenv("FLASHNAS_FAULT");
+  if (!e) return f;
+  const std::string s = e;
+  const auto colon = s.rfind(':');
+  if (s.rfind("kill-", 0) != 0 || colon == std::string::npos) return f;
+  f.at = s.substr(5, colon - 5);
+  f.n = std::stoll(s.substr(colon + 1));
+  return f;
 }
 
 }  // namespace
@@ -224,7 +241,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
                                   ? std::max<int64_t>(1, cfg.search.token_budget / rungs.cost(0))
                                   : int64_t(cfg.search.trials);
   const int64_t max_slots = max_trained * 4 + cfg.search.population;
-  int fault_steps = fault_steps_in_promotion();
+  Fault fault = fault_from_env();
   SearchSummary sum;
   auto with_threads = [&](TrainRecipe r) {
     if (o.threads > 0) r.threads = o.threads;
@@ -282,12 +299,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       const ArchSpec arch = ArchSpec::from_json(json::parse(t.arch), "trial " + std::to_string(t.number));
       Trainer trainer(arch, ds, tok, rr, dir);
       trainer.keep_stable(p.rung < rungs.top());
-      if (fault_steps >= 0) {
-        int64_t n = 0;
-        trainer.on_step([&n, fault_steps](int64_t) {
-          if (++n >= fault_steps) raise(SIGKILL);
-        });
-      }
+      if (fault.n > 0) trainer.on_step([&fault](int64_t) { fault.hit("in-promotion"); });
       r = trainer.run_from(from);
       // Before the result is committed: once it is, another worker may
       // promote this trial again and write its own checkpoint here.
@@ -470,6 +482,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       continue;
     }
+    fault.hit("claim");
     if (c.promotion) {
       promote(c.trial, *c.promotion);
       continue;
@@ -484,6 +497,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       const ArchSpec arch = ArchSpec::from_json(json::parse(t.arch), "trial " + std::to_string(t.number));
       Trainer trainer(arch, ds, tok, with_threads(rungs.recipe(0)), dir);
       trainer.keep_stable(rungs.multi());
+      if (fault.n > 0) trainer.on_step([&fault](int64_t) { fault.hit("train-step"); });
       const TrainResult r = trainer.run(false);
       fs::remove_all(dir / "checkpoint");
       {
@@ -491,6 +505,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
         store.finish(t.id, r);
         tx.commit();
       }
+      fault.hit("result");
       ++sum.trained;
       log(result_line(t, r, 0));
     } catch (const std::exception& e) {

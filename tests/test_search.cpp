@@ -363,59 +363,41 @@ TEST(SearchCli, StudyFrontierExportAndGenerate) {
   EXPECT_NE(r.err.find("was created with a different config"), std::string::npos) << r.err;
 }
 
-TEST(SearchCli, KilledAtRandomMomentsResumesWithoutLossOrDuplicates) {
+TEST(SearchCli, KilledAtEveryKindOfMomentResumesWithoutLossOrDuplicates) {
   Study st;
-  std::mt19937 rng(std::random_device{}());
-  // Each run is killed at a random moment after it has finished one more
-  // trial (0-300 ms later: in a claim, in training, in a result), so the kills
-  // land mid-study however fast this machine is.
-  auto trained = [&] {
-    if (!std::filesystem::exists(st.db)) return int64_t(0);
-    Db d(st.db, false);
-    Stmt q(d, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'trials'");
-    q.step();
-    if (q.int64(0) == 0) return int64_t(0);
-    Stmt c(d, "SELECT COUNT(*) FROM trials WHERE status = 'done'");
-    c.step();
-    return c.int64(0);
-  };
+  // Each run is killed (SIGKILL, from inside the worker: search/runner.cpp's
+  // test-only FLASHNAS_FAULT) at an exact point: right after a claim, in the
+  // middle of a training run, right after a result is committed. Together
+  // they finish 5 of the study's 8 trials, so every run dies mid-study
+  // whatever this machine's speed.
+  const std::vector<std::string> faults = {"kill-claim:2",      "kill-train-step:5", "kill-result:1",
+                                           "kill-train-step:20", "kill-claim:1",      "kill-result:2"};
   std::vector<std::string> args = {FLASHNAS_BIN};
   for (const auto& a : st.search_args()) args.push_back(a);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   int killed = 0;
-  for (int i = 0; i < 5; ++i) {
-    const int64_t before = trained();
+  for (const auto& f : faults) {
     const pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
       freopen("/dev/null", "w", stdout);
       freopen("/dev/null", "w", stderr);
+      setenv("FLASHNAS_FAULT", f.c_str(), 1);
       execv(argv[0], argv.data());
       _exit(127);
     }
     int status = 0;
-    bool exited = false;
-    while (!exited && trained() <= before) {
-      exited = waitpid(pid, &status, WNOHANG) == pid;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    if (!exited) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 300));
-      exited = waitpid(pid, &status, WNOHANG) == pid;
-      if (!exited) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        killed += WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
-      }
-    }
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << f << ": the run was not killed mid-study";
+    killed += WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
     Db check(st.db, false);
     Stmt q(check, "PRAGMA integrity_check");
     ASSERT_TRUE(q.step());
     EXPECT_EQ(q.text(0), "ok");
   }
-  EXPECT_GE(killed, 3) << "the runs should mostly be killed mid-study; the study is too fast to test this";
+  EXPECT_EQ(killed, int(faults.size()));
   const auto r = run_cli(st.search_args());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // Slots 0..n-1 each exactly once; exactly `trials` architectures trained;
