@@ -24,7 +24,7 @@ void add_bench_search_command(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("bench-search", "Replay search algorithms against a bench table, many seeds each");
   cmd->add_option("--table", o->table, "Bench table (flashnas bench-table --csv), with its .json beside it")->required();
-  cmd->add_option("--algorithms", o->algorithms, "Comma-separated: random, evolution, random+asha, evolution+asha")
+  cmd->add_option("--algorithms", o->algorithms, "Comma-separated: random, evolution, guided, each optionally +asha")
       ->capture_default_str();
   cmd->add_option("--seeds", o->seeds, "Seeds per algorithm")->capture_default_str();
   cmd->add_option("--first-seed", o->first_seed, "Seeds are first-seed .. first-seed + seeds - 1")->capture_default_str();

@@ -1,5 +1,6 @@
 #include "search/config.h"
 
+#include <cmath>
 #include <cstdio>
 #include <set>
 
@@ -56,8 +57,9 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
     FieldReader f(top.has("search") ? top.raw("search") : empty, src, "search");
     auto& s = c.search;
     s.algorithm = f.string("algorithm", s.algorithm);
-    if (s.algorithm != "evolution" && s.algorithm != "random") {
-      f.fail("algorithm", "must be \"evolution\" (aging evolution) or \"random\", got \"" + s.algorithm + "\"");
+    if (s.algorithm != "evolution" && s.algorithm != "random" && s.algorithm != "guided") {
+      f.fail("algorithm", "must be \"guided\" (surrogate-guided), \"evolution\" (aging evolution) or \"random\", got \"" +
+                              s.algorithm + "\"");
     }
     s.objective = f.string("objective", s.objective);
     if (s.objective != "loss" && s.objective != "pareto") {
@@ -70,6 +72,16 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
     s.trials = int(f.positive("trials", s.trials));
     s.seed = uint64_t(f.non_negative("seed", 0));
     s.max_attempts = int(f.positive("max_attempts", s.max_attempts));
+    if (f.has("pool") && s.algorithm != "guided") f.fail("pool", "only applies with algorithm = \"guided\"");
+    s.pool = int(f.positive("pool", s.pool));
+    if (f.has("kappa")) {
+      if (s.algorithm != "guided") f.fail("kappa", "only applies with algorithm = \"guided\"");
+      const json& k = f.raw("kappa");
+      if (!k.is_number() || !(k.get<double>() >= 0) || !std::isfinite(k.get<double>())) {
+        f.fail("kappa", "must be a number >= 0 (weight of the surrogate's uncertainty), got " + k.dump());
+      }
+      s.kappa = k.get<double>();
+    }
     if (f.has("fidelities")) {
       const json& a = f.raw("fidelities");
       if (!a.is_array()) f.fail("fidelities", "must be an array of training tokens per rung, e.g. [32768, 131072, 524288]");

@@ -6,8 +6,8 @@
 //   [constraints] min_attention, max_params
 //   [[budgets]] name, workload, max_ms | min_tokens_per_s   search/budget.h
 //   [train] data = "tokens file", tokens, batch_size, seq_len, lr, ...
-//   [search] algorithm = "evolution" | "random", objective = "loss" | "pareto",
-//            population, sample, offspring, trials, seed, init = [genomes],
+//   [search] algorithm = "guided" | "evolution" | "random", objective = "loss" | "pareto",
+//            population, sample, offspring, trials, seed, init = [genomes], pool, kappa,
 //            fidelities = [tokens per rung], eta, token_budget,
 //            promote = "asha" | "all"   (search/fidelity.h)
 //   [latency] dtype, runtime   (which LUT entries price candidates)
@@ -23,7 +23,7 @@
 namespace flashnas {
 
 struct SearchSettings {
-  std::string algorithm = "evolution";  // "evolution" (aging evolution) | "random"
+  std::string algorithm = "evolution";  // "guided" (search/guided.h) | "evolution" (aging evolution) | "random"
   std::string objective = "loss";       // "loss" | "pareto" (loss and first-budget latency)
   int population = 8;                   // P: members kept (the oldest leaves)
   int sample = 3;                       // S: tournament size
@@ -32,6 +32,8 @@ struct SearchSettings {
   uint64_t seed = 0;
   std::vector<std::string> init;        // seeded designs (genome text), trained first
   int max_attempts = 2000;              // draws per slot before giving up (budgets unmeetable)
+  int pool = 256;                       // guided: candidates the surrogate ranks per proposal
+  double kappa = 1;                     // guided: weight of the surrogate's uncertainty (mean - kappa * sd)
   // Multi-fidelity training (asynchronous successive halving, search/fidelity.h).
   std::vector<int64_t> fidelities;      // training tokens per rung, increasing; empty: one rung of train.tokens
   double eta = 3;                       // promote the top 1/eta of a rung

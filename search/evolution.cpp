@@ -1,5 +1,7 @@
 #include "search/evolution.h"
 
+#include "common/error.h"
+#include "search/guided.h"
 #include "search/pareto.h"
 
 #include <algorithm>
@@ -10,7 +12,7 @@
 namespace flashnas {
 
 std::optional<Proposal> propose(const SearchConfig& cfg, int64_t slot, int attempt, const std::vector<TrialRow>& trials,
-                                Rng& rng) {
+                                Rng& rng, const CandidateFn* price) {
   const SearchSpace& space = cfg.space;
   const SearchSettings& s = cfg.search;
   Proposal p;
@@ -28,6 +30,10 @@ std::optional<Proposal> propose(const SearchConfig& cfg, int64_t slot, int attem
       p.origin = "random";
     }
     return p;
+  }
+  if (s.algorithm == "guided") {
+    if (!price) throw Error("propose: algorithm \"guided\" needs a candidate pricer");
+    return propose_guided(cfg, trials, rng, *price);
   }
   const int64_t cycle = (slot - s.population) / s.offspring;
   const int64_t boundary = s.population + cycle * s.offspring;

@@ -15,8 +15,10 @@
 //     study's current frontier, ties broken by loss ("pareto").
 //   With rungs (search/fidelity.h) losses are only compared at equal rungs.
 //   The child is the parent with exactly one gene mutated.
-// The random baseline draws every slot at random.
+// The random baseline draws every slot at random; "guided" (search/guided.h)
+// fills the initial population the same way, then asks its surrogate.
 #pragma once
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,16 +31,29 @@ namespace flashnas {
 
 struct Proposal {
   Genome genome;
-  std::string origin;             // init | random | mutation
+  std::string origin;             // init | random | mutation | guided
   std::optional<int64_t> parent;  // trial number
   std::optional<int64_t> cycle;
 };
 
+// A candidate as the study would train it (width fitted), with what the
+// guided proposer's surrogate needs of it.
+struct Candidate {
+  Genome genome;
+  int64_t params = 0;
+  std::vector<double> ms;  // predicted latency per budget (config order)
+};
+// Prices a genome for the guided proposer's pool: nullopt when it is outside
+// the budgets or constraints, or already in the study. The real search
+// prices with the LUT; a replay (search/replay.h) maps onto its table.
+using CandidateFn = std::function<std::optional<Candidate>(const Genome&)>;
+
 // nullopt: must wait for slots of the previous cycle still in flight.
 // `attempt` counts earlier draws for this slot that were pruned or duplicated
-// (a seeded design is tried once, then random draws follow).
+// (a seeded design is tried once, then random draws follow). `price` is
+// required by algorithm "guided" (Error without it).
 std::optional<Proposal> propose(const SearchConfig& cfg, int64_t slot, int attempt, const std::vector<TrialRow>& trials,
-                                Rng& rng);
+                                Rng& rng, const CandidateFn* price = nullptr);
 
 
 }  // namespace flashnas

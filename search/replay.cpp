@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "common/error.h"
 #include "search/evolution.h"
@@ -110,8 +111,9 @@ ReplayRun replay(const ReplayTable& t, const ReplayOptions& o) {
   std::string base = o.algorithm;
   const bool asha = base.size() > 5 && base.substr(base.size() - 5) == "+asha";
   if (asha) base = base.substr(0, base.size() - 5);
-  if (base != "random" && base != "evolution") {
-    throw InputError("--algorithm: \"" + o.algorithm + "\" is not one of random, evolution, random+asha, evolution+asha");
+  if (base != "random" && base != "evolution" && base != "guided") {
+    throw InputError("--algorithm: \"" + o.algorithm +
+                     "\" is not one of random, evolution, guided, random+asha, evolution+asha, guided+asha");
   }
   SearchConfig cfg = t.cfg;
   cfg.search.algorithm = base;
@@ -146,6 +148,28 @@ ReplayRun replay(const ReplayTable& t, const ReplayOptions& o) {
   size_t unused = t.genomes.size();
   Rng rng(o.seed ^ 0x5e1ec7ab1e5eedULL);
   double best = NAN;
+  // The nearest row not yet evaluated (ties drawn at random), or none.
+  auto nearest_unused = [&](const Genome& g) -> std::optional<size_t> {
+    std::vector<size_t> pick;
+    int nearest = std::numeric_limits<int>::max();
+    for (size_t i = 0; i < used.size(); ++i) {
+      if (used[i]) continue;
+      const int d = genome_distance(g, t.genomes[i]);
+      if (d < nearest) pick.clear();
+      if (d <= nearest) {
+        nearest = d;
+        pick.push_back(i);
+      }
+    }
+    if (pick.empty()) return std::nullopt;
+    return rng.pick(pick);
+  };
+  // The guided proposer's pool, mapped onto the table like every proposal.
+  const CandidateFn candidate = [&](const Genome& g) -> std::optional<Candidate> {
+    const auto row = nearest_unused(g);
+    if (!row) return std::nullopt;
+    return Candidate{t.genomes[*row], t.params[*row], t.ms[*row]};
+  };
   auto finish_run = [&](TrialRow& tr, int r, double loss) {
     RungRow x;
     x.rung = r;
@@ -175,27 +199,19 @@ ReplayRun replay(const ReplayTable& t, const ReplayOptions& o) {
     }
     if (committed + rungs.cost(0) > budget || unused == 0) break;
     const int64_t slot = int64_t(trials.size());
-    const auto prop = propose(cfg, slot, 0, trials, rng);
+    const auto prop = propose(cfg, slot, 0, trials, rng, &candidate);
     if (!prop) throw Error("replay: the proposer waited, but every earlier run has finished");
     // Map the proposal onto a row not yet evaluated.
-    std::vector<size_t> pick;
+    size_t row = 0;
     if (prop->origin == "random") {
+      std::vector<size_t> pick;
       for (size_t i = 0; i < used.size(); ++i) {
         if (!used[i]) pick.push_back(i);
       }
+      row = rng.pick(pick);
     } else {
-      int nearest = std::numeric_limits<int>::max();
-      for (size_t i = 0; i < used.size(); ++i) {
-        if (used[i]) continue;
-        const int d = genome_distance(prop->genome, t.genomes[i]);
-        if (d < nearest) pick.clear();
-        if (d <= nearest) {
-          nearest = d;
-          pick.push_back(i);
-        }
-      }
+      row = *nearest_unused(prop->genome);
     }
-    const size_t row = rng.pick(pick);
     used[row] = true;
     --unused;
     TrialRow tr;

@@ -13,9 +13,11 @@
 // ties drawn at random). Replays are sequential (one worker), so a study's
 // cycles never wait, and deterministic for a seed.
 //
-// Algorithms: "random", "evolution" (each candidate trained to the top rung),
-// and "random+asha", "evolution+asha" (successive halving over the table's
-// rungs, eta 3). The default budget is the compute of 200 lowest-rung runs.
+// Algorithms: "random", "evolution", "guided" (each candidate trained to the
+// top rung), and "random+asha", "evolution+asha", "guided+asha" (successive
+// halving over the table's rungs, eta 3). The guided proposer's pool is
+// mapped onto the table the same way (each pooled genome becomes its nearest
+// row not yet evaluated). The default budget is the compute of 200 lowest-rung runs.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -45,7 +47,7 @@ struct ReplayTable {
 };
 
 struct ReplayOptions {
-  std::string algorithm = "evolution";  // random | evolution | random+asha | evolution+asha
+  std::string algorithm = "evolution";  // random | evolution | guided, each optionally +asha
   uint64_t seed = 0;
   int64_t budget_tokens = 0;            // 0: 200 runs at the lowest rung
   double eta = 3;

@@ -399,11 +399,17 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
         }
       } else {
         Rng rng = Rng::from_text(store.get_study(o.study).rng_state);
+        // The guided proposer's pool: LUT-priced, new to the study.
+        const CandidateFn candidate = [&](const Genome& g) -> std::optional<Candidate> {
+          Priced p = pricer.price(g);
+          if (!p.arch || by_hash.count(p.arch->hash())) return std::nullopt;
+          return Candidate{p.genome, account(*p.arch, 0, 4).params_total, p.ms};
+        };
         bool placed = false;
         double best_ms = INFINITY;
         std::string best_reason;
         for (int attempt = 0; attempt < cfg.search.max_attempts && !placed && !c.wait; ++attempt) {
-          auto prop = propose(cfg, slots, attempt, trials, rng);
+          auto prop = propose(cfg, slots, attempt, trials, rng, &candidate);
           if (!prop) {
             c.wait = true;
             break;

@@ -1,0 +1,226 @@
+// The guided proposer (search/guided.h) and its surrogate
+// (search/surrogate.h): the GP interpolates a smooth function and knows
+// where it is unsure; on the demo bench table it ranks held-out
+// architectures well above chance; guided replays are deterministic per
+// seed and respect the budget; a guided study with two workers, and one
+// killed with -9 and resumed, gives a valid study.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/sqlite.h"
+#include "profiler/validate.h"
+#include "search/arch_features.h"
+#include "search/fidelity.h"
+#include "search/replay.h"
+#include "search/study_store.h"
+#include "search/surrogate.h"
+#include "tests/search_fixture.h"
+
+namespace flashnas {
+namespace {
+
+namespace fs = std::filesystem;
+using test::run_cli;
+using test::scalar;
+using test::Study;
+
+const fs::path kDemoTable = fs::path(FLASHNAS_SOURCE_DIR) / "results/search-bench/demo-300.csv";
+// The tiny space (tests/search_fixture.h), guided, with and without rungs.
+const std::string kGuided = "algorithm = \"guided\"\npool = 48\n";
+const std::string kGuidedRungs = kGuided + "fidelities = [256, 768, 2304]\neta = 2\n";
+
+// (slot, genome, origin, rung, loss) of every trained run, in slot order.
+std::vector<std::string> runs_of(const std::string& db) {
+  StudyStore store(db, false);
+  std::vector<std::string> out;
+  for (const auto& t : store.trials(store.get_study("s").id)) {
+    if (!t.slot) continue;
+    for (int r = 0; r <= t.rung; ++r) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, " rung %d %.9g", r, t.loss_at(r));
+      out.push_back(std::to_string(*t.slot) + " " + t.genome + " " + t.origin + buf);
+    }
+  }
+  return out;
+}
+
+TEST(Surrogate, InterpolatesASmoothFunctionAndIsUnsureFarFromTheData) {
+  // y = sin(3 x0) + x1^2 on a 7 x 7 grid in [-1, 1]^2.
+  Matrix x;
+  std::vector<double> y;
+  for (int i = 0; i < 7; ++i) {
+    for (int j = 0; j < 7; ++j) {
+      const double a = -1 + i / 3.0, b = -1 + j / 3.0;
+      x.push_back({a, b});
+      y.push_back(std::sin(3 * a) + b * b);
+    }
+  }
+  GaussianProcess gp;
+  gp.fit(x, y, 120);
+  const Matrix q = {{0.1, 0.2}, {-0.5, 0.7}, {0.77, -0.4}, {6.0, 6.0}};
+  const auto p = gp.predict(q);
+  ASSERT_EQ(p.mean.size(), 4u);
+  for (int i = 0; i < 3; ++i) {
+    const double truth = std::sin(3 * q[size_t(i)][0]) + q[size_t(i)][1] * q[size_t(i)][1];
+    EXPECT_NEAR(p.mean[size_t(i)], truth, 0.1) << "query " << i;
+    EXPECT_LT(p.sd[size_t(i)], 0.15) << "query " << i;
+  }
+  EXPECT_GT(p.sd[3], 4 * p.sd[0]) << "far from every row the model must be unsure";
+  // The same data fits to the same model.
+  GaussianProcess again;
+  again.fit(x, y, 120);
+  EXPECT_EQ(again.predict(q).mean, p.mean);
+}
+
+TEST(Surrogate, BelieverRowsShrinkTheUncertaintyWhereTheyAre) {
+  Matrix x;
+  std::vector<double> y;
+  for (int i = 0; i <= 6; ++i) {
+    x.push_back({i * 0.5});
+    y.push_back(std::sin(i * 0.5));
+  }
+  GaussianProcess gp;
+  gp.fit(x, y);
+  const double before = gp.predict({{6.0}}).sd[0];
+  gp.condition_on({{6.0}}, gp.predict({{6.0}}).mean);
+  EXPECT_LT(gp.predict({{6.0}}).sd[0], 0.5 * before);
+}
+
+TEST(Surrogate, BadInputIsRefused) {
+  GaussianProcess gp;
+  EXPECT_THROW(gp.fit({{1.0}}, {1.0}), InputError);
+  EXPECT_THROW(gp.fit({{1.0}, {2.0, 3.0}}, {1.0, 2.0}), InputError);
+  EXPECT_THROW(gp.fit({{1.0}, {NAN}}, {1.0, 2.0}), InputError);
+  EXPECT_THROW(gp.predict({{1.0}}), Error);
+}
+
+// The demo bench table (300 architectures trained at three rungs): fitted on
+// the even rows' top-rung losses, the surrogate ranks the odd rows.
+TEST(Surrogate, RanksHeldOutArchitecturesOfTheDemoTable) {
+  const ReplayTable t = ReplayTable::load(kDemoTable);
+  Matrix xtr, xte;
+  std::vector<double> ytr, yte;
+  const size_t top = t.table.rungs.size() - 1;
+  for (size_t i = 0; i < t.genomes.size(); ++i) {
+    if (!std::isfinite(t.loss[i][top])) continue;
+    auto f = arch_features(t.cfg.space, t.genomes[i], t.params[i], t.ms[i]);
+    EXPECT_EQ(f.size(), arch_feature_count(t.cfg.space, t.ms[i].size()));
+    (i % 2 == 0 ? xtr : xte).push_back(f);
+    (i % 2 == 0 ? ytr : yte).push_back(t.loss[i][top]);
+  }
+  ASSERT_GT(xtr.size(), 100u);
+  GaussianProcess gp;
+  gp.fit(xtr, ytr);
+  const double rho = spearman(gp.predict(xte).mean, yte);
+  std::printf("held-out Spearman rho %.3f over %zu architectures\n", rho, yte.size());
+  EXPECT_GT(rho, 0.5);
+}
+
+TEST(Guided, ReplaysAreDeterministicPerSeedAndStayInTheBudget) {
+  const ReplayTable t = ReplayTable::load(kDemoTable);
+  for (const char* algo : {"guided", "guided+asha"}) {
+    ReplayOptions o;
+    o.algorithm = algo;
+    o.seed = 5;
+    o.budget_tokens = 60 * t.table.rungs[0];
+    const ReplayRun a = replay(t, o), b = replay(t, o);
+    EXPECT_EQ(a.rows, b.rows) << algo;
+    EXPECT_EQ(a.events, b.events) << algo;
+    EXPECT_EQ(a.final_best, b.final_best) << algo;
+    EXPECT_LE(a.spent_tokens, o.budget_tokens) << algo;
+    EXPECT_EQ(std::set<size_t>(a.rows.begin(), a.rows.end()).size(), a.rows.size()) << algo << ": a row twice";
+    o.seed = 6;
+    EXPECT_NE(replay(t, o).rows, a.rows) << algo;
+  }
+}
+
+TEST(Guided, BadSettingsNameTheField) {
+  test::TempDir d;
+  auto bad = [&](const std::string& extra, const std::string& want) {
+    try {
+      test::parse_config(test::tiny_config((d.path() / "x.tokens").string(), extra));
+      ADD_FAILURE() << extra << ": accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+    }
+  };
+  bad("algorithm = \"bayes\"\n", "field \"search.algorithm\": must be \"guided\"");
+  bad("pool = 64\n", "field \"search.pool\": only applies with algorithm = \"guided\"");
+  bad(kGuided + "kappa = -1\n", "field \"search.kappa\": must be a number >= 0");
+  bad("algorithm = \"guided\"\npool = 0\n", "search.pool");
+}
+
+// A one-fidelity guided study: after the initial population the candidates
+// come from the surrogate, and every one is new.
+TEST(Guided, AStudyProposesFromTheSurrogateAfterThePopulation) {
+  Study st(kGuided);
+  const auto r = run_cli(st.search_args());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM trials WHERE slot IS NOT NULL AND reused_from IS NULL"), 8);
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM trials WHERE slot < 4 AND origin = 'random'"), 4);
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM trials WHERE slot >= 4 AND origin = 'guided'"), 4);
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(DISTINCT hash) FROM trials WHERE slot IS NOT NULL"), 8) << "nothing proposed twice";
+}
+
+TEST(Guided, TwoWorkersShareARungedGuidedStudy) {
+  Study st(kGuidedRungs);
+  auto args = st.search_args();
+  args.insert(args.end(), {"--workers", "2"});
+  const auto r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const SearchConfig cfg = SearchConfig::load(st.config);
+  StudyStore store(st.db, false);
+  const auto trials = store.trials(store.get_study("s").id);
+  EXPECT_LE(tokens_committed(Rungs(cfg), trials), cfg.search.token_budget);
+  for (const auto& t : trials) {
+    for (const auto& x : t.rungs) {
+      EXPECT_TRUE(x.status == "done" || (x.status == "failed" && x.reason.rfind("training diverged", 0) == 0))
+          << "trial " << t.number << " rung " << x.rung << " " << x.status << ": " << x.reason;
+    }
+  }
+  EXPECT_GE(scalar(st.db, "SELECT COUNT(*) FROM trials WHERE origin = 'guided'"), 1);
+  EXPECT_GE(scalar(st.db, "SELECT COUNT(*) FROM trial_rungs WHERE rung = 2"), 1);
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(DISTINCT worker) FROM trial_rungs"), 2) << "both processes trained";
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(DISTINCT hash) FROM trials WHERE slot IS NOT NULL AND reused_from IS NULL"),
+            scalar(st.db, "SELECT COUNT(*) FROM trials WHERE slot IS NOT NULL AND reused_from IS NULL"));
+}
+
+// Killed with SIGKILL at exact points (search/runner.cpp's test-only fault
+// hook), in a guided proposal's study with rungs, and resumed: the same
+// study as an uninterrupted one, proposal for proposal and loss for loss.
+TEST(Guided, KilledAndResumedEqualsTheUninterruptedStudy) {
+  Study ref(kGuidedRungs), st(kGuidedRungs);
+  ASSERT_EQ(run_cli(ref.search_args()).exit_code, 0);
+  std::vector<std::string> args = {FLASHNAS_BIN};
+  for (const auto& a : st.search_args()) args.push_back(a);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (const char* f : {"kill-result:5", "kill-train-step:3", "kill-claim:2", "kill-in-promotion:2"}) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      freopen("/dev/null", "w", stdout);
+      freopen("/dev/null", "w", stderr);
+      setenv("FLASHNAS_FAULT", f, 1);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << f << ": not killed mid-study";
+  }
+  EXPECT_GE(scalar(st.db, "SELECT COUNT(*) FROM trials WHERE origin = 'guided'"), 1) << "killed after guided proposals";
+  const auto r = run_cli(st.search_args());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(runs_of(st.db), runs_of(ref.db));
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM trial_rungs WHERE status != 'done'"), 0);
+}
+
+}  // namespace
+}  // namespace flashnas
