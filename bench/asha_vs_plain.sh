@@ -32,6 +32,11 @@ text = open("configs/demo.toml").read()
 def sub(t, old, new):
     assert old in t, old
     return t.replace(old, new, 1)
+import re
+# The demo's search settings without its rungs and guided settings, with aging evolution.
+for key in ("fidelities", "eta", "token_budget", "promote", "pool", "kappa"):
+    text = re.sub(rf"^{key} = .*\n", "", text, flags=re.M)
+text = re.sub(r'^algorithm = "\w+"', 'algorithm = "evolution"', text, count=1, flags=re.M)
 plain = sub(text, "tokens = 131072 ", f"tokens = {tokens}\nschedule = \"wsd\" ")
 open(f"{work}/plain.toml", "w").write(plain)
 asha = sub(plain, "init = []", f"fidelities = [{rungs}]\neta = 3\ninit = []")

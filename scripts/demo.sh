@@ -6,8 +6,9 @@
 #      space at its widths and budgets, in interleaved rounds with 40 fit
 #      and 20 held-out architectures measured end to end, ending with a
 #      verdict per budget
-#   3. search: aging evolution over the space against its two budgets, each
-#      candidate short-trained (every trial in out/demo/flashnas.db)
+#   3. search: the surrogate-guided search over the space against its two
+#      budgets, candidates short-trained at three rungs with successive
+#      halving (every trial in out/demo/flashnas.db)
 #   4. frontier: the loss-latency frontier per budget, table and SVG
 #   5. export: the best trial, trained longer, as a model folder with its
 #      predicted and measured latency; then a few generated tokens from it
@@ -36,7 +37,7 @@ fi
 log "2/5 profile this CPU (2 threads) for the space in $config -> $db"
 "$flashnas" profile --space "$config" --db "$db" --threads 2 --validate 20
 
-log "3/5 search (aging evolution, 24 short-trained candidates) -> study 'demo' in $db"
+log "3/5 search (guided, successive halving over 16k/49k/131k-token rungs, 3.1M training tokens) -> study 'demo' in $db"
 # A shared machine may leave the table's verdict "unreliable"; the demo goes
 # on with it all the same, and search says so (the study records it). A real
 # search would profile again as the verdict advises.
