@@ -11,6 +11,7 @@
 
 #include "common/device.h"
 #include "common/error.h"
+#include "common/fault.h"
 #include "common/format.h"
 #include "common/stats.h"
 #include "common/version.h"
@@ -146,6 +147,7 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
   run_opts.timing = so.run_timing;
   run_opts.timing.sync = opts.timing.sync;
   const auto t0 = clock_type::now();
+  Fault fault = Fault::from_env();
   ProbeReading before = probe.read();
   for (size_t i = 0; i < todo.size(); ++i) {
     const double elapsed = std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -187,6 +189,7 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
       p.us = b.total.median_us;
     }
     ++rep.measured;
+    fault.hit("profile-item");
     if (progress) {
       const double spent = std::chrono::duration<double>(clock_type::now() - t0).count();
       p.done = int64_t(i + 1);

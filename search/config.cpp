@@ -171,8 +171,14 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
 
 std::string SearchConfig::describe() const {
   char buf[256];
-  std::snprintf(buf, sizeof buf, "%s %s, %d trials, population %d, sample %d, %d offspring/cycle\n", search.algorithm.c_str(),
-                search.objective.c_str(), search.trials, search.population, search.sample, search.offspring);
+  if (search.algorithm == "guided") {
+    std::snprintf(buf, sizeof buf, "guided %s, %d trials, initial population %d, pool %d, kappa %g\n", search.objective.c_str(),
+                  search.trials, search.population, search.pool, search.kappa);
+  } else {
+    std::snprintf(buf, sizeof buf, "%s %s, %d trials, population %d, sample %d, %d offspring/cycle\n",
+                  search.algorithm.c_str(), search.objective.c_str(), search.trials, search.population, search.sample,
+                  search.offspring);
+  }
   std::string s = buf;
   if (!search.fidelities.empty()) {
     std::string rungs;

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/fault.h"
 #include "common/format.h"
 #include "common/version.h"
 #include "profiler/measure.h"
@@ -139,33 +140,6 @@ struct Claim {
   std::string stop_reason;
 };
 
-// Test-only fault injection, so tests kill a worker at an exact point
-// without timing anything: FLASHNAS_FAULT=kill-<at>:N raises SIGKILL in
-// this process at the N-th event of kind <at>:
-//   claim          a trial claimed (its transaction committed, nothing trained)
-//   train-step     a training step of a first (rung-0) run
-//   result         a rung-0 result committed (before anything after it)
-//   in-promotion   a training step of a promotion
-struct Fault {
-  std::string at;
-  int64_t n = -1, seen = 0;
-  void hit(const char* what) {
-    if (n > 0 && at == what && ++seen >= n) raise(SIGKILL);
-  }
-};
-
-Fault fault_from_env() {
-  Fault f;
-  const char* e = std::getenv("FLASHNAS_FAULT");
-  if (!e) return f;
-  const std::string s = e;
-  const auto colon = s.rfind(':');
-  if (s.rfind("kill-", 0) != 0 || colon == std::string::npos) return f;
-  f.at = s.substr(5, colon - 5);
-  f.n = std::stoll(s.substr(colon + 1));
-  return f;
-}
-
 }  // namespace
 
 std::string worker_identity() {
@@ -241,7 +215,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
                                   ? std::max<int64_t>(1, cfg.search.token_budget / rungs.cost(0))
                                   : int64_t(cfg.search.trials);
   const int64_t max_slots = max_trained * 4 + cfg.search.population;
-  Fault fault = fault_from_env();
+  Fault fault = Fault::from_env();
   SearchSummary sum;
   auto with_threads = [&](TrainRecipe r) {
     if (o.threads > 0) r.threads = o.threads;
