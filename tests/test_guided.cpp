@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <set>
 
 #include <sys/wait.h>
@@ -15,6 +16,7 @@
 #include "common/sqlite.h"
 #include "profiler/validate.h"
 #include "search/arch_features.h"
+#include "search/evolution.h"
 #include "search/fidelity.h"
 #include "search/replay.h"
 #include "search/study_store.h"
@@ -119,6 +121,65 @@ TEST(Surrogate, RanksHeldOutArchitecturesOfTheDemoTable) {
   const double rho = spearman(gp.predict(xte).mean, yte);
   std::printf("held-out Spearman rho %.3f over %zu architectures\n", rho, yte.size());
   EXPECT_GT(rho, 0.5);
+}
+
+// A layerwise space with width = "fit" and a synthetic objective in which
+// every mamba2 layer lowers the loss: after 16 trained trials, the guided
+// proposals favour mamba2 beyond what the trials held.
+TEST(Guided, ProposalsFollowTheSurrogateInALayerwiseFitWidthSpace) {
+  std::string toml = test::tiny_config("/x.tokens", kGuided);
+  test::replace_once(toml, "kind = \"staged\"", "kind = \"layerwise\"\nlayers = [2, 5]");
+  test::replace_once(toml, "width = \"gene\"", "width = \"fit\"");
+  for (const char* drop : {"stages = 3\n", "blocks_per_stage = [1, 2]\n"}) toml.erase(toml.find(drop), std::strlen(drop));
+  const SearchConfig cfg = test::parse_config(toml);
+  const SearchSpace& sp = cfg.space;
+  auto mamba = [](const Genome& g) {
+    int n = 0;
+    for (const auto& l : g.layers) n += l.mixer == "mamba2";
+    return n;
+  };
+  auto ms_of = [](const Genome& g) { return 1.0 + 0.5 * double(g.layers.size()); };
+  Rng rng(4);
+  std::vector<TrialRow> trials;
+  double mean_share = 0;
+  while (trials.size() < 16) {
+    Genome g = sp.random(rng);
+    g.d_model = 32;
+    TrialRow t;
+    t.number = int64_t(trials.size());
+    t.id = t.number + 1;
+    t.slot = t.number;
+    t.status = "done";
+    t.origin = "random";
+    t.genome = sp.genome_text(g);
+    t.params = 1000 * int64_t(g.layers.size());
+    t.predicted = json{{"call", ms_of(g)}};
+    t.latency_ms = ms_of(g);
+    t.rung = 0;
+    t.loss = 3.0 - 0.2 * mamba(g) + 0.01 * double(g.layers.size());
+    mean_share += double(mamba(g)) / double(g.layers.size()) / 16;
+    trials.push_back(t);
+  }
+  std::set<std::string> known;
+  for (const auto& t : trials) known.insert(t.genome);
+  const CandidateFn price = [&](const Genome& g) -> std::optional<Candidate> {
+    Genome w = g;
+    EXPECT_EQ(g.d_model, 0) << "a fit-width pool member arrives without a width";
+    w.d_model = 32;
+    if (known.count(sp.genome_text(w))) return std::nullopt;
+    return Candidate{w, 1000 * int64_t(w.layers.size()), {ms_of(w)}};
+  };
+  double share = 0;
+  for (int i = 0; i < 6; ++i) {
+    Rng r(100 + uint64_t(i));
+    const auto p = propose(cfg, 16, 0, trials, r, &price);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->origin, "guided");
+    EXPECT_EQ(p->genome.d_model, 0);
+    share += double(mamba(p->genome)) / double(p->genome.layers.size()) / 6;
+  }
+  std::printf("mamba2 share: proposals %.2f, trials %.2f\n", share, mean_share);
+  EXPECT_GT(share, mean_share + 0.25) << "proposals' mamba2 share " << share << ", the trials' " << mean_share;
 }
 
 TEST(Guided, ReplaysAreDeterministicPerSeedAndStayInTheBudget) {
