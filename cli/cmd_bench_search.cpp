@@ -13,7 +13,7 @@ namespace flashnas::cli {
 
 void add_bench_search_command(CLI::App& app) {
   struct Opts {
-    std::string table, algorithms = "random,evolution,random+asha,evolution+asha", csv, svg;
+    std::string table, algorithms = "random,evolution,guided,random+asha,evolution+asha,guided+asha", csv, svg;
     std::vector<std::string> set;
     int seeds = 50;
     uint64_t first_seed = 0;

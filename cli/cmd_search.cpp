@@ -27,8 +27,8 @@ void add_search_command(CLI::App& app) {
   cmd->add_option("--config", o->config, "Search config (TOML): space, budgets, training, search settings")->required();
   o->st.add_to(*cmd);
   cmd->add_option("--algorithm", o->algorithm,
-                  "Override [search].algorithm: evolution or random (e.g. a random-search baseline study from the same "
-                  "config)");
+                  "Override [search].algorithm: guided, evolution or random (e.g. a random-search baseline study from "
+                  "the same config)");
   cmd->add_option("--seed", o->seed, "Override [search].seed (e.g. repeats of a study with other seeds)");
   cmd->add_option("--workers", o->workers, "Worker processes sharing the study")->capture_default_str();
   cmd->add_flag("--json", o->json, "Print the final summary as JSON");

@@ -72,10 +72,8 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
     s.trials = int(f.positive("trials", s.trials));
     s.seed = uint64_t(f.non_negative("seed", 0));
     s.max_attempts = int(f.positive("max_attempts", s.max_attempts));
-    if (f.has("pool") && s.algorithm != "guided") f.fail("pool", "only applies with algorithm = \"guided\"");
     s.pool = int(f.positive("pool", s.pool));
     if (f.has("kappa")) {
-      if (s.algorithm != "guided") f.fail("kappa", "only applies with algorithm = \"guided\"");
       const json& k = f.raw("kappa");
       if (!k.is_number() || !(k.get<double>() >= 0) || !std::isfinite(k.get<double>())) {
         f.fail("kappa", "must be a number >= 0 (weight of the surrogate's uncertainty), got " + k.dump());

@@ -32,7 +32,7 @@ struct SearchSettings {
   uint64_t seed = 0;
   std::vector<std::string> init;        // seeded designs (genome text), trained first
   int max_attempts = 2000;              // draws per slot before giving up (budgets unmeetable)
-  int pool = 256;                       // guided: candidates the surrogate ranks per proposal
+  int pool = 256;                       // guided (read, unused, by the others): candidates the surrogate ranks per proposal
   double kappa = 1;                     // guided: weight of the surrogate's uncertainty (mean - kappa * sd)
   // Multi-fidelity training (asynchronous successive halving, search/fidelity.h).
   std::vector<int64_t> fidelities;      // training tokens per rung, increasing; empty: one rung of train.tokens

@@ -211,9 +211,10 @@ TEST(Guided, BadSettingsNameTheField) {
     }
   };
   bad("algorithm = \"bayes\"\n", "field \"search.algorithm\": must be \"guided\"");
-  bad("pool = 64\n", "field \"search.pool\": only applies with algorithm = \"guided\"");
   bad(kGuided + "kappa = -1\n", "field \"search.kappa\": must be a number >= 0");
   bad("algorithm = \"guided\"\npool = 0\n", "search.pool");
+  // Guided settings stay valid when another algorithm is chosen (e.g. --algorithm random on the demo config).
+  EXPECT_NO_THROW(test::parse_config(test::tiny_config((d.path() / "x.tokens").string(), "pool = 64\nkappa = 2\n")));
 }
 
 // A one-fidelity guided study: after the initial population the candidates
