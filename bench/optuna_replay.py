@@ -262,7 +262,7 @@ def write_svg(path, curves, budget, target, seeds):
     lo, hi = lo - pad, hi + pad
     X = lambda t: ml + pw * t / budget
     Y = lambda v: mt + ph * (hi - v) / (hi - lo)
-    colors = ["#444444", "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+    colors = ["#444444", "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">' % (W, H),
            '<rect width="100%" height="100%" fill="white"/>',
            '<text x="%d" y="18">median best loss at the top rung against training tokens (%d seeds)</text>' % (ml, seeds),
