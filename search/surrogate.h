@@ -14,6 +14,8 @@
 // marginal likelihood by Adam from a fixed start for a fixed number of
 // steps, so a fit is a deterministic function of its data.
 #pragma once
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <vector>
 
@@ -35,19 +37,19 @@ class GaussianProcess {
   void condition_on(const Matrix& x, const std::vector<double>& y);
   GpPrediction predict(const Matrix& x) const;
 
-  const std::vector<double>& length_scales() const { return ls_; }  // in z-scored feature units
-  double noise() const { return noise_; }                          // in z-scored target units (variance)
-
  private:
+  torch::Tensor standardize(const Matrix& x) const;  // z-scored rows, [n, d] float64
   void factor();
-  std::vector<double> mu_x_, sd_x_;
+  // All float64. Feature and target scaling of the training rows.
+  torch::Tensor mu_x_, sd_x_;  // [d]
   double mu_y_ = 0, sd_y_ = 1;
-  std::vector<double> ls_;
+  // Kernel hyperparameters: length-scales in z-units [d], signal and noise variance in z-units.
+  torch::Tensor ls_;
   double signal_ = 1, noise_ = 1e-2;
-  Matrix xs_;                 // z-scored conditioning rows
-  std::vector<double> ys_;    // z-scored targets
-  std::vector<double> alpha_; // K^-1 y
-  std::vector<double> chol_;  // lower Cholesky factor of K, row-major n x n
+  torch::Tensor xs_;     // [n, d] z-scored conditioning rows
+  torch::Tensor ys_;     // [n, 1] z-scored targets
+  torch::Tensor chol_;   // [n, n] lower Cholesky factor of K
+  torch::Tensor alpha_;  // [n, 1] K^-1 y
 };
 
 }  // namespace flashnas
