@@ -35,6 +35,13 @@ struct Study {
   std::vector<std::string> search_args(const std::string& study = "s") const;
 };
 
+// Runs study "s" of `st` with two worker processes and checks what every
+// rung-ed study must hold whatever the workers' timing: within the token
+// budget, every rung finished (or diverged, with its reason), the top rung
+// (2) reached, both processes trained, no architecture trained twice.
+// `err` of the run is printed on failure.
+void expect_two_worker_rung_study(const Study& st);
+
 // The first column of the first row of `sql`.
 int64_t scalar(const std::string& db, const std::string& sql);
 

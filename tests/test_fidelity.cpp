@@ -149,27 +149,7 @@ TEST(Fidelity, SuccessiveHalvingPromotesTheBestWithinTheBudget) {
 
 TEST(Fidelity, TwoWorkersShareARungedStudy) {
   Study st(kRungs);
-  auto args = st.search_args();
-  args.insert(args.end(), {"--workers", "2"});
-  const auto r = run_cli(args);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  const SearchConfig cfg = SearchConfig::load(st.config);
-  StudyStore store(st.db, false);
-  const auto trials = store.trials(store.get_study("s").id);
-  EXPECT_LE(tokens_committed(Rungs(cfg), trials), cfg.search.token_budget);
-  // Every rung finished. Which candidates the two workers draw depends on
-  // which finishes first, so one may diverge at a rung (a candidate's own
-  // failure, recorded with its reason); nothing else may fail.
-  for (const auto& t : trials) {
-    for (const auto& x : t.rungs) {
-      EXPECT_TRUE(x.status == "done" || (x.status == "failed" && x.reason.rfind("training diverged", 0) == 0))
-          << "trial " << t.number << " rung " << x.rung << " " << x.status << ": " << x.reason << "\n" << r.err;
-    }
-  }
-  EXPECT_GE(scalar(st.db, "SELECT COUNT(*) FROM trial_rungs WHERE rung = 2"), 1);
-  EXPECT_EQ(scalar(st.db, "SELECT COUNT(DISTINCT worker) FROM trial_rungs"), 2) << "both processes trained";
-  EXPECT_EQ(scalar(st.db, "SELECT COUNT(DISTINCT hash) FROM trials WHERE slot IS NOT NULL AND reused_from IS NULL"),
-            scalar(st.db, "SELECT COUNT(*) FROM trials WHERE slot IS NOT NULL AND reused_from IS NULL"));
+  test::expect_two_worker_rung_study(st);
 }
 
 TEST(Fidelity, APromotedCandidateEqualsOneTrainedStraightToItsRung) {

@@ -231,25 +231,8 @@ TEST(Guided, AStudyProposesFromTheSurrogateAfterThePopulation) {
 
 TEST(Guided, TwoWorkersShareARungedGuidedStudy) {
   Study st(kGuidedRungs);
-  auto args = st.search_args();
-  args.insert(args.end(), {"--workers", "2"});
-  const auto r = run_cli(args);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  const SearchConfig cfg = SearchConfig::load(st.config);
-  StudyStore store(st.db, false);
-  const auto trials = store.trials(store.get_study("s").id);
-  EXPECT_LE(tokens_committed(Rungs(cfg), trials), cfg.search.token_budget);
-  for (const auto& t : trials) {
-    for (const auto& x : t.rungs) {
-      EXPECT_TRUE(x.status == "done" || (x.status == "failed" && x.reason.rfind("training diverged", 0) == 0))
-          << "trial " << t.number << " rung " << x.rung << " " << x.status << ": " << x.reason;
-    }
-  }
+  test::expect_two_worker_rung_study(st);
   EXPECT_GE(scalar(st.db, "SELECT COUNT(*) FROM trials WHERE origin = 'guided'"), 1);
-  EXPECT_GE(scalar(st.db, "SELECT COUNT(*) FROM trial_rungs WHERE rung = 2"), 1);
-  EXPECT_EQ(scalar(st.db, "SELECT COUNT(DISTINCT worker) FROM trial_rungs"), 2) << "both processes trained";
-  EXPECT_EQ(scalar(st.db, "SELECT COUNT(DISTINCT hash) FROM trials WHERE slot IS NOT NULL AND reused_from IS NULL"),
-            scalar(st.db, "SELECT COUNT(*) FROM trials WHERE slot IS NOT NULL AND reused_from IS NULL"));
 }
 
 // Killed with SIGKILL at exact points (search/runner.cpp's test-only fault
