@@ -52,29 +52,16 @@ for seed in $seeds; do
     log "seed $seed: $kind done in $(($(now) - start)) s"
   done
 done
-python3 - "$work" "$out" "$seeds" "$tokens" "$rungs" "$(git rev-parse --short HEAD)" <<'PY'
+PYTHONPATH="$FLASHNAS_ROOT/bench" python3 - "$work" "$out" "$seeds" "$tokens" "$rungs" "$(git rev-parse --short HEAD)" <<'PY'
 import json, sqlite3, sys
+from study_row import study_row
 work, out, seeds, tokens, rungs, commit = sys.argv[1:7]
 db = sqlite3.connect(f"{work}/studies.db")
 rows = []
 for seed in seeds.split():
     for kind in ("plain", "asha"):
         name = f"{kind}-s{seed}"
-        rep = json.load(open(f"{work}/{name}.json"))
-        sid = db.execute("SELECT id FROM studies WHERE name = ?", (name,)).fetchone()[0]
-        per_rung = dict(db.execute(
-            "SELECT r.rung, COUNT(*) FROM trial_rungs r JOIN trials t ON t.id = r.trial_id"
-            " WHERE t.study_id = ? AND r.status = 'done' GROUP BY r.rung", (sid,)).fetchall())
-        wall = db.execute("SELECT SUM(r.train_s) FROM trial_rungs r JOIN trials t ON t.id = r.trial_id"
-                          " WHERE t.study_id = ?", (sid,)).fetchone()[0]
-        best = rep.get("best", {})
-        span = db.execute("SELECT MIN(created_at), MAX(finished_at) FROM trials WHERE study_id = ?", (sid,)).fetchone()
-        rows.append({"seed": int(seed), "kind": kind, "architectures": per_rung.get(0, 0), "started": span[0],
-                     "finished": span[1],
-                     "per_rung": [per_rung.get(r, 0) for r in sorted(per_rung)],
-                     "tokens_spent": rep["tokens_spent"], "best_loss": best.get("loss"),
-                     "best_bpb": best.get("bpb"), "best_trial": best.get("trial"), "best_genome": best.get("genome"),
-                     "train_s": wall})
+        rows.append({"seed": int(seed), "kind": kind, **study_row(db, work, name)})
 result = {"commit": commit, "tokens": int(tokens), "rungs": [int(x) for x in rungs.split(",")], "eta": 3,
           "config": "configs/demo.toml (tokens and schedule replaced; bench/asha_vs_plain.sh)", "studies": rows}
 json.dump(result, open(f"{out}/asha-vs-plain.json", "w"), indent=1)

@@ -66,27 +66,17 @@ print(worst)')
 for s in "${studies[@]}"; do
   "$flashnas" frontier --db "$work/studies.db" --study "$s" --ref-bpb "$ref" --json >"$work/$s.frontier.json"
 done
-python3 - "$work" "$out" "$seeds" "$ref" "$(git rev-parse --short HEAD)" <<'PY'
+PYTHONPATH="$FLASHNAS_ROOT/bench" python3 - "$work" "$out" "$seeds" "$ref" "$(git rev-parse --short HEAD)" <<'PY'
 import json, sqlite3, sys
+from study_row import study_row
 work, out, seeds, ref, commit = sys.argv[1:6]
 db = sqlite3.connect(f"{work}/studies.db")
 rows = []
 for seed in seeds.split():
     for kind in ("default", "random"):
         name = f"{kind}-s{seed}"
-        rep = json.load(open(f"{work}/{name}.json"))
         fr = json.load(open(f"{work}/{name}.frontier.json"))
-        sid = db.execute("SELECT id FROM studies WHERE name = ?", (name,)).fetchone()[0]
-        per_rung = dict(db.execute(
-            "SELECT r.rung, COUNT(*) FROM trial_rungs r JOIN trials t ON t.id = r.trial_id"
-            " WHERE t.study_id = ? AND r.status = 'done' GROUP BY r.rung", (sid,)).fetchall())
-        wall = db.execute("SELECT SUM(r.train_s) FROM trial_rungs r JOIN trials t ON t.id = r.trial_id"
-                          " WHERE t.study_id = ?", (sid,)).fetchone()[0]
-        best = rep.get("best", {})
-        rows.append({"seed": int(seed), "kind": kind, "architectures": per_rung.get(0, 0),
-                     "per_rung": [per_rung.get(r, 0) for r in sorted(per_rung)],
-                     "tokens_spent": rep["tokens_spent"], "best_loss": best.get("loss"), "best_bpb": best.get("bpb"),
-                     "best_trial": best.get("trial"), "best_genome": best.get("genome"), "train_s": wall,
+        rows.append({"seed": int(seed), "kind": kind, **study_row(db, work, name),
                      "hypervolume": {b["budget"]["name"]: b["hypervolume"] for b in fr["budgets"]}})
 result = {"commit": commit, "ref_bpb": float(ref), "config": "configs/demo.toml (bench/default_vs_random.sh)",
           "studies": rows}
