@@ -65,10 +65,9 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
     if (s.objective != "loss" && s.objective != "pareto") {
       f.fail("objective", "must be \"loss\" or \"pareto\", got \"" + s.objective + "\"");
     }
-    s.population = int(f.positive("population", s.population));
-    s.sample = int(f.positive("sample", s.sample));
-    if (s.sample > s.population) f.fail("sample", "must not exceed population (" + std::to_string(s.population) + ")");
-    s.offspring = int(f.positive("offspring", s.offspring));
+    if (f.has("population")) s.population = int(f.positive("population"));
+    if (f.has("sample")) s.sample = int(f.positive("sample"));
+    if (f.has("offspring")) s.offspring = int(f.positive("offspring"));
     s.trials = int(f.positive("trials", s.trials));
     s.seed = uint64_t(f.non_negative("seed", 0));
     s.max_attempts = int(f.positive("max_attempts", s.max_attempts));
@@ -120,6 +119,26 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
       s.promote_all = p == "all";
     }
     if (!s.fidelities.empty() && s.token_budget == 0) s.token_budget = int64_t(s.trials) * c.recipe.steps() * c.recipe.tokens_per_step();
+    // P, S and K left out follow the budget (see SearchSettings); what was
+    // derived is written into the stored config, so a study records it.
+    json& resolved = c.doc["search"];
+    if (s.population == 0) {
+      s.population = default_population(s.fidelities.empty() ? s.trials : s.token_budget / s.fidelities.back());
+      resolved["population"] = s.population;
+    }
+    if (s.sample == 0) {
+      s.sample = std::max(2, int(std::lround(s.population / 3.0)));
+      s.sample = std::min(s.sample, s.population);
+      resolved["sample"] = s.sample;
+    }
+    if (s.sample > s.population) {
+      f.fail("sample", "must not exceed population (" + std::to_string(s.population) +
+                           (f.has("population") ? ")" : ", derived from the budget; set search.population to change it)"));
+    }
+    if (s.offspring == 0) {
+      s.offspring = std::max(2, int(std::lround(s.population / 2.0)));
+      resolved["offspring"] = s.offspring;
+    }
     if (f.has("init")) {
       const json& a = f.raw("init");
       if (!a.is_array()) f.fail("init", "must be an array of genome strings");

@@ -14,7 +14,9 @@
 //     rank over (loss, first-budget latency) within the population plus the
 //     study's current frontier, ties broken by loss ("pareto").
 //   With rungs (search/fidelity.h) losses are only compared at equal rungs.
-//   The child is the parent with exactly one gene mutated.
+//   The child is the parent with exactly one gene mutated. Given a pricer,
+//   the parent is mutated again (a bounded number of times) while the child
+//   is already in the study or outside the budgets.
 // The random baseline draws every slot at random; "guided" (search/guided.h)
 // fills the initial population the same way, then asks its surrogate.
 #pragma once
@@ -51,7 +53,8 @@ using CandidateFn = std::function<std::optional<Candidate>(const Genome&)>;
 // nullopt: must wait for slots of the previous cycle still in flight.
 // `attempt` counts earlier draws for this slot that were pruned or duplicated
 // (a seeded design is tried once, then random draws follow). `price` is
-// required by algorithm "guided" (Error without it).
+// required by algorithm "guided" (Error without it); evolution uses it to
+// avoid children that are duplicates or infeasible.
 std::optional<Proposal> propose(const SearchConfig& cfg, int64_t slot, int attempt, const std::vector<TrialRow>& trials,
                                 Rng& rng, const CandidateFn* price = nullptr);
 

@@ -275,6 +275,98 @@ TEST(Evolution, OffspringWaitForTheirCycleAndMutateTheTournamentWinner) {
   EXPECT_LT(from_best, 130);
 }
 
+// Four finished members, the last one best: every tournament it enters wins.
+std::vector<TrialRow> finished_population(const SearchConfig& cfg, Rng& rng) {
+  std::vector<TrialRow> trials;
+  for (int64_t s = 0; s < cfg.search.population; ++s) {
+    auto p = propose(cfg, s, 0, trials, rng);
+    TrialRow t;
+    t.number = s;
+    t.slot = s;
+    t.genome = cfg.space.genome_text(p->genome);
+    t.status = "done";
+    t.loss = double(10 - s);
+    t.latency_ms = 1;
+    trials.push_back(t);
+  }
+  return trials;
+}
+
+TEST(Evolution, AChildTheStudyHoldsOrCannotAffordIsMutatedAgain) {
+  std::string toml = tiny_config("/x.tokens");
+  replace_once(toml, "sample = 2", "sample = 4");  // the whole population: trial 3 always wins
+  const SearchConfig cfg = parse_config(toml);
+  Rng rng(5);
+  const auto trials = finished_population(cfg, rng);
+  // The pricer turns down the first two children (as the runner's does for an
+  // architecture already in the study or outside the budgets): the third is
+  // proposed, a mutant of the same parent.
+  std::vector<std::string> priced;
+  const CandidateFn take_third = [&](const Genome& g) -> std::optional<Candidate> {
+    priced.push_back(cfg.space.genome_text(g));
+    if (priced.size() < 3) return std::nullopt;
+    return Candidate{g, 1, {1.0}};
+  };
+  auto p = propose(cfg, 4, 0, trials, rng, &take_third);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->origin, "mutation");
+  ASSERT_EQ(priced.size(), 3u);
+  EXPECT_EQ(cfg.space.genome_text(p->genome), priced[2]);
+  EXPECT_EQ(*p->parent, 3);
+  EXPECT_NE(cfg.space.genome_text(p->genome), trials[3].genome);
+  // A parent whose every child is turned down: the draws are bounded (16), and
+  // the last child still goes to the runner, which reuses or prunes it.
+  priced.clear();
+  const CandidateFn refuse = [&](const Genome& g) -> std::optional<Candidate> {
+    priced.push_back(cfg.space.genome_text(g));
+    return std::nullopt;
+  };
+  p = propose(cfg, 4, 0, trials, rng, &refuse);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(priced.size(), 16u);
+  EXPECT_EQ(cfg.space.genome_text(p->genome), priced.back());
+  // Without a pricer there is one draw, as before.
+  Rng a(9), b(9);
+  const auto plain = propose(cfg, 4, 0, trials, a);
+  priced.clear();
+  const CandidateFn accept = [&](const Genome& g) -> std::optional<Candidate> {
+    priced.push_back(cfg.space.genome_text(g));
+    return Candidate{g, 1, {1.0}};
+  };
+  const auto checked = propose(cfg, 4, 0, trials, b, &accept);
+  EXPECT_EQ(priced.size(), 1u);
+  EXPECT_EQ(cfg.space.genome_text(plain->genome), cfg.space.genome_text(checked->genome));
+}
+
+TEST(SearchConfig, PopulationLeftOutFollowsTheBudgetAndIsRecorded) {
+  std::string toml = tiny_config("/x.tokens");
+  replace_once(toml, "population = 4\nsample = 2\noffspring = 2\ntrials = 8\n", "trials = 24\n");
+  SearchConfig cfg = parse_config(toml);
+  EXPECT_EQ(cfg.search.population, 4);
+  EXPECT_EQ(cfg.search.sample, 2);
+  EXPECT_EQ(cfg.search.offspring, 2);
+  EXPECT_EQ(cfg.doc["search"]["population"], 4);
+  EXPECT_EQ(cfg.doc["search"]["offspring"], 2);
+  replace_once(toml, "trials = 24", "trials = 200");
+  cfg = parse_config(toml);
+  EXPECT_EQ(cfg.search.population, 13);  // round(200 / 16)
+  EXPECT_EQ(cfg.search.sample, 4);
+  EXPECT_EQ(cfg.search.offspring, 7);
+  // With rungs: the full-length runs the token budget buys (3.2M / 32768 = 100).
+  replace_once(toml, "trials = 200", "fidelities = [8192, 32768]\ntoken_budget = 3276800");
+  cfg = parse_config(toml);
+  EXPECT_EQ(cfg.search.population, 6);
+  // Given settings are kept, and the derived ones follow the given population.
+  replace_once(toml, "fidelities", "population = 9\nfidelities");
+  cfg = parse_config(toml);
+  EXPECT_EQ(cfg.search.population, 9);
+  EXPECT_EQ(cfg.search.sample, 3);
+  EXPECT_EQ(cfg.search.offspring, 5);
+  EXPECT_FALSE(cfg.doc["search"].contains("population") && cfg.doc["search"]["population"] != 9);
+  EXPECT_EQ(default_population(0), 4);
+  EXPECT_EQ(default_population(100000), 64);
+}
+
 // ---- Whole studies through the CLI (synthetic LUT, tiny training) ----
 
 TEST(SearchCli, StudyFrontierExportAndGenerate) {
