@@ -20,6 +20,7 @@ void add_search_command(CLI::App& app) {
     StudyOptions st;
     int workers = 1;
     int64_t seed = -1;
+    int64_t parent = 0;  // --worker-child: the parent's pid
     bool child = false, json = false;
   };
   auto o = std::make_shared<Opts>();
@@ -32,7 +33,7 @@ void add_search_command(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "Override [search].seed (e.g. repeats of a study with other seeds)");
   cmd->add_option("--workers", o->workers, "Worker processes sharing the study")->capture_default_str();
   cmd->add_flag("--json", o->json, "Print the final summary as JSON");
-  cmd->add_flag("--worker-child", o->child, "Internal: run as one of --workers' extra processes")->group("");
+  cmd->add_option("--worker-child", o->parent, "Internal: run as one of --workers' extra processes of this parent")->group("");
   cmd->callback([o] {
     if (o->workers < 1) throw InputError("--workers: must be >= 1");
     SearchConfig cfg = SearchConfig::load(o->config);
@@ -43,6 +44,8 @@ void add_search_command(CLI::App& app) {
       if (o->seed >= 0) doc["search"]["seed"] = o->seed;
       cfg = SearchConfig::from_json(doc, o->config);
     }
+    o->child = o->parent > 0;
+    if (o->child) WorkerProcesses::die_with_parent(pid_t(o->parent));
     const SearchOptions so = o->st.apply(o->workers);
     const std::string& db = o->st.db;
     const std::string& study = o->st.study;
@@ -51,7 +54,7 @@ void add_search_command(CLI::App& app) {
     }
     // Extra workers: this binary again, one process each.
     std::vector<std::string> args = {"search", "--config", o->config, "--db", db, "--study", study,
-                                     "--threads", std::to_string(so.threads), "--worker-child"};
+                                     "--threads", std::to_string(so.threads)};
     for (const auto& a : o->st.lut_args()) args.push_back(a);
     if (!o->algorithm.empty()) args.insert(args.end(), {"--algorithm", o->algorithm});
     if (o->seed >= 0) args.insert(args.end(), {"--seed", std::to_string(o->seed)});

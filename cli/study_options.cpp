@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/files.h"
 
 namespace flashnas::cli {
 
@@ -26,6 +27,7 @@ void StudyOptions::add_to(CLI::App& cmd, const std::string& default_study) {
 
 SearchOptions StudyOptions::apply(int workers) const {
   if (threads < 0) throw InputError("--threads: must be >= 0");
+  check_path_name(study, "--study");
   SearchOptions so;
   so.db = db;
   so.lut_db = lut;

@@ -1,5 +1,7 @@
 #include "common/files.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -57,6 +59,17 @@ void check_output_file(const std::filesystem::path& path, const std::string& fla
     throw InputError(flag + " " + path.string() + ": the folder " + parent.string() + " does not exist");
   }
   if (std::filesystem::is_directory(path, ec)) throw InputError(flag + " " + path.string() + ": is a folder; give a file name");
+}
+
+void check_path_name(const std::string& name, const std::string& flag) {
+  const bool ok = !name.empty() && name.size() <= 64 && name[0] != '.' &&
+                  std::all_of(name.begin(), name.end(), [](char c) {
+                    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+                  });
+  if (!ok) {
+    throw InputError(flag + " \"" + name +
+                     "\": must be 1 to 64 letters, digits, '.', '_' or '-', not starting with '.' (it names a folder)");
+  }
 }
 
 }  // namespace flashnas

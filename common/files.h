@@ -19,4 +19,9 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view data)
 // exists and `path` is not a folder. Call it before long work.
 void check_output_file(const std::filesystem::path& path, const std::string& flag);
 
+// A name that becomes a path component (a study's or an experiment's
+// folder): 1 to 64 of [A-Za-z0-9._-], not starting with '.', so it can never
+// climb out of the folder flashnas owns. InputError naming `flag` otherwise.
+void check_path_name(const std::string& name, const std::string& flag);
+
 }  // namespace flashnas

@@ -1,6 +1,8 @@
 #include "common/sqlite.h"
 
+#include <algorithm>
 #include <ctime>
+#include <vector>
 
 #include "common/error.h"
 
@@ -17,9 +19,50 @@ Db::Db(const std::filesystem::path& path, bool create) : path_(path) {
     throw InputError(path.string() + ": cannot open database: " + msg);
   }
   sqlite3_busy_timeout(db_, 30000);
+  try {
+    check_owner(create);
+  } catch (...) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw;
+  }
   exec("PRAGMA journal_mode=WAL");
   exec("PRAGMA synchronous=NORMAL");
   exec("PRAGMA foreign_keys=ON");
+}
+
+// flashnas changes only its own databases (those with a schema version in
+// `meta`) and new, empty ones; this runs before the first write (even the WAL
+// pragma rewrites the file's header).
+void Db::check_owner(bool create) {
+  std::vector<std::string> tables;
+  bool marked = false;
+  auto query = [&](const char* sql, auto&& row) {
+    sqlite3_stmt* st = nullptr;
+    int rc = sqlite3_prepare_v2(db_, sql, -1, &st, nullptr);
+    if (rc == SQLITE_OK) {
+      while ((rc = sqlite3_step(st)) == SQLITE_ROW) row(st);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+      throw InputError(path_.string() + ": not a flashnas database (SQLite says: " + sqlite3_errmsg(db_) + ")");
+    }
+  };
+  query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        [&](sqlite3_stmt* st) { tables.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))); });
+  if (std::find(tables.begin(), tables.end(), "meta") != tables.end()) {
+    query("SELECT COUNT(*) FROM meta WHERE key LIKE '%schema_version'",
+          [&](sqlite3_stmt* st) { marked = sqlite3_column_int64(st, 0) > 0; });
+  }
+  if (marked) return;
+  if (!tables.empty()) {
+    std::string list;
+    for (size_t i = 0; i < tables.size() && i < 5; ++i) list += (i ? ", " : "") + tables[i];
+    if (tables.size() > 5) list += ", ...";
+    throw InputError(path_.string() + ": not a flashnas database (it holds the tables " + list +
+                     "); flashnas writes only to its own databases or to new files: give another path");
+  }
+  if (!create) throw InputError(path_.string() + ": holds no flashnas data (an empty database)");
 }
 
 Db::~Db() {

@@ -44,7 +44,9 @@ class Stmt {
 class Db {
  public:
   // Opens (creating when `create`) the database with WAL journaling and a
-  // busy timeout, so several processes can share it.
+  // busy timeout, so several processes can share it. InputError, with the
+  // file unchanged, when it is not a SQLite file, holds tables but no flashnas
+  // schema version (someone else's database), or (without `create`) is empty.
   Db(const std::filesystem::path& path, bool create);
   ~Db();
   Db(const Db&) = delete;
@@ -57,6 +59,7 @@ class Db {
   const std::filesystem::path& path() const { return path_; }
 
  private:
+  void check_owner(bool create);
   sqlite3* db_ = nullptr;
   std::filesystem::path path_;
 };

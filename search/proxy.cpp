@@ -12,6 +12,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "common/sha256.h"
 #include "common/sqlite.h"
 #include "common/stats.h"
@@ -84,17 +85,6 @@ void open_tables(Db& db) {
 }
 
 }  // namespace
-
-void check_path_name(const std::string& name, const std::string& flag) {
-  const bool ok = !name.empty() && name.size() <= 64 && name[0] != '.' &&
-                  std::all_of(name.begin(), name.end(), [](char c) {
-                    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-                  });
-  if (!ok) {
-    throw InputError(flag + " \"" + name +
-                     "\": must be 1 to 64 letters, digits, '.', '_' or '-', not starting with '.' (it names a folder)");
-  }
-}
 
 double kendall_tau(const std::vector<double>& a, const std::vector<double>& b) {
   const size_t n = a.size();

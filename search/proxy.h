@@ -76,8 +76,4 @@ std::string proxy_key(const json& config_doc);
 // The newest report in `db` with this key (null when none, or no proxy tables).
 json latest_proxy_report(const std::filesystem::path& db, const std::string& key);
 
-// A name that becomes a path component: 1-64 of [A-Za-z0-9._-], not starting
-// with '.'; InputError naming `flag` otherwise.
-void check_path_name(const std::string& name, const std::string& flag);
-
 }  // namespace flashnas

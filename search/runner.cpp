@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "common/fault.h"
 #include "common/format.h"
 #include "common/version.h"
@@ -163,6 +164,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
                          const std::function<void(const std::string&)>& log) {
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
+  check_path_name(o.study, "--study");  // it names the study's folder under DB.runs/
   const fs::path lut_db = o.lut_db.empty() ? o.db : o.lut_db;
   if (!fs::exists(lut_db)) {
     throw InputError(lut_db.string() + ": no such LUT database; run flashnas profile --space " + cfg.source + " --db " +
@@ -278,6 +280,11 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       // Before the result is committed: once it is, another worker may
       // promote this trial again and write its own checkpoint here.
       fs::remove_all(dir / "checkpoint");
+    } catch (const InputError&) {
+      // The input's fault (e.g. a corrupt token file), not the candidate's:
+      // the study stops; the rung stays in flight under this worker, which
+      // exits, so a rerun with the input repaired redoes it.
+      throw;
     } catch (const std::exception& e) {
       const double s = std::chrono::duration<double>(clock::now() - ts).count();
       {
@@ -488,6 +495,15 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       fault.hit("result");
       ++sum.trained;
       log(result_line(t, r, 0));
+    } catch (const InputError& e) {
+      // The input's fault, not the candidate's: the trial goes back to
+      // pending and the study stops with the reason, so a rerun with the
+      // input repaired trains it (a diverging candidate still fails alone).
+      Transaction tx(store.db());
+      store.set_status(t.id, "pending", "");
+      tx.commit();
+      throw InputError(std::string(e.what()) + " (the study stopped at trial " + std::to_string(t.number) +
+                       "; repair the input and rerun the same command to continue)");
     } catch (const std::exception& e) {
       const double s = std::chrono::duration<double>(clock::now() - ts).count();
       {

@@ -1,6 +1,8 @@
 #include "search/workers.h"
 
+#include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +20,7 @@ WorkerProcesses::WorkerProcesses(const std::vector<std::string>& args, int n) {
   exe[len] = 0;
   std::vector<std::string> all = {exe};
   all.insert(all.end(), args.begin(), args.end());
+  all.insert(all.end(), {"--worker-child", std::to_string(getpid())});
   std::vector<char*> argv;
   for (auto& a : all) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -26,6 +29,11 @@ WorkerProcesses::WorkerProcesses(const std::vector<std::string>& args, int n) {
     if (posix_spawn(&pid, exe, nullptr, nullptr, argv.data(), environ) != 0) throw Error("search: cannot start a worker");
     pids_.push_back(pid);
   }
+}
+
+void WorkerProcesses::die_with_parent(pid_t parent) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) throw Error("search: cannot tie this worker to its parent process");
+  if (getppid() != parent) _exit(1);  // the parent died before the line above
 }
 
 int WorkerProcesses::wait() {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <cstring>
+#include <fstream>
 #include <random>
 #include <set>
 
@@ -517,6 +518,64 @@ TEST(SearchCli, TwoWorkersShareOneStudy) {
   EXPECT_EQ(scalar(st.db, "SELECT COUNT(DISTINCT hash) FROM trials WHERE slot IS NOT NULL AND reused_from IS NULL"), 8);
   EXPECT_EQ(scalar(st.db, "SELECT COUNT(DISTINCT worker) FROM trials WHERE worker IS NOT NULL"), 2)
       << "both processes trained trials";
+}
+
+// kill -9 on the parent of `search --workers 2` takes its worker with it (the
+// worker used to be re-parented and go on training and writing). The waits
+// below wait for events (a row, a process's end), up to a minute each.
+TEST(SearchCli, AKilledParentTakesItsWorkersWithIt) {
+  Study st("", "max_ms = 1000");
+  std::string toml = read_file(st.config);
+  replace_once(toml, "trials = 8", "trials = 400");  // far more than the test lets it train
+  st.dir.write("space.toml", toml);
+  std::vector<std::string> args = {FLASHNAS_BIN};
+  for (const auto& a : st.search_args()) args.push_back(a);
+  args.insert(args.end(), {"--workers", "2"});
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t parent = fork();
+  ASSERT_GE(parent, 0);
+  if (parent == 0) {
+    freopen("/dev/null", "w", stdout);
+    freopen("/dev/null", "w", stderr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  // The worker's pid, once it has claimed a trial (worker ids are host:pid:start).
+  pid_t child = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (child == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!std::filesystem::exists(st.db)) continue;
+    try {
+      Db d(st.db, false);
+      Stmt q(d, "SELECT DISTINCT worker FROM trials WHERE worker IS NOT NULL");
+      while (q.step()) {
+        const std::string w = q.text(0);
+        const auto a = w.find(':'), b = w.rfind(':');
+        const pid_t pid = pid_t(std::stoll(w.substr(a + 1, b - a - 1)));
+        if (pid != parent) child = pid;
+      }
+    } catch (const std::exception&) {
+      // the tables may not exist yet
+    }
+  }
+  ASSERT_NE(child, 0) << "the worker process never claimed a trial";
+  kill(parent, SIGKILL);
+  int status = 0;
+  waitpid(parent, &status, 0);
+  bool gone = false;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!gone && std::chrono::steady_clock::now() < until) {
+    // Gone, or a zombie waiting for whoever adopted it to reap it.
+    std::ifstream stat("/proc/" + std::to_string(child) + "/stat");
+    std::string line;
+    gone = !std::getline(stat, line) || line.substr(line.rfind(')') + 2, 1) == "Z";
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!gone) kill(child, SIGKILL);
+  EXPECT_TRUE(gone) << "worker " << child << " outlived its parent";
 }
 
 TEST(SearchCli, UnmeetableBudgetsAndMissingEntriesAreClearErrors) {

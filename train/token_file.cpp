@@ -1,5 +1,7 @@
 #include "train/token_file.h"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -107,8 +109,17 @@ TokenFile::TokenFile(const fs::path& path) : path_(path) {
   std::memcpy(&meta_len, base + 40, 8);
   if (version != kVersion) fail("unsupported token file version " + std::to_string(version));
   if (width != 2 && width != 4) fail("bad token width " + std::to_string(width));
+  if (vocab == 0 || vocab > (uint64_t(1) << 31)) {
+    fail("vocabulary size " + std::to_string(vocab) + " in the header: must be 1 to 2^31; the file is corrupt");
+  }
+  if (width == 2 && vocab > 65536) fail("vocabulary size " + std::to_string(vocab) + " does not fit 2-byte tokens; the file is corrupt");
+  // Counts are checked against the file's size before any arithmetic with them.
+  if (meta_len > map_size_ || n_docs > map_size_ / 16 || n_tokens > map_size_ / width) {
+    fail("header counts (metadata " + std::to_string(meta_len) + " bytes, " + std::to_string(n_docs) + " documents, " +
+         std::to_string(n_tokens) + " tokens) exceed the file's " + std::to_string(map_size_) + " bytes; the file is truncated or corrupt");
+  }
   size_t pos = kFixedHeader + meta_len;
-  if (meta_len > map_size_ || pos > map_size_) fail("truncated header");
+  if (pos > map_size_) fail("truncated header");
   try {
     meta_ = json::parse(std::string(reinterpret_cast<const char*>(base + kFixedHeader), meta_len));
   } catch (const std::exception&) {
@@ -124,6 +135,9 @@ TokenFile::TokenFile(const fs::path& path) : path_(path) {
   bytes_ = offsets_ + n_docs + 1;
   tokens_ = reinterpret_cast<const unsigned char*>(bytes_ + n_docs);
   if (offsets_[n_docs] != n_tokens) fail("document table does not end at the token count");
+  for (uint64_t d = 0; d < n_docs; ++d) {
+    if (offsets_[d] > offsets_[d + 1]) fail("document table entry " + std::to_string(d) + " runs backwards; the file is corrupt");
+  }
   vocab_ = static_cast<int64_t>(vocab);
   n_tokens_ = static_cast<int64_t>(n_tokens);
   n_docs_ = static_cast<int64_t>(n_docs);
@@ -136,12 +150,21 @@ TokenFile::~TokenFile() {
 
 void TokenFile::read(int64_t begin, int64_t n, int64_t* out) const {
   if (begin < 0 || begin + n > n_tokens_) throw Error(path_.string() + ": token range out of bounds");
+  int64_t top = 0;
   if (width_ == 2) {
     const auto* p = reinterpret_cast<const uint16_t*>(tokens_) + begin;
-    for (int64_t i = 0; i < n; ++i) out[i] = p[i];
+    for (int64_t i = 0; i < n; ++i) top = std::max<int64_t>(top, out[i] = p[i]);
   } else {
     const auto* p = reinterpret_cast<const uint32_t*>(tokens_) + begin;
-    for (int64_t i = 0; i < n; ++i) out[i] = p[i];
+    for (int64_t i = 0; i < n; ++i) top = std::max<int64_t>(top, out[i] = p[i]);
+  }
+  // Every read checks the ids (one compare a token), so a damaged file is
+  // refused where it is damaged instead of indexing past an embedding.
+  if (top >= vocab_) {
+    int64_t at = 0;
+    while (out[at] < vocab_) ++at;
+    throw InputError(path_.string() + ": token " + std::to_string(begin + at) + " is id " + std::to_string(out[at]) +
+                     ", outside the vocabulary of " + std::to_string(vocab_) + " in its header; the file is corrupt");
   }
 }
 

@@ -44,6 +44,16 @@ TrainingData training_data_from(const fs::path& data, const std::string& tokeniz
 
 json prepare_token_file(const fs::path& input, const fs::path& out, const std::string& tokenizer_model,
                         int64_t max_doc_bytes) {
+  // flashnas overwrites only its own token files: never the source text, a
+  // tokenizer model or anything else already there.
+  std::error_code ec;
+  if (fs::exists(out, ec) && (fs::is_directory(out, ec) || !is_token_file(out))) {
+    const bool same = fs::equivalent(input, out, ec);
+    throw InputError("--out " + out.string() + ": " +
+                     (same ? std::string("is the input itself")
+                           : std::string(fs::is_directory(out, ec) ? "is a folder" : "exists and is not a flashnas token file")) +
+                     "; flashnas writes a token file only to a new path or over an older token file");
+  }
   std::unique_ptr<Tokenizer> tok = tokenizer_model.empty() ? make_byte_tokenizer() : load_sentencepiece(tokenizer_model);
   const auto docs = read_corpus(input, max_doc_bytes);
   int64_t bytes = 0;

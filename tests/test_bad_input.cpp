@@ -1,0 +1,177 @@
+// Damaged files and hostile names against the flashnas binary, table-driven:
+// every case must exit 2 (never a signal, never 0 or 1), name the file or flag
+// in its message, and leave the files it was given exactly as they were.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <functional>
+#include <map>
+
+#include "common/files.h"
+#include "common/sqlite.h"
+#include "search/study_store.h"
+#include "tests/search_fixture.h"
+#include "train/token_file.h"
+
+namespace flashnas::test {
+namespace {
+
+namespace fs = std::filesystem;
+const std::string kArch = std::string(FLASHNAS_SOURCE_DIR) + "/configs/arch/demo-tiny.json";
+
+// Every regular file under `root` with its contents: what "unchanged" means.
+std::map<std::string, std::string> snapshot(const fs::path& root) {
+  std::map<std::string, std::string> m;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    m[fs::relative(e.path(), root).string()] = e.is_regular_file() ? read_file(e.path()) : "<folder>";
+  }
+  return m;
+}
+
+// Overwrites `n` bytes of `path` at `offset` with `byte`.
+void poke(const fs::path& path, size_t offset, size_t n, char byte) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(std::streamoff(offset));
+  const std::string bytes(n, byte);
+  f.write(bytes.data(), std::streamsize(n));
+}
+
+// The byte offset of a token file's first token.
+size_t first_token_offset(const fs::path& path) {
+  TokenFile f(path);
+  std::ifstream in(path, std::ios::binary);
+  uint64_t meta_len = 0;
+  in.seekg(40);
+  in.read(reinterpret_cast<char*>(&meta_len), 8);
+  size_t pos = 48 + meta_len;
+  pos += (8 - pos % 8) % 8;
+  return pos + 8 * size_t(f.num_docs() + 1) + 8 * size_t(f.num_docs());
+}
+
+struct Case {
+  std::string name;
+  // Prepares the damaged input in the study folder and returns the arguments.
+  std::function<std::vector<std::string>(const Study&)> args;
+  std::vector<std::string> message;  // substrings the error must hold
+};
+
+std::vector<Case> cases() {
+  auto unrelated = [](const Study& st) {
+    const std::string p = (st.dir / "notes.sqlite").string();
+    {
+      sqlite3* db = nullptr;
+      sqlite3_open(p.c_str(), &db);
+      sqlite3_exec(db, "CREATE TABLE notes(id INTEGER PRIMARY KEY, text TEXT); INSERT INTO notes(text) VALUES('mine')",
+                   nullptr, nullptr, nullptr);
+      sqlite3_close(db);
+    }
+    return p;
+  };
+  auto damaged_tokens = [](const Study& st, bool vocab_zero) {
+    const fs::path data = st.dir / "bad.tokens";
+    fs::copy_file(st.dir / "data.tokens", data);
+    if (vocab_zero) {
+      poke(data, 16, 8, 0);
+    } else {
+      poke(data, first_token_offset(data) + 20000, 4096, char(0xff));  // garbage in the middle
+    }
+    return data.string();
+  };
+  return {
+      {"search --study ../..", [](const Study& st) { return st.search_args("../.."); }, {"--study \"../..\"", "it names a folder"}},
+      {"search --study ./../..", [](const Study& st) { return st.search_args("./../.."); }, {"--study \"./../..\""}},
+      {"search --study \"\"", [](const Study& st) { return st.search_args(""); }, {"--study \"\""}},
+      {"search --study a/b", [](const Study& st) { return st.search_args("a/b"); }, {"--study \"a/b\""}},
+      {"frontier on someone else's SQLite file",
+       [=](const Study& st) { return std::vector<std::string>{"frontier", "--db", unrelated(st), "--study", "s"}; },
+       {"notes.sqlite: not a flashnas database (it holds the tables notes)"}},
+      {"latency on someone else's SQLite file",
+       [=](const Study& st) {
+         return std::vector<std::string>{"latency", "--db", unrelated(st), "--arch", kArch, "--workload",
+                                         "batch=1,prompt=16,generate=8"};
+       },
+       {"notes.sqlite: not a flashnas database"}},
+      {"search --db someone else's SQLite file",
+       [=](const Study& st) {
+         auto a = st.search_args();
+         for (size_t i = 0; i + 1 < a.size(); ++i) {
+           if (a[i] == "--db") a[i + 1] = unrelated(st);
+         }
+         a.insert(a.end(), {"--lut", st.db});
+         return a;
+       },
+       {"notes.sqlite: not a flashnas database"}},
+      {"frontier on an empty file",
+       [](const Study& st) {
+         st.dir.write("empty.db", "");
+         return std::vector<std::string>{"frontier", "--db", (st.dir / "empty.db").string(), "--study", "s"};
+       },
+       {"empty.db: holds no flashnas data"}},
+      {"frontier on a file that is not SQLite",
+       [](const Study& st) {
+         return std::vector<std::string>{"frontier", "--db", (st.dir / "data.tokens").string(), "--study", "s"};
+       },
+       {"not a flashnas database (SQLite says: file is not a database)"}},
+      {"data prepare --out the input",
+       [](const Study& st) {
+         st.dir.write("x.txt", "some text that must survive\n");
+         const std::string x = (st.dir / "x.txt").string();
+         return std::vector<std::string>{"data", "prepare", "--input", x, "--out", x};
+       },
+       {"--out", "x.txt: is the input itself"}},
+      {"data prepare --out an existing file",
+       [](const Study& st) {
+         st.dir.write("x.txt", "some text\n");
+         st.dir.write("notes.md", "keep me\n");
+         return std::vector<std::string>{"data", "prepare", "--input", (st.dir / "x.txt").string(), "--out",
+                                         (st.dir / "notes.md").string()};
+       },
+       {"notes.md: exists and is not a flashnas token file"}},
+      {"data info, vocabulary 0 in the header",
+       [=](const Study& st) { return std::vector<std::string>{"data", "info", damaged_tokens(st, true)}; },
+       {"bad.tokens: vocabulary size 0 in the header"}},
+      {"data info, token ids past the vocabulary",
+       [=](const Study& st) { return std::vector<std::string>{"data", "info", damaged_tokens(st, false)}; },
+       {"bad.tokens: token ", "outside the vocabulary of 256"}},
+  };
+}
+
+TEST(BadInput, EveryCaseExitsTwoNamesTheCulpritAndChangesNothing) {
+  const auto all = cases();
+  for (const auto& c : all) {
+    SCOPED_TRACE(c.name);
+    Study st;
+    const auto args = c.args(st);
+    const auto before = snapshot(st.dir.path());
+    const auto r = run_cli(args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    for (const auto& m : c.message) EXPECT_NE(r.err.find(m), std::string::npos) << "wanted \"" << m << "\" in: " << r.err;
+    EXPECT_EQ(snapshot(st.dir.path()), before) << "the command changed files";
+  }
+  EXPECT_EQ(all.size(), 13u);
+}
+
+// A corrupt token file is the input's fault, not the candidates': the study
+// stops with the reason (no trial marked failed, not complete), and once the
+// file is repaired the same command continues to the end.
+TEST(BadInput, ACorruptTokenFileStopsTheStudyAndARepairedOneContinuesIt) {
+  Study st;
+  const fs::path data = st.dir / "data.tokens";
+  const std::string good = read_file(data);
+  poke(data, first_token_offset(data) + 30000, 4096, char(0xff));
+  auto r = run_cli(st.search_args());
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("outside the vocabulary of 256"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("the study stopped at trial 0; repair the input and rerun the same command"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM trials WHERE status = 'failed'"), 0);
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM studies WHERE finished_at IS NOT NULL"), 0);
+  write_file_atomic(data, good);
+  r = run_cli(st.search_args());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM trials WHERE status = 'done' AND reused_from IS NULL"), 8);
+  EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM studies WHERE finished_at IS NOT NULL"), 1);
+}
+
+}  // namespace
+}  // namespace flashnas::test
