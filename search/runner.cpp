@@ -280,11 +280,12 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       // Before the result is committed: once it is, another worker may
       // promote this trial again and write its own checkpoint here.
       fs::remove_all(dir / "checkpoint");
-    } catch (const InputError&) {
+    } catch (const InputError& e) {
       // The input's fault (e.g. a corrupt token file), not the candidate's:
       // the study stops; the rung stays in flight under this worker, which
       // exits, so a rerun with the input repaired redoes it.
-      throw;
+      throw InputError(std::string(e.what()) + " (the study stopped at trial " + std::to_string(t.number) + ", rung " +
+                       std::to_string(p.rung) + "; repair the input and rerun the same command to continue)");
     } catch (const std::exception& e) {
       const double s = std::chrono::duration<double>(clock::now() - ts).count();
       {
