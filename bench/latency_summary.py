@@ -2,7 +2,8 @@
 
 Per run and workload: held-out validation (within +-5%/+-10%, median and worst
 error, Spearman rho), the outside-the-space set, the measurement spread
-(each architecture's odd rounds against its even rounds), the drift the probe
+(each architecture's odd rounds against its even rounds, for the held-out
+set and for the outside set), the drift the probe
 saw and the verdict; then the spread between runs (the same architectures,
 measured in different runs) and the comparison of every policy and model.
 """
@@ -17,8 +18,8 @@ def pct(x):
 
 def main(paths):
     runs = [json.load(open(p)) for p in paths]
-    print("| run | workload | within ±5% | within ±10% | median error | worst | ρ | outside the space: within ±10% (median) | spread: within ±10% (median) | drift (smoothed speed range) | profile s | verdict |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| run | workload | within ±5% | within ±10% | median error | worst | ρ | outside the space: within ±10% (median) | spread: within ±10% (median) | spread outside: within ±10% (median) | drift (smoothed speed range) | profile s | verdict |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for i, r in enumerate(runs, 1):
         rep = r["report"]
         d = rep["drift"]
@@ -26,13 +27,15 @@ def main(paths):
         verdict = {v["workload"]: v["status"] for v in rep["verdict"]["workloads"]}
         ext = {v["workload"]: v for v in rep["extrapolation"]}
         spr = {v["workload"]: v for v in rep["spread"]}
+        spr_out = {v["workload"]: v for v in rep.get("extrapolation_spread", [])}
         for v in rep["validation"]:
             w = v["workload"]
-            e, s = ext.get(w), spr.get(w)
+            e, s, so = ext.get(w), spr.get(w), spr_out.get(w)
             print(f'| {i} | {w} | {pct(v["within_5pct"])} | {pct(v["within_10pct"])} | {100 * v["median_abs_error"]:.1f}% | '
                   f'{100 * v["worst_abs_error"]:.1f}% | {v["spearman"]:.3f} | '
                   f'{pct(e["within_10pct"]) + " (" + format(100 * e["median_abs_error"], ".1f") + "%)" if e else "-"} | '
                   f'{pct(s["within_10pct"]) + " (" + format(100 * s["median_abs_diff"], ".1f") + "%)" if s else "-"} | '
+                  f'{pct(so["within_10pct"]) + " (" + format(100 * so["median_abs_diff"], ".1f") + "%)" if so else "-"} | '
                   f'{drift} | {r["seconds"]:.0f} | {verdict.get(w, "-")} |')
     # Between runs: the same held-out architectures measured in different runs.
     if len(runs) > 1:

@@ -34,12 +34,12 @@ double LatencyModel::apply(const FitRow& r) const {
     ms += v * (it != coef.end() ? it->second : (is_prefill_group(g) ? prefill_scale : decode_scale));
   }
   ms += prefill_layer_ms * double(r.prefill ? r.layers : 0) + decode_layer_step_ms * double(r.layers * r.steps);
-  ms += excess_ms_per_mb_step * double(r.steps) * std::max(0.0, r.weight_mb - cache_mb);
+  ms += excess_ms_per_mb_step * double(r.steps) * std::max(0.0, r.weight_mb - knee_mb);
   return ms;
 }
 
 json LatencyModel::to_json() const {
-  json j = {{"kind", kind}, {"rows", rows}, {"cv_median_abs_error", cv_error}};
+  json j = {{"kind", kind}, {"rows", rows}, {"cv_mean_abs_error", cv_error}, {"cv_median_abs_error", cv_median_error}};
   if (kind != "sum") {
     j["prefill_scale"] = prefill_scale;
     j["decode_scale"] = decode_scale;
@@ -49,6 +49,7 @@ json LatencyModel::to_json() const {
     j["prefill_layer_ms"] = prefill_layer_ms;
     j["decode_layer_step_ms"] = decode_layer_step_ms;
     j["cache_mb"] = cache_mb;
+    j["knee_mb"] = knee_mb;
     j["excess_ms_per_mb_step"] = excess_ms_per_mb_step;
     j["lambda"] = lambda;
   }
@@ -63,7 +64,8 @@ LatencyModel LatencyModel::from_json(const json& j, const std::string& where) {
       throw InputError(where + ": unknown latency model kind \"" + m.kind + "\" (sum, scale, nnls)");
     }
     m.rows = j.value("rows", int64_t(0));
-    m.cv_error = j.value("cv_median_abs_error", 0.0);
+    m.cv_median_error = j.value("cv_median_abs_error", 0.0);
+    m.cv_error = j.value("cv_mean_abs_error", m.cv_median_error);  // tables finalised before the mean was kept
     m.prefill_scale = j.value("prefill_scale", 1.0);
     m.decode_scale = j.value("decode_scale", 1.0);
     if (m.kind == "nnls") {
@@ -71,6 +73,7 @@ LatencyModel LatencyModel::from_json(const json& j, const std::string& where) {
       m.prefill_layer_ms = j.at("prefill_layer_ms").get<double>();
       m.decode_layer_step_ms = j.at("decode_layer_step_ms").get<double>();
       m.cache_mb = j.at("cache_mb").get<double>();
+      m.knee_mb = j.value("knee_mb", m.cache_mb);  // tables finalised before the knee was fitted
       m.excess_ms_per_mb_step = j.at("excess_ms_per_mb_step").get<double>();
       m.lambda = j.value("lambda", 0.0);
     }
@@ -109,7 +112,7 @@ LatencyModel fit_scale(const std::vector<FitRow>& rows) {
   return m;
 }
 
-LatencyModel fit_nnls(const std::vector<FitRow>& rows, double lambda, double cache_mb) {
+LatencyModel fit_nnls(const std::vector<FitRow>& rows, double lambda, double cache_mb, double knee_mb) {
   const LatencyModel prior = fit_scale(rows);
   std::set<std::string> names;
   for (const auto& r : rows) {
@@ -128,7 +131,7 @@ LatencyModel fit_nnls(const std::vector<FitRow>& rows, double lambda, double cac
     }
     X[i][G] = w * double(r.prefill ? r.layers : 0);
     X[i][G + 1] = w * double(r.layers * r.steps);
-    X[i][G + 2] = w * double(r.steps) * std::max(0.0, r.weight_mb - cache_mb);
+    X[i][G + 2] = w * double(r.steps) * std::max(0.0, r.weight_mb - knee_mb);
   }
   std::vector<double> c0(J, 0.0), c(J, 0.0), s(J, 0.0);
   for (size_t g = 0; g < G; ++g) c0[g] = is_prefill_group(groups[g]) ? prior.prefill_scale : prior.decode_scale;
@@ -177,6 +180,7 @@ LatencyModel fit_nnls(const std::vector<FitRow>& rows, double lambda, double cac
   m.prefill_layer_ms = c[G];
   m.decode_layer_step_ms = c[G + 1];
   m.cache_mb = cache_mb;
+  m.knee_mb = knee_mb;
   m.excess_ms_per_mb_step = c[G + 2];
   return m;
 }
@@ -197,7 +201,8 @@ ModelChoice choose_model(const std::vector<FitRow>& rows, double cache_mb, int f
   auto fold_of = [&](const FitRow& r) {
     return int(std::lower_bound(archs.begin(), archs.end(), r.arch) - archs.begin()) % k;
   };
-  auto cv = [&](const std::function<LatencyModel(const std::vector<FitRow>&)>& fit) {
+  // Cross-validated |relative error|s: {mean, median}.
+  auto cv = [&](const std::function<LatencyModel(const std::vector<FitRow>&)>& fit) -> std::pair<double, double> {
     std::vector<double> err;
     for (int f = 0; f < k; ++f) {
       std::vector<FitRow> train, test;
@@ -206,27 +211,35 @@ ModelChoice choose_model(const std::vector<FitRow>& rows, double cache_mb, int f
       const LatencyModel m = fit(train);
       for (const auto& r : test) err.push_back(std::abs(m.apply(r) - r.measured_ms) / r.measured_ms);
     }
-    return median(err);
+    if (err.empty()) return {NAN, NAN};
+    return {mean(err), median(err)};
   };
   LatencyModel sum;
   sum.rows = int64_t(rows.size());
   {
     std::vector<double> err;
     for (const auto& r : rows) err.push_back(std::abs(sum.apply(r) - r.measured_ms) / r.measured_ms);
-    sum.cv_error = median(err);
+    sum.cv_error = mean(err);
+    sum.cv_median_error = median(err);
   }
   out.models["sum"] = sum;
   LatencyModel scale = fit_scale(rows);
-  scale.cv_error = archs.size() >= 2 ? cv(fit_scale) : NAN;
+  std::tie(scale.cv_error, scale.cv_median_error) =
+      archs.size() >= 2 ? cv(fit_scale) : std::pair<double, double>{NAN, NAN};
   out.models["scale"] = scale;
   if (archs.size() >= 4) {
-    double best_err = INFINITY, best_lambda = kLambdas.back();
-    for (double lam : kLambdas) {
-      const double e = cv([lam, cache_mb](const std::vector<FitRow>& t) { return fit_nnls(t, lam, cache_mb); });
-      if (e < best_err) best_err = e, best_lambda = lam;
+    std::pair<double, double> best = {INFINITY, INFINITY};
+    double best_lambda = kLambdas.back(), best_knee = cache_mb;
+    std::set<double> knees;
+    for (double k : kKneeMultiples) knees.insert(k * cache_mb);
+    for (double knee : knees) {
+      for (double lam : kLambdas) {
+        const auto e = cv([&](const std::vector<FitRow>& t) { return fit_nnls(t, lam, cache_mb, knee); });
+        if (e.first < best.first) best = e, best_lambda = lam, best_knee = knee;
+      }
     }
-    LatencyModel nn = fit_nnls(rows, best_lambda, cache_mb);
-    nn.cv_error = best_err;
+    LatencyModel nn = fit_nnls(rows, best_lambda, cache_mb, best_knee);
+    std::tie(nn.cv_error, nn.cv_median_error) = best;
     out.models["nnls"] = nn;
   }
   // From the richest down: a simpler kind replaces the current choice only

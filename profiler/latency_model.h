@@ -8,14 +8,20 @@
 //   nnls:  one non-negative coefficient per (operator, d_model, phase) group
 //          of entries, plus per-sublayer overheads for a prefill and for a
 //          decode step, plus a cost per decode step and megabyte of weights
-//          beyond the cache footprint the entries were timed with (a model
-//          larger than that streams its excess from a slower level every
-//          step): the kernel-level regression of nn-Meter/LitePred,
-//          ridge-regularised towards the `scale` fit so that groups few fit
-//          runs contain stay near it. Relative errors are minimised.
-// The kind a table uses is the one with the lowest cross-validated error on
-// the fit runs (k-fold over architectures); held-out figures are reported
-// for all kinds.
+//          beyond a knee (a model larger than the caches can hold streams
+//          its excess from a slower level every step): the kernel-level
+//          regression of nn-Meter/LitePred, ridge-regularised towards the
+//          `scale` fit so that groups few fit runs contain stay near it.
+//          Relative errors are minimised. The knee is at least the
+//          footprint the entries were timed with (their rotating copies);
+//          where the slowdown really begins depends on the machine's shared
+//          cache and its neighbours, so it is chosen with the ridge
+//          strength by cross-validation among multiples of that footprint.
+// The kind a table uses, and the nnls knee and ridge, are the ones with the
+// lowest cross-validated mean |relative error| on the fit runs (k-fold over
+// architectures). The mean, not the median: the knee only matters for the
+// few largest models, which a median never looks at. Held-out figures are
+// reported for all kinds.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -44,11 +50,13 @@ struct LatencyModel {
   double prefill_scale = 1, decode_scale = 1;
   std::map<std::string, double> coef;  // nnls: group -> coefficient (groups not fitted use the phase scale)
   double prefill_layer_ms = 0, decode_layer_step_ms = 0;  // nnls: overheads per sublayer (per decode step)
-  double cache_mb = 0;                  // nnls: the weight footprint the entries were timed with
-  double excess_ms_per_mb_step = 0;     // nnls: per decode step and MB of weights beyond cache_mb
+  double cache_mb = 0;                  // nnls: the weight footprint the entries were timed with, MB
+  double knee_mb = 0;                   // nnls: weights beyond this (MB, >= cache_mb) cost excess_ms_per_mb_step
+  double excess_ms_per_mb_step = 0;     // nnls: per decode step and MB of weights beyond knee_mb
   double lambda = 0;                   // nnls: the ridge strength chosen by cross-validation
   int64_t rows = 0;                    // fit runs used
-  double cv_error = 0;                 // cross-validated median |relative error| on the fit runs
+  double cv_error = 0;                 // cross-validated mean |relative error| on the fit runs (the choice's score)
+  double cv_median_error = 0;          // cross-validated median |relative error| on the fit runs
 
   double apply(const FitRow& r) const;  // predicted ms
   json to_json() const;
@@ -56,7 +64,10 @@ struct LatencyModel {
 };
 
 LatencyModel fit_scale(const std::vector<FitRow>& rows);
-LatencyModel fit_nnls(const std::vector<FitRow>& rows, double lambda, double cache_mb);
+LatencyModel fit_nnls(const std::vector<FitRow>& rows, double lambda, double cache_mb, double knee_mb);
+
+// The knees the cross-validation tries: these multiples of the entries' footprint.
+inline constexpr double kKneeMultiples[] = {1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0};
 
 // Fits every kind, cross-validates each (k folds over architectures), and
 // returns them keyed by kind with cv_error set; "best" names the lowest.

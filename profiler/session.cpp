@@ -351,10 +351,13 @@ json finalize_table(LutStore& store, int64_t device, const std::string& dtype, c
       models.push_back({{"batch", batch}, {"model", ch.models.at(ch.best).to_json()}, {"candidates", all}});
     }
     // The spread: each held-out architecture's odd rounds against its even rounds.
+    // The same for the architectures outside the space, whose larger models
+    // spread more: their prediction errors are judged against it.
+    auto spread_of = [&](const std::string& role) {
     json spread = json::array();
     std::map<std::string, std::vector<double>> diffs;
     for (const auto& [id, g] : groups) {
-      if (g.role != "validate" || g.total_ms.size() < 2) continue;
+      if (g.role != role || g.total_ms.size() < 2) continue;
       std::vector<double> a, pa, b, pb;
       for (size_t i = 0; i < g.total_ms.size(); ++i) {
         (i % 2 ? b : a).push_back(g.total_ms[i]);
@@ -373,11 +376,15 @@ json finalize_table(LutStore& store, int64_t device, const std::string& dtype, c
            {"median_abs_diff", median(d)},
            {"worst_abs_diff", *std::max_element(d.begin(), d.end())}});
     }
+    return spread;
+    };
+    const json spread = spread_of("validate");
     chosen = {{"policy", pol},
               {"models", models},
               {"validation", pol_val.value("validate", json::array())},
               {"extrapolation", pol_val.value("extrapolate", json::array())},
-              {"spread", spread}};
+              {"spread", spread},
+              {"extrapolation_spread", spread_of("extrapolate")}};
   }
 
   const json verdict = table_verdict(chosen.value("validation", json::array()), chosen.value("spread", json::array()),
@@ -391,6 +398,7 @@ json finalize_table(LutStore& store, int64_t device, const std::string& dtype, c
                  {"validation", chosen.value("validation", json::array())},
                  {"extrapolation", chosen.value("extrapolation", json::array())},
                  {"spread", chosen.value("spread", json::array())},
+                 {"extrapolation_spread", chosen.value("extrapolation_spread", json::array())},
                  {"comparison", comparison},
                  {"bar", {{"within_10pct", bar.within10}, {"spearman", bar.spearman}}},
                  {"verdict", verdict},

@@ -96,10 +96,19 @@ std::string report_text(const json& rep) {
     out += buf;
   }
   for (const auto& m : rep["models"]) {
-    std::snprintf(buf, sizeof buf, "latency model batch=%lld: %s (cross-validated median |error| %.1f%% on %lld fit runs)\n",
-                  static_cast<long long>(m["batch"].get<int64_t>()), m["model"]["kind"].get<std::string>().c_str(),
-                  100 * m["model"]["cv_median_abs_error"].get<double>(), static_cast<long long>(m["model"]["rows"].get<int64_t>()));
+    const json& mm = m["model"];
+    const double cv_median = mm.value("cv_median_abs_error", NAN);
+    std::snprintf(buf, sizeof buf, "latency model batch=%lld: %s (cross-validated |error| mean %.1f%%, median %.1f%% on %lld fit runs",
+                  static_cast<long long>(m["batch"].get<int64_t>()), mm["kind"].get<std::string>().c_str(),
+                  100 * mm.value("cv_mean_abs_error", cv_median), 100 * cv_median,
+                  static_cast<long long>(mm["rows"].get<int64_t>()));
     out += buf;
+    if (mm.contains("excess_ms_per_mb_step")) {
+      std::snprintf(buf, sizeof buf, "; weights beyond %.1f MB cost %.3f ms per MB and decode step",
+                    mm.value("knee_mb", mm.value("cache_mb", 0.0)), mm["excess_ms_per_mb_step"].get<double>());
+      out += buf;
+    }
+    out += ")\n";
   }
   auto line = [&](const char* what, const json& v) {
     std::snprintf(buf, sizeof buf,
@@ -113,14 +122,16 @@ std::string report_text(const json& rep) {
   };
   for (const auto& v : rep["validation"]) line("validation", v);
   for (const auto& v : rep["extrapolation"]) line("outside the space", v);
-  for (const auto& s : rep["spread"]) {
+  auto spread = [&](const char* what, const json& s) {
     std::snprintf(buf, sizeof buf,
-                  "measurement spread %s, %d architectures measured twice: %.0f%% within +-10%%, median |difference| "
+                  "%s %s, %d architectures measured twice: %.0f%% within +-10%%, median |difference| "
                   "%.1f%%, worst %.1f%%\n",
-                  s["workload"].get<std::string>().c_str(), s["n"].get<int>(), 100 * s["within_10pct"].get<double>(),
+                  what, s["workload"].get<std::string>().c_str(), s["n"].get<int>(), 100 * s["within_10pct"].get<double>(),
                   100 * s["median_abs_diff"].get<double>(), 100 * s["worst_abs_diff"].get<double>());
     out += buf;
-  }
+  };
+  for (const auto& s : rep["spread"]) spread("measurement spread", s);
+  for (const auto& s : rep.value("extrapolation_spread", json::array())) spread("measurement spread outside the space", s);
   for (const auto& v : rep["verdict"]["workloads"]) {
     out += "verdict " + v["workload"].get<std::string>() + ": " + v["status"].get<std::string>();
     for (const auto& r : v["reasons"]) out += "\n  - " + r.get<std::string>();

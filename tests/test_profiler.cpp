@@ -243,7 +243,7 @@ TEST(LatencyModelTest, ScaleAndNnlsRecoverKnownCostsAndCrossValidationPicksTheBe
   // cross-validation prefers it to one scale per phase.
   const std::vector<double> coef = {0.8, 1.6, 2.4, 0.9};
   const auto rows = synthetic_rows(60, 2, coef, 0.0);
-  const LatencyModel nn = fit_nnls(rows, 1e-6, 0.0);
+  const LatencyModel nn = fit_nnls(rows, 1e-6, 0.0, 0.0);
   for (size_t g = 0; g < coef.size(); ++g) {
     EXPECT_NEAR(nn.coef.at("op" + std::to_string(g) + "|64|" + (g % 2 ? "decode" : "prefill")), coef[g], 1e-3) << g;
   }
@@ -254,7 +254,42 @@ TEST(LatencyModelTest, ScaleAndNnlsRecoverKnownCostsAndCrossValidationPicksTheBe
   EXPECT_LT(c.models.at("nnls").cv_error, 0.5 * c.models.at("scale").cv_error);
   // Coefficients never go negative, even where least squares would.
   auto neg = synthetic_rows(40, 4, {0.0, 1.0, 1.0, 1.0}, 0.05);
-  for (const auto& [g, v] : fit_nnls(neg, 0.003, 0.0).coef) EXPECT_GE(v, 0.0) << g;
+  for (const auto& [g, v] : fit_nnls(neg, 0.003, 0.0, 0.0).coef) EXPECT_GE(v, 0.0) << g;
+}
+
+TEST(LatencyModelTest, CrossValidationFindsWhereLargeModelsStartToPayForTheirWeights) {
+  // Entries timed with a 2 MB footprint; on this "machine" decode steps only
+  // slow down for weights beyond 6 MB (3x the footprint), by 0.05 ms per MB
+  // and step. A knee fixed at the footprint would overcharge every model
+  // between 2 and 6 MB.
+  const double footprint = 2.0, knee = 6.0, cost = 0.05;
+  auto rows = synthetic_rows(80, 5, {1.0, 1.2, 0.9, 1.1}, 0.003);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    rows[i].weight_mb = 0.5 + double((i * 37) % 80) * 0.25;  // 0.5 .. 20.25 MB
+    rows[i].measured_ms += cost * double(rows[i].steps) * std::max(0.0, rows[i].weight_mb - knee);
+  }
+  const ModelChoice c = choose_model(rows, footprint);
+  ASSERT_EQ(c.best, "nnls");
+  const LatencyModel& nn = c.models.at("nnls");
+  EXPECT_DOUBLE_EQ(nn.knee_mb, knee);
+  EXPECT_DOUBLE_EQ(nn.cache_mb, footprint);
+  EXPECT_NEAR(nn.excess_ms_per_mb_step, cost, 0.005);
+  // The knee travels with the table, and a table written before it existed
+  // reads its knee as the footprint.
+  const LatencyModel back = LatencyModel::from_json(nn.to_json(), "report");
+  EXPECT_DOUBLE_EQ(back.knee_mb, knee);
+  json old = nn.to_json();
+  old.erase("knee_mb");
+  EXPECT_DOUBLE_EQ(LatencyModel::from_json(old, "report").knee_mb, footprint);
+  // The knee is the score's doing: fixed at the footprint, the same rows
+  // cross-validate worse.
+  const LatencyModel at_footprint = fit_nnls(rows, nn.lambda, footprint, footprint);
+  double worst_fixed = 0, worst_chosen = 0;
+  for (const auto& r : rows) {
+    worst_fixed = std::max(worst_fixed, std::abs(at_footprint.apply(r) - r.measured_ms) / r.measured_ms);
+    worst_chosen = std::max(worst_chosen, std::abs(nn.apply(r) - r.measured_ms) / r.measured_ms);
+  }
+  EXPECT_LT(worst_chosen, 0.5 * worst_fixed);
 }
 
 TEST(Validation, SpearmanAndSummary) {
