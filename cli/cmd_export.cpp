@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "common/error.h"
+#include "common/threads.h"
 #include "search/export.h"
 #include "train/checkpoint.h"
 
@@ -33,7 +34,6 @@ void add_export_command(CLI::App& app) {
   cmd->add_flag("--no-measure", o->no_measure, "Do not bench the budgets' workloads");
   cmd->add_flag("--json", o->json, "Print latency.json");
   cmd->callback([o] {
-    if (o->e.train_tokens < 0) throw InputError("--train-tokens: must be >= 0");
     o->e.db = o->db;
     o->e.lut_db = o->lut;
     o->e.out = o->out;
@@ -76,7 +76,7 @@ void add_generate_command(CLI::App& app) {
   cmd->callback([o] {
     if (o->tokens <= 0) throw InputError("--tokens: must be positive");
     if (o->temperature < 0) throw InputError("--temperature: must be >= 0");
-    if (o->threads > 0) at::set_num_threads(o->threads);
+    use_threads(o->threads, "--threads");
     LoadedModel m = load_model_dir(o->model);
     std::vector<int32_t> ids = m.tokenizer->encode(o->prompt);
     if (ids.empty()) throw InputError("--prompt: must not be empty");

@@ -4,6 +4,7 @@
 #include <torch/cuda.h>
 
 #include "common/error.h"
+#include "common/threads.h"
 
 namespace flashnas::cli {
 
@@ -17,8 +18,7 @@ void DeviceOptions::add_to(CLI::App& cmd) {
 }
 
 MeasureOptions DeviceOptions::apply(DeviceInfo* info) const {
-  if (threads < 0) throw InputError("--threads: must be >= 0, got " + std::to_string(threads));
-  if (threads > 0) at::set_num_threads(threads);
+  use_threads(threads, "--threads");
   MeasureOptions m;
   m.device = parse_device(device, "--device");
   m.dtype = parse_dtype(dtype, "--dtype");

@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/threads.h"
 
 namespace flashnas::cli {
 
@@ -34,7 +35,7 @@ SearchOptions StudyOptions::apply(int workers) const {
   so.study = study;
   so.lut_device = lut_device;
   so.accept_unreliable_lut = accept_unreliable;
-  so.threads = threads > 0 ? threads : std::max(1, int(std::thread::hardware_concurrency()) / std::max(1, workers));
+  so.threads = checked_threads(threads, "--threads") > 0 ? threads : std::max(1, available_cpus() / std::max(1, workers));
   return so;
 }
 

@@ -10,8 +10,9 @@ namespace flashnas {
 json parse_json(std::string_view text, const std::string& source) {
   try {
     return json::parse(text.begin(), text.end());
-  } catch (const json::parse_error& e) {
-    // nlohmann's message is "[json.exception.parse_error.101] parse error at line L, column C: ...".
+  } catch (const json::exception& e) {
+    // nlohmann's message is "[json.exception.parse_error.101] parse error at line L, column C: ..."
+    // (or out_of_range.406 for a number beyond a double, like 1e999).
     std::string msg = e.what();
     const auto pos = msg.find("] ");
     if (pos != std::string::npos) msg = msg.substr(pos + 2);
@@ -55,7 +56,7 @@ int64_t FieldReader::integer(const std::string& key, std::optional<int64_t> def)
     const double d = v->get<double>();
     if (std::floor(d) == d && std::abs(d) < 9e15) return static_cast<int64_t>(d);
   }
-  fail(key, "must be an integer, got " + v->dump());
+  fail(key, "must be an integer, got " + describe_value(*v));
 }
 
 int64_t FieldReader::positive(const std::string& key, std::optional<int64_t> def) {
@@ -70,13 +71,43 @@ int64_t FieldReader::non_negative(const std::string& key, std::optional<int64_t>
   return v;
 }
 
+int64_t FieldReader::integer_in(const std::string& key, int64_t lo, int64_t hi, std::optional<int64_t> def) {
+  const int64_t v = integer(key, def);
+  if (v < lo || v > hi) {
+    fail(key, "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(v));
+  }
+  return v;
+}
+
 double FieldReader::positive_number(const std::string& key, std::optional<double> def) {
   const json* v = member(key, !def.has_value());
   if (!v) return *def;
-  if (!v->is_number()) fail(key, "must be a number, got " + v->dump());
+  if (!v->is_number()) fail(key, "must be a number, got " + describe_value(*v));
   const double d = v->get<double>();
-  if (!std::isfinite(d) || d <= 0) fail(key, "must be a positive number, got " + v->dump());
+  if (!std::isfinite(d) || d <= 0) fail(key, "must be a positive finite number, got " + describe_value(*v));
   return d;
+}
+
+double FieldReader::number_in(const std::string& key, double lo, double hi, std::optional<double> def) {
+  const json* v = member(key, !def.has_value());
+  if (!v) return *def;
+  if (!v->is_number()) fail(key, "must be a number, got " + describe_value(*v));
+  const double d = v->get<double>();
+  if (!std::isfinite(d) || d < lo || d > hi) {
+    char range[96];
+    std::snprintf(range, sizeof range, std::isinf(hi) ? "a finite number >= %g" : "a number in [%g, %g]", lo, hi);
+    fail(key, std::string("must be ") + range + ", got " + describe_value(*v));
+  }
+  return d;
+}
+
+std::string describe_value(const json& v) {
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (std::isnan(d)) return "nan";
+    if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
+  }
+  return v.dump();
 }
 
 bool FieldReader::boolean(const std::string& key, std::optional<bool> def) {

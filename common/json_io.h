@@ -36,8 +36,12 @@ class FieldReader {
   int64_t positive(const std::string& key, std::optional<int64_t> def = std::nullopt);
   // Integer field that must be >= 0.
   int64_t non_negative(const std::string& key, std::optional<int64_t> def = std::nullopt);
+  // Integer field within [lo, hi] (both inclusive).
+  int64_t integer_in(const std::string& key, int64_t lo, int64_t hi, std::optional<int64_t> def = std::nullopt);
   // Number field that must be > 0 (finite).
   double positive_number(const std::string& key, std::optional<double> def = std::nullopt);
+  // Finite number field within [lo, hi] (both inclusive; hi may be infinity).
+  double number_in(const std::string& key, double lo, double hi, std::optional<double> def = std::nullopt);
   bool boolean(const std::string& key, std::optional<bool> def = std::nullopt);
   std::string string(const std::string& key, std::optional<std::string> def = std::nullopt);
   // A raw member (must be present).
@@ -56,6 +60,10 @@ class FieldReader {
   std::string where_;
   std::set<std::string> read_;
 };
+
+// A value as a message shows it: JSON text, but NaN and infinities (which a
+// TOML file may hold and JSON text cannot) by name.
+std::string describe_value(const json& v);
 
 // "a, b or c" and "a, b, c" for messages.
 std::string join_or(const std::vector<std::string>& items);

@@ -107,7 +107,7 @@ json LutStore::device_info(int64_t device) const {
   Stmt q(db_, "SELECT fingerprint, info FROM devices WHERE id = ?");
   q.bind(1, device);
   if (!q.step()) throw Error(db_.path().string() + ": no device with id " + std::to_string(device));
-  json j = json::parse(q.text(1));
+  json j = parse_json(q.text(1), db_.path().string() + ": table devices, device " + std::to_string(device) + ", column info");
   j["fingerprint"] = q.text(0);
   return j;
 }
@@ -303,7 +303,7 @@ std::vector<json> LutStore::validations(int64_t device) const {
   Stmt q(db_, "SELECT report FROM lut_validations WHERE device_id = ? ORDER BY id");
   q.bind(1, device);
   std::vector<json> out;
-  while (q.step()) out.push_back(json::parse(q.text(0)));
+  while (q.step()) out.push_back(parse_json(q.text(0), db_.path().string() + ": table lut_validations, column report"));
   return out;
 }
 

@@ -207,6 +207,8 @@ ProfileReport run_profile(const std::vector<LutKey>& plan, LutStore& store, int6
 }
 
 BenchResult bench_rounds(const ArchSpec& spec, const Workload& w, const MeasureOptions& opts, int rounds) {
+  check_timing(opts.timing);
+  if (rounds < 1) throw InputError("--rounds: must be >= 1, got " + std::to_string(rounds));
   BenchResult best;
   for (int i = 0; i < std::max(1, rounds); ++i) {
     BenchResult r = bench_workload(spec, w, opts);

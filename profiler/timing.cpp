@@ -29,6 +29,14 @@ TimingStats summarize(std::vector<double> samples_us) {
   return s;
 }
 
+void check_timing(const TimingOptions& o) {
+  if (o.min_count < 1) throw InputError("--min-count: must be >= 1, got " + std::to_string(o.min_count));
+  if (!(o.min_seconds >= 0) || !std::isfinite(o.min_seconds)) {
+    throw InputError("--min-seconds: must be a finite number >= 0, got " + std::to_string(o.min_seconds));
+  }
+  if (o.warmup < 0) throw InputError("--warmup: must be >= 0, got " + std::to_string(o.warmup));
+}
+
 TimingStats measure(const std::function<void()>& fn, const TimingOptions& opts) {
   const auto now = [&opts] {
     if (opts.now_us) return opts.now_us();

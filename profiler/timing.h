@@ -36,4 +36,8 @@ TimingStats summarize(std::vector<double> samples_us);
 // Times `fn` under `opts`: one sample per call, steady clock.
 TimingStats measure(const std::function<void()>& fn, const TimingOptions& opts = {});
 
+// Checks counts and times a user gave (`bench`'s --min-count, --min-seconds):
+// InputError naming the flag when out of range.
+void check_timing(const TimingOptions& opts);
+
 }  // namespace flashnas

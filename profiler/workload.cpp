@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "supernet/arch_spec.h"
 
 namespace flashnas {
 
@@ -33,6 +34,10 @@ Workload Workload::parse(const std::string& text, const std::string& flag) {
   }
   if (w.batch <= 0) throw InputError(flag + " \"" + text + "\": batch must be positive");
   if (w.prompt < 0 || w.generate < 0) throw InputError(flag + " \"" + text + "\": prompt and generate must be >= 0");
+  if (w.batch > kMaxBatch || w.prompt > kMaxContext || w.generate > kMaxContext) {
+    throw InputError(flag + " \"" + text + "\": batch must be <= " + std::to_string(kMaxBatch) +
+                     " and prompt and generate <= " + std::to_string(kMaxContext) + " tokens");
+  }
   if (w.prompt + w.generate == 0) throw InputError(flag + " \"" + text + "\": prompt + generate must be positive");
   return w;
 }

@@ -8,6 +8,11 @@
 #include "common/toml_io.h"
 
 namespace flashnas {
+namespace {
+// The largest count a search setting may hold (trials, population, ...):
+// far beyond any real study, far within an int.
+constexpr int64_t kMaxCount = 1000000;
+}  // namespace
 
 SearchConfig SearchConfig::load(const std::filesystem::path& path) {
   return from_json(load_toml_file(path), path.string());
@@ -45,7 +50,7 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
     if (!t.contains("tokens")) throw InputError(src + ": field \"train.tokens\": training tokens per candidate are required");
     c.data = t["data"].get<std::string>();
     try {
-      c.recipe = TrainRecipe::from_json(merged, src + " [train]");
+      c.recipe = TrainRecipe::from_json(merged, src, "train");
     } catch (const json::exception& e) {
       throw InputError(src + ": [train]: wrong value type: " + std::string(e.what()));
     }
@@ -65,13 +70,13 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
     if (s.objective != "loss" && s.objective != "pareto") {
       f.fail("objective", "must be \"loss\" or \"pareto\", got \"" + s.objective + "\"");
     }
-    if (f.has("population")) s.population = int(f.positive("population"));
-    if (f.has("sample")) s.sample = int(f.positive("sample"));
-    if (f.has("offspring")) s.offspring = int(f.positive("offspring"));
-    s.trials = int(f.positive("trials", s.trials));
+    if (f.has("population")) s.population = int(f.integer_in("population", 1, kMaxCount));
+    if (f.has("sample")) s.sample = int(f.integer_in("sample", 1, kMaxCount));
+    if (f.has("offspring")) s.offspring = int(f.integer_in("offspring", 1, kMaxCount));
+    s.trials = int(f.integer_in("trials", 1, kMaxCount, s.trials));
     s.seed = uint64_t(f.non_negative("seed", 0));
-    s.max_attempts = int(f.positive("max_attempts", s.max_attempts));
-    s.pool = int(f.positive("pool", s.pool));
+    s.max_attempts = int(f.integer_in("max_attempts", 1, kMaxCount, s.max_attempts));
+    s.pool = int(f.integer_in("pool", 1, kMaxCount, s.pool));
     if (f.has("kappa")) {
       const json& k = f.raw("kappa");
       if (!k.is_number() || !(k.get<double>() >= 0) || !std::isfinite(k.get<double>())) {

@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/version.h"
+#include "common/threads.h"
 #include "profiler/measure.h"
 #include "profiler/judge.h"
 #include "profiler/predict.h"
@@ -23,21 +24,24 @@ namespace fs = std::filesystem;
 
 json export_trial(const ExportOptions& o, const std::function<void(const std::string&)>& log) {
   if (fs::exists(o.out)) throw InputError("--out: " + o.out.string() + " already exists; choose a new folder");
+  if (o.trial && *o.trial < 0) throw InputError("--trial: must be a trial number >= 0, got " + std::to_string(*o.trial));
+  if (o.train_tokens < 0) throw InputError("--train-tokens: must be >= 0 (0 keeps the trial's weights)");
+  checked_threads(o.threads, "--threads");
   const FrontierReport rep = frontier_report(o.db, o.study);
   const TrialRow* t = nullptr;
-  if (o.trial < 0) {
+  if (!o.trial) {
     t = rep.best();
     if (!t) throw InputError(o.db.string() + ": study \"" + o.study + "\" has no trained trial to export yet");
   } else {
-    t = rep.by_number(o.trial);
-    if (!t) throw InputError("--trial: study \"" + o.study + "\" has no trial " + std::to_string(o.trial));
+    t = rep.by_number(*o.trial);
+    if (!t) throw InputError("--trial: study \"" + o.study + "\" has no trial " + std::to_string(*o.trial));
     if (t->status != "done") {
-      throw InputError("--trial: trial " + std::to_string(o.trial) + " is " + t->status +
+      throw InputError("--trial: trial " + std::to_string(*o.trial) + " is " + t->status +
                        (t->reason.empty() ? "" : " (" + t->reason + ")") + "; only trained trials can be exported");
     }
   }
   const int64_t source_trial = t->reused_from ? *t->reused_from : t->number;
-  const ArchSpec arch = ArchSpec::from_json(json::parse(t->arch), "trial " + std::to_string(t->number));
+  const ArchSpec arch = ArchSpec::from_json(parse_json(t->arch, "trial " + std::to_string(t->number) + ", column arch"), "trial " + std::to_string(t->number));
   json config_doc;
   {
     StudyStore store(o.db, false);

@@ -10,6 +10,7 @@
 #pragma once
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "common/json_io.h"
@@ -19,7 +20,7 @@ namespace flashnas {
 struct ExportOptions {
   std::filesystem::path db, lut_db, out;
   std::string study;
-  int64_t trial = -1;        // -1: the study's best trial
+  std::optional<int64_t> trial;  // absent: the study's best trial
   int64_t train_tokens = 0;  // 0: keep the trial's short-run weights
   int threads = 0;
   bool measure = true;       // bench each budget's workload here (when the device matches)

@@ -1,6 +1,7 @@
 #include "search/profile_space.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -34,6 +35,24 @@ ArchSpec rebuild(const ArchSpec& like, std::vector<LayerSpec> layers, const std:
   doc["layers"] = ls;
   doc["name"] = name;
   return ArchSpec::from_json(doc, name);
+}
+
+// The entries of the operators in `ops` (--ops); an operator the plan does
+// not hold is an error naming the ones it does.
+std::vector<LutKey> only_ops(std::vector<LutKey> entries, const std::vector<std::string>& ops) {
+  std::set<std::string> planned;
+  for (const auto& k : entries) planned.insert(k.op);
+  for (const auto& op : ops) {
+    if (planned.count(op) == 0) {
+      throw InputError("--ops: \"" + op + "\" is not an operator of this plan; it has " +
+                       join_comma(std::vector<std::string>(planned.begin(), planned.end())));
+    }
+  }
+  std::vector<LutKey> kept;
+  for (auto& k : entries) {
+    if (std::find(ops.begin(), ops.end(), k.op) != ops.end()) kept.push_back(std::move(k));
+  }
+  return kept;
 }
 
 }  // namespace
@@ -123,11 +142,7 @@ SpaceProfilePlan plan_space_profile(const SearchConfig& cfg, const SpaceProfileO
   for (const auto& [label, a] : outside_fit) all.push_back(a);
   plan.entries = plan_entries(all, plan.workloads, dtype, runtime);
   if (!o.ops.empty()) {
-    std::vector<LutKey> kept;
-    for (auto& k : plan.entries) {
-      if (std::find(o.ops.begin(), o.ops.end(), k.op) != o.ops.end()) kept.push_back(k);
-    }
-    plan.entries = std::move(kept);
+    plan.entries = only_ops(std::move(plan.entries), o.ops);
     return plan;  // a partial table: no whole-model runs (they need every operator)
   }
   for (const auto& w : plan.workloads) {
@@ -151,7 +166,9 @@ json run_profile_request(ProfileRequest r, const DeviceInfo& info, const Measure
   if (r.run_rounds < 2) throw InputError("--run-rounds: must be >= 2 (the measurement spread needs two)");
   if (r.sp.fit < 0) throw InputError("--calibrate: must be >= 0");
   if (r.sp.extrapolate < 0) throw InputError("--extrapolate: must be >= 0");
-  if (!(r.max_minutes >= 0)) throw InputError("--max-minutes: must be >= 0");
+  if (!(r.max_minutes >= 0) || !std::isfinite(r.max_minutes)) {
+    throw InputError("--max-minutes: must be a finite number >= 0 (0: no limit)");
+  }
   if (std::find(kPolicies.begin(), kPolicies.end(), r.policy) == kPolicies.end()) {
     throw InputError("--policy: must be one of " + join_comma(kPolicies) + ", got \"" + r.policy + "\"");
   }
@@ -167,13 +184,7 @@ json run_profile_request(ProfileRequest r, const DeviceInfo& info, const Measure
     for (const auto& f : r.archs) archs.push_back(ArchSpec::load(f));
     plan.workloads = r.sp.extra_workloads;
     plan.entries = plan_entries(archs, plan.workloads, dtype, runtime);
-    if (!r.sp.ops.empty()) {
-      std::vector<LutKey> kept;
-      for (auto& k : plan.entries) {
-        if (std::find(r.sp.ops.begin(), r.sp.ops.end(), k.op) != r.sp.ops.end()) kept.push_back(k);
-      }
-      plan.entries = std::move(kept);
-    }
+    if (!r.sp.ops.empty()) plan.entries = only_ops(std::move(plan.entries), r.sp.ops);
   }
   LutStore store(r.db, true);
   const int64_t device = store.add_device(info);

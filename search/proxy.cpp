@@ -16,6 +16,7 @@
 #include "common/sha256.h"
 #include "common/sqlite.h"
 #include "common/stats.h"
+#include "common/threads.h"
 #include "profiler/validate.h"
 #include "search/study_store.h"
 #include "train/training_data.h"
@@ -39,7 +40,7 @@ std::vector<Candidate> candidates(const SearchConfig& cfg, const ProxyOptions& o
     const StudyRow s = store.get_study(o.study);
     for (const auto& t : store.trials(s.id)) {
       if (t.status != "done" || t.reused_from || !seen.insert(t.hash).second) continue;
-      out.push_back({t.hash, t.genome, ArchSpec::from_json(json::parse(t.arch), "trial " + std::to_string(t.number))});
+      out.push_back({t.hash, t.genome, ArchSpec::from_json(parse_json(t.arch, "trial " + std::to_string(t.number) + ", column arch"), "trial " + std::to_string(t.number))});
       if (int(out.size()) == o.archs) break;
     }
     if (int(out.size()) < o.archs) {
@@ -238,7 +239,7 @@ ProxyReport run_proxy(const SearchConfig& cfg, const ProxyOptions& o, const std:
     throw InputError("--long: must be more tokens than --short (" + std::to_string(o.short_tokens) + "), got " +
                      std::to_string(o.long_tokens));
   }
-  if (o.threads < 0) throw InputError("--threads: must be >= 0");
+  checked_threads(o.threads, "--threads");
   const TrainingData data = open_training_data(cfg.data, cfg.recipe.val_fraction, cfg.recipe.seed,
                                                cfg.source + ": field \"train.data\"");
   const std::vector<Candidate> cands = candidates(cfg, o);

@@ -2,10 +2,12 @@
 // stores in SQLite after every draw it commits, so a resumed study continues
 // the same sequence. Same results on every platform (no std distributions).
 #pragma once
+#include <charconv>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "common/splitmix.h"
 
 namespace flashnas {
@@ -27,7 +29,16 @@ class Rng {
   const T& pick(const std::vector<T>& v) { return v[static_cast<size_t>(below(static_cast<int64_t>(v.size())))]; }
   uint64_t state() const { return state_; }
   std::string state_text() const { return std::to_string(state_); }
-  static Rng from_text(const std::string& s) { return Rng(std::stoull(s)); }
+  // The state as state_text() wrote it; InputError naming `where` for any
+  // other text (a damaged study row).
+  static Rng from_text(const std::string& s, const std::string& where) {
+    uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
+      throw InputError(where + ": \"" + s + "\" is not a random-number state (an unsigned 64-bit integer)");
+    }
+    return Rng(v);
+  }
 
  private:
   uint64_t state_;

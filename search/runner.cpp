@@ -272,7 +272,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       const TrainRecipe rr = with_threads(rungs.recipe(p.rung));
       fs::remove_all(dir / "checkpoint");
       fs::remove_all(Trainer::stable_dir(dir, rr));
-      const ArchSpec arch = ArchSpec::from_json(json::parse(t.arch), "trial " + std::to_string(t.number));
+      const ArchSpec arch = ArchSpec::from_json(parse_json(t.arch, "trial " + std::to_string(t.number) + ", column arch"), "trial " + std::to_string(t.number));
       Trainer trainer(arch, ds, tok, rr, dir);
       trainer.keep_stable(p.rung < rungs.top());
       if (fault.n > 0) trainer.on_step([&fault](int64_t) { fault.hit("in-promotion"); });
@@ -380,7 +380,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
           store.set_finished(study.id, true);
         }
       } else {
-        Rng rng = Rng::from_text(store.get_study(o.study).rng_state);
+        Rng rng = Rng::from_text(store.get_study(o.study).rng_state, o.db.string() + ": study \"" + o.study + "\", column rng_state");
         // The guided proposer's pool: LUT-priced, new to the study.
         const CandidateFn candidate = [&](const Genome& g) -> std::optional<Candidate> {
           Priced p = pricer.price(g);
@@ -482,7 +482,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
     try {
       fs::remove_all(dir);
       fs::create_directories(dir.parent_path());
-      const ArchSpec arch = ArchSpec::from_json(json::parse(t.arch), "trial " + std::to_string(t.number));
+      const ArchSpec arch = ArchSpec::from_json(parse_json(t.arch, "trial " + std::to_string(t.number) + ", column arch"), "trial " + std::to_string(t.number));
       Trainer trainer(arch, ds, tok, with_threads(rungs.recipe(0)), dir);
       trainer.keep_stable(rungs.multi());
       if (fault.n > 0) trainer.on_step([&fault](int64_t) { fault.hit("train-step"); });

@@ -131,9 +131,9 @@ SearchSpace SearchSpace::from_json(const json& space, const json& constraints, c
     if (std::find(s.ffn_choices.begin(), s.ffn_choices.end(), int(x)) == s.ffn_choices.end()) s.ffn_choices.push_back(int(x));
   }
   std::sort(s.ffn_choices.begin(), s.ffn_choices.end());
-  s.max_operators = static_cast<int>(f.positive("max_operators", 30));
+  s.max_operators = static_cast<int>(f.integer_in("max_operators", 1, 100000, 30));
   if (s.kind == Kind::Staged) {
-    s.stages = static_cast<int>(f.positive("stages", 3));
+    s.stages = static_cast<int>(f.integer_in("stages", 1, 100000, 3));
     std::vector<std::string> rs = {"0:1", "1:1", "1:2", "1:3"};
     if (f.has("ratios")) {
       const json& a = f.raw("ratios");

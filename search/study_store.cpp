@@ -44,7 +44,7 @@ TrialRow read_trial(const Stmt& s) {
   t.worker = s.is_null(12) ? "" : s.text(12);
   t.d_model = s.int64(13);
   t.params = s.int64(14);
-  t.predicted = json::parse(s.text(15));
+  t.predicted = parse_json(s.text(15), "study database, trial " + std::to_string(t.number) + ", column predicted");
   t.latency_ms = opt_real(s, 16);
   t.loss = opt_real(s, 17);
   t.bpb = opt_real(s, 18);
@@ -140,7 +140,7 @@ StudyRow StudyStore::get_study(const std::string& name) const {
   StudyRow s;
   s.id = q.int64(0);
   s.name = q.text(1);
-  s.config = json::parse(q.text(2));
+  s.config = parse_json(q.text(2), db_.path().string() + ": study \"" + s.name + "\", column config");
   s.config_hash = q.text(3);
   s.seed = static_cast<uint64_t>(q.int64(4));
   s.rng_state = q.text(5);

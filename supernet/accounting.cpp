@@ -1,10 +1,14 @@
 #include "supernet/accounting.h"
 
+#include "common/error.h"
 #include "supernet/registry.h"
 
 namespace flashnas {
 
 ModelAccount account(const ArchSpec& spec, int64_t context, int64_t act_bytes) {
+  if (context < 0 || context > kMaxContext) {
+    throw InputError("--context: must be 0.." + std::to_string(kMaxContext) + " tokens, got " + std::to_string(context));
+  }
   ModelAccount m;
   m.context = context;
   m.act_bytes = act_bytes;
@@ -29,13 +33,21 @@ ModelAccount account(const ArchSpec& spec, int64_t context, int64_t act_bytes) {
     la.flops_decode = cost.flops_decode(positions);
     la.flops_prefill = cost.flops_prefill(positions);
     la.state_bytes = cost.state(positions, act_bytes);
-    m.params_layers += la.params;
+    const std::string where = (spec.name.empty() ? std::string("architecture") : spec.name) + ", layers[" +
+                              std::to_string(i) + "] (" + l.type + ")";
+    if (la.params < 0 || __builtin_add_overflow(m.params_layers, la.params, &m.params_layers)) {
+      throw InputError(where + ": the parameter count exceeds what flashnas counts (2^63)");
+    }
+    if (la.state_bytes < 0 || la.state_bytes == INT64_MAX ||
+        __builtin_add_overflow(m.state_bytes, la.state_bytes, &m.state_bytes)) {
+      throw InputError(where + ": the decode state at context " + std::to_string(context) +
+                       " exceeds what flashnas counts (2^63 bytes)");
+    }
     m.flops_per_token_decode += la.flops_decode;
     m.flops_per_token_prefill += la.flops_prefill;
-    m.state_bytes += la.state_bytes;
     m.layers.push_back(std::move(la));
   }
-  m.params_total = m.params_embedding + m.params_meta + m.params_head + m.params_layers + m.params_final_norm;
+  m.params_total = m.params_embedding + m.params_meta + m.params_head + m.params_layers + m.params_final_norm;  // each < 2^62
   return m;
 }
 

@@ -16,9 +16,9 @@ ArchSpec ArchSpec::from_json(const json& doc, const std::string& source) {
                            std::to_string(kArchFormat));
   }
   a.name = top.string("name", "");
-  a.vocab_size = top.positive("vocab_size", 256);
-  a.d_model = top.positive("d_model");
-  a.n_meta_tokens = top.non_negative("n_meta_tokens", 0);
+  a.vocab_size = top.integer_in("vocab_size", 1, kMaxVocab, 256);
+  a.d_model = top.integer_in("d_model", 1, kMaxDModel);
+  a.n_meta_tokens = top.integer_in("n_meta_tokens", 0, kMaxMetaTokens, 0);
   a.tie_embeddings = top.boolean("tie_embeddings", false);
   a.norm_eps = top.positive_number("norm_eps", 1e-5);
 
@@ -36,6 +36,9 @@ ArchSpec ArchSpec::from_json(const json& doc, const std::string& source) {
   const json& layers = top.raw("layers");
   if (!layers.is_array()) top.fail("layers", "must be an array of sublayers, got " + std::string(layers.type_name()));
   if (layers.empty()) top.fail("layers", "must not be empty; give at least one sublayer");
+  if (int64_t(layers.size()) > kMaxSublayers) {
+    top.fail("layers", "holds " + std::to_string(layers.size()) + " sublayers; at most " + std::to_string(kMaxSublayers));
+  }
   top.finish();
 
   for (size_t i = 0; i < layers.size(); ++i) {
@@ -65,6 +68,12 @@ LayerSpec ArchSpec::parse_layer(const json& layer, int64_t d_model, const std::s
   const OpKind& kind = find_op_kind(type, source + ": field \"" + where + ".type\"");
   json hp = kind.canonicalize(fields, ModelDims{d_model});
   fields.finish();
+  for (auto it = hp.begin(); it != hp.end(); ++it) {
+    if (it.value().is_number_integer() && it.value().get<int64_t>() > kMaxHyperparameter) {
+      fields.fail(it.key(), "must be at most " + std::to_string(kMaxHyperparameter) + ", got " +
+                                std::to_string(it.value().get<int64_t>()));
+    }
+  }
   return LayerSpec{type, std::move(hp)};
 }
 

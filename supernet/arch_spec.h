@@ -30,6 +30,17 @@ namespace flashnas {
 
 inline constexpr int kArchFormat = 1;
 
+// The sizes flashnas counts (parameters, FLOPs, state bytes in int64 without
+// overflow): far beyond any small language model, refused with the limit
+// named beyond them.
+inline constexpr int64_t kMaxDModel = int64_t(1) << 20;      // d_model
+inline constexpr int64_t kMaxHyperparameter = int64_t(1) << 20;  // any integer hyperparameter of a sublayer
+inline constexpr int64_t kMaxSublayers = int64_t(1) << 14;   // layers
+inline constexpr int64_t kMaxMetaTokens = int64_t(1) << 16;  // n_meta_tokens
+inline constexpr int64_t kMaxVocab = (int64_t(1) << 31) - 1; // vocab_size (token ids are int32)
+inline constexpr int64_t kMaxContext = int64_t(1) << 32;     // tokens of context (prompt, generate, --context)
+inline constexpr int64_t kMaxBatch = int64_t(1) << 20;       // sequences in a workload
+
 struct LayerSpec {
   std::string type;  // registered operator name
   json hp;           // canonical hyperparameters (object, without "type")

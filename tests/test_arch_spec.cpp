@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "common/error.h"
+#include "supernet/accounting.h"
 #include "supernet/arch_spec.h"
 #include "supernet/registry.h"
 #include "tests/test_util.h"
@@ -114,17 +115,40 @@ TEST(ArchSpec, KvHeadsMustDivideHeads) {
             "arch.json: field \"layers[0].n_kv_heads\": must divide n_heads (4), got 3");
 }
 
-TEST(ArchSpec, NonPositiveSizes) {
+TEST(ArchSpec, SizesOutOfRange) {
   EXPECT_EQ(error_of(R"({"d_model": 0, "layers": [{"type": "ffn"}]})"),
-            "arch.json: field \"d_model\": must be a positive integer, got 0");
+            "arch.json: field \"d_model\": must be an integer in [1, 1048576], got 0");
   EXPECT_EQ(error_of(R"({"d_model": 64, "vocab_size": -5, "layers": [{"type": "ffn"}]})"),
-            "arch.json: field \"vocab_size\": must be a positive integer, got -5");
+            "arch.json: field \"vocab_size\": must be an integer in [1, 2147483647], got -5");
   EXPECT_EQ(error_of(R"({"d_model": 64, "layers": [{"type": "ffn", "d_ff": -1}]})"),
             "arch.json: field \"layers[0].d_ff\": must be a positive integer, got -1");
   EXPECT_EQ(error_of(R"({"d_model": 64, "norm_eps": 0, "layers": [{"type": "ffn"}]})"),
-            "arch.json: field \"norm_eps\": must be a positive number, got 0");
+            "arch.json: field \"norm_eps\": must be a positive finite number, got 0");
   EXPECT_EQ(error_of(R"({"d_model": 64, "n_meta_tokens": -1, "layers": [{"type": "ffn"}]})"),
-            "arch.json: field \"n_meta_tokens\": must be a non-negative integer, got -1");
+            "arch.json: field \"n_meta_tokens\": must be an integer in [0, 65536], got -1");
+  // Beyond what flashnas counts without overflow: refused with the limit.
+  EXPECT_EQ(error_of(R"({"d_model": 1000000000, "layers": [{"type": "ffn"}]})"),
+            "arch.json: field \"d_model\": must be an integer in [1, 1048576], got 1000000000");
+  EXPECT_EQ(error_of(R"({"d_model": 64, "layers": [{"type": "ffn", "d_ff": 4294967296}]})"),
+            "arch.json: field \"layers[0].d_ff\": must be at most 1048576, got 4294967296");
+  // A number beyond a double is a parse error naming the file, not a library exception.
+  EXPECT_EQ(error_of(R"({"d_model": 64, "layers": [{"type": "attn", "rope_theta": 1e999}]})"),
+            "arch.json: number overflow parsing '1e999'");
+}
+
+TEST(ArchSpec, AccountingRefusesContextsAndStatesItCannotCount) {
+  const ArchSpec a = ArchSpec::parse(R"({"d_model": 64, "layers": [{"type": "attn"}, {"type": "ffn"}]})", "arch.json");
+  EXPECT_EQ(account(a, kMaxContext, 4).context, kMaxContext);
+  EXPECT_EQ(test::input_error_of([&] { account(a, kMaxContext + 1, 4); }),
+            "--context: must be 0..4294967296 tokens, got 4294967297");
+  // The largest heads the limits allow at the longest context: the KV cache
+  // would need more than 2^63 bytes; the count says so instead of wrapping.
+  const ArchSpec wide = ArchSpec::parse(
+      R"({"name": "wide", "d_model": 1024, "layers": [{"type": "attn", "n_heads": 1024, "n_kv_heads": 1024, "head_dim": 1048576}]})",
+      "arch.json");
+  EXPECT_EQ(account(wide, 1024, 4).layers[0].state_bytes, int64_t(2) * 1024 * 1048576 * 1024 * 4);
+  EXPECT_EQ(test::input_error_of([&] { account(wide, kMaxContext, 8); }),
+            "wide, layers[0] (attn): the decode state at context 4294967296 exceeds what flashnas counts (2^63 bytes)");
 }
 
 TEST(ArchSpec, EmptyOrMissingLayers) {

@@ -48,6 +48,38 @@ size_t first_token_offset(const fs::path& path) {
   return pos + 8 * size_t(f.num_docs() + 1) + 8 * size_t(f.num_docs());
 }
 
+// `search` with the study's config edited (one `from` replaced by `to`) and
+// written as bad.toml beside it.
+std::vector<std::string> with_config(const Study& st, const std::string& from, const std::string& to) {
+  std::string text = read_file(st.config);
+  const auto pos = text.find(from);
+  EXPECT_NE(pos, std::string::npos) << from;
+  text.replace(pos, from.size(), to);
+  st.dir.write("bad.toml", text);
+  auto a = st.search_args();
+  for (size_t i = 0; i + 1 < a.size(); ++i) {
+    if (a[i] == "--config") a[i + 1] = (st.dir / "bad.toml").string();
+  }
+  return a;
+}
+
+// `bench` of the tiny ArchSpec with extra flags.
+std::vector<std::string> bench_args(const std::vector<std::string>& extra) {
+  std::vector<std::string> a = {"bench", "--arch", kArch, "--workload", "batch=1,prompt=8,generate=2"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+// Runs one SQL statement on a study database (to damage it as a user's disk might).
+void exec_sql(const std::string& db, const std::string& sql) {
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(h, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(h);
+}
+
 struct Case {
   std::string name;
   // Prepares the damaged input in the study folder and returns the arguments.
@@ -133,6 +165,55 @@ std::vector<Case> cases() {
       {"data info, token ids past the vocabulary",
        [=](const Study& st) { return std::vector<std::string>{"data", "info", damaged_tokens(st, false)}; },
        {"bad.tokens: token ", "outside the vocabulary of 256"}},
+      // Values out of range: refused before anything runs or is written.
+      {"search, [train] lr = nan",
+       [=](const Study& st) { return with_config(st, "tokens = 1024", "tokens = 1024\nlr = nan"); },
+       {"bad.toml: field \"train.lr\": must be a positive finite number, got nan"}},
+      {"search, [search] population = 4294967297 (beyond an int)",
+       [=](const Study& st) { return with_config(st, "population = 4", "population = 4294967297"); },
+       {"bad.toml: field \"search.population\": must be an integer in [1, 1000000], got 4294967297"}},
+      {"search, [train] threads beyond the CPUs",
+       [=](const Study& st) { return with_config(st, "threads = 1", "threads = 100000"); },
+       {"bad.toml: field \"train.threads\": must be an integer in [0, "}},
+      {"bench --threads beyond the CPUs",
+       [](const Study&) { return bench_args({"--threads", "100000"}); },
+       {"--threads: 100000 threads; this process may run on "}},
+      {"bench --threads -1", [](const Study&) { return bench_args({"--threads", "-1"}); }, {"--threads: -1 threads"}},
+      {"bench --min-count -3", [](const Study&) { return bench_args({"--min-count", "-3"}); },
+       {"--min-count: must be >= 1, got -3"}},
+      {"profile --max-minutes nan",
+       [](const Study& st) {
+         return std::vector<std::string>{"profile", "--space", st.config, "--db", (st.dir / "new.db").string(),
+                                         "--max-minutes", "nan"};
+       },
+       {"--max-minutes: must be a finite number >= 0"}},
+      {"profile --ops bogus",
+       [](const Study& st) {
+         return std::vector<std::string>{"profile", "--space", st.config, "--db", (st.dir / "new.db").string(),
+                                         "--ops", "bogus"};
+       },
+       {"--ops: \"bogus\" is not an operator of this plan; it has "}},
+      {"export --trial -5",
+       [](const Study& st) {
+         return std::vector<std::string>{"export", "--db", st.db, "--study", "s", "--trial", "-5", "--out",
+                                         (st.dir / "model").string()};
+       },
+       {"--trial: must be a trial number >= 0, got -5"}},
+      {"arch show, d_model 1e9",
+       [](const Study& st) {
+         st.dir.write("big.json", R"({"d_model": 1000000000, "layers": [{"type": "ffn"}]})");
+         return std::vector<std::string>{"arch", "show", (st.dir / "big.json").string()};
+       },
+       {"big.json: field \"d_model\": must be an integer in [1, 1048576], got 1000000000"}},
+      {"arch show --context 1e17",
+       [](const Study&) { return std::vector<std::string>{"arch", "show", kArch, "--context", "100000000000000000"}; },
+       {"--context: must be 0..4294967296 tokens"}},
+      {"arch show, rope_theta 1e999",
+       [](const Study& st) {
+         st.dir.write("rt.json", R"({"d_model": 64, "layers": [{"type": "attn", "rope_theta": 1e999}]})");
+         return std::vector<std::string>{"arch", "show", (st.dir / "rt.json").string()};
+       },
+       {"rt.json: number overflow parsing '1e999'"}},
   };
 }
 
@@ -148,7 +229,7 @@ TEST(BadInput, EveryCaseExitsTwoNamesTheCulpritAndChangesNothing) {
     for (const auto& m : c.message) EXPECT_NE(r.err.find(m), std::string::npos) << "wanted \"" << m << "\" in: " << r.err;
     EXPECT_EQ(snapshot(st.dir.path()), before) << "the command changed files";
   }
-  EXPECT_EQ(all.size(), 13u);
+  EXPECT_EQ(all.size(), 25u);
 }
 
 // A corrupt token file is the input's fault, not the candidates': the study
@@ -167,10 +248,25 @@ TEST(BadInput, ACorruptTokenFileStopsTheStudyAndARepairedOneContinuesIt) {
   EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM trials WHERE status = 'failed'"), 0);
   EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM studies WHERE finished_at IS NOT NULL"), 0);
   write_file_atomic(data, good);
+  // A damaged study row is named too, and repairing it lets the study go on.
+  exec_sql(st.db, "UPDATE studies SET rng_state = 'x' || rng_state");
+  r = run_cli(st.search_args());
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("study \"s\", column rng_state: \"x"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("is not a random-number state"), std::string::npos) << r.err;
+  exec_sql(st.db, "UPDATE studies SET rng_state = substr(rng_state, 2)");
   r = run_cli(st.search_args());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM trials WHERE status = 'done' AND reused_from IS NULL"), 8);
   EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM studies WHERE finished_at IS NOT NULL"), 1);
+  // A trial whose stored ArchSpec is damaged JSON: export names the trial and column.
+  const int64_t best = scalar(st.db, "SELECT number FROM trials WHERE status = 'done' ORDER BY loss LIMIT 1");
+  exec_sql(st.db, "UPDATE trials SET arch = substr(arch, 1, 20) WHERE number = " + std::to_string(best));
+  r = run_cli({"export", "--db", st.db, "--study", "s", "--trial", std::to_string(best), "--out", (st.dir / "m").string(),
+               "--no-measure"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("trial " + std::to_string(best) + ", column arch: "), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(st.dir / "m"));
 }
 
 }  // namespace

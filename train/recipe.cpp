@@ -1,8 +1,10 @@
 #include "train/recipe.h"
 
 #include <cmath>
+#include <limits>
 
 #include "common/error.h"
+#include "common/threads.h"
 
 namespace flashnas {
 
@@ -34,29 +36,37 @@ double TrainRecipe::lr_at(int64_t step) const {
   return floor + (lr - floor) * 0.5 * (1.0 + std::cos(M_PI * progress));
 }
 
-void TrainRecipe::validate() const {
-  auto bad = [](const std::string& flag, const std::string& what) { throw InputError(flag + ": " + what); };
-  if (tokens <= 0) bad("--tokens", "must be positive, got " + std::to_string(tokens));
-  if (batch_size <= 0) bad("--batch-size", "must be positive, got " + std::to_string(batch_size));
-  if (seq_len <= 0) bad("--seq-len", "must be positive, got " + std::to_string(seq_len));
-  if (!(lr > 0) || !std::isfinite(lr)) bad("--lr", "must be a positive number");
-  if (!(min_lr_ratio >= 0 && min_lr_ratio <= 1)) bad("--min-lr-ratio", "must be in [0, 1]");
-  if (!(warmup_fraction >= 0 && warmup_fraction < 1)) bad("--warmup", "must be in [0, 1)");
-  if (warmup_tokens < 0) bad("--warmup-tokens", "must be >= 0 (0: --warmup as a fraction of the steps)");
+void TrainRecipe::validate(const FieldReader* fields) const {
+  auto bad = [fields](const std::string& flag, const std::string& field, const std::string& what) {
+    if (fields) fields->fail(field, what);
+    throw InputError(flag + ": " + what);
+  };
+  if (tokens <= 0) bad("--tokens", "tokens", "must be positive, got " + std::to_string(tokens));
+  if (batch_size <= 0) bad("--batch-size", "batch_size", "must be positive, got " + std::to_string(batch_size));
+  if (seq_len <= 0) bad("--seq-len", "seq_len", "must be positive, got " + std::to_string(seq_len));
+  if (!(lr > 0) || !std::isfinite(lr)) bad("--lr", "lr", "must be a positive finite number");
+  if (!(min_lr_ratio >= 0 && min_lr_ratio <= 1)) bad("--min-lr-ratio", "min_lr_ratio", "must be in [0, 1]");
+  if (!(warmup_fraction >= 0 && warmup_fraction < 1)) bad("--warmup", "warmup_fraction", "must be in [0, 1)");
+  if (warmup_tokens < 0) {
+    bad("--warmup-tokens", "warmup_tokens", "must be >= 0 (0: the warmup is a fraction of the steps)");
+  }
   if (schedule != "cosine" && schedule != "wsd") {
-    bad("--schedule", "must be \"cosine\" or \"wsd\" (warmup-stable-decay), got \"" + schedule + "\"");
+    bad("--schedule", "schedule", "must be \"cosine\" or \"wsd\" (warmup-stable-decay), got \"" + schedule + "\"");
   }
-  if (!(decay_fraction > 0 && decay_fraction <= 1)) bad("--decay", "must be in (0, 1]");
+  if (!(decay_fraction > 0 && decay_fraction <= 1)) bad("--decay", "decay_fraction", "must be in (0, 1]");
   if (schedule == "wsd" && warmup_steps() > stable_end_step()) {
-    bad("--warmup-tokens", "the warmup (" + std::to_string(warmup_steps()) + " steps) must end before the decay begins (step " +
-                               std::to_string(stable_end_step()) + " of " + std::to_string(steps()) + ")");
+    bad("--warmup-tokens", "warmup_tokens",
+        "the warmup (" + std::to_string(warmup_steps()) + " steps) must end before the decay begins (step " +
+            std::to_string(stable_end_step()) + " of " + std::to_string(steps()) + ")");
   }
-  if (!(weight_decay >= 0)) bad("--weight-decay", "must be >= 0");
-  if (!(grad_clip >= 0)) bad("--grad-clip", "must be >= 0 (0 disables clipping)");
-  if (eval_interval < 0) bad("--eval-interval", "must be >= 0");
-  if (eval_batches <= 0) bad("--eval-batches", "must be positive");
-  if (!(val_fraction > 0 && val_fraction < 1)) bad("--val-fraction", "must be between 0 and 1 (exclusive)");
-  if (threads < 0) bad("--threads", "must be >= 0");
+  if (!(weight_decay >= 0) || !std::isfinite(weight_decay)) bad("--weight-decay", "weight_decay", "must be a finite number >= 0");
+  if (!(grad_clip >= 0) || !std::isfinite(grad_clip)) {
+    bad("--grad-clip", "grad_clip", "must be a finite number >= 0 (0 disables clipping)");
+  }
+  if (eval_interval < 0) bad("--eval-interval", "eval_interval", "must be >= 0");
+  if (eval_batches <= 0) bad("--eval-batches", "eval_batches", "must be positive");
+  if (!(val_fraction > 0 && val_fraction < 1)) bad("--val-fraction", "val_fraction", "must be between 0 and 1 (exclusive)");
+  if (const std::string p = threads_problem(threads); !p.empty()) bad("--threads", "threads", p);
 }
 
 json TrainRecipe::to_json() const {
@@ -82,39 +92,38 @@ json TrainRecipe::to_json() const {
               {"schedule", schedule}};
 }
 
-TrainRecipe TrainRecipe::from_json(const json& j, const std::string& source) {
-  FieldReader f(j, source, "recipe");
+TrainRecipe TrainRecipe::from_json(const json& j, const std::string& source, const std::string& where) {
+  FieldReader f(j, source, where);
   TrainRecipe r;
+  constexpr double kInf = std::numeric_limits<double>::infinity();
   r.tokens = f.positive("tokens");
   r.batch_size = f.positive("batch_size");
   r.seq_len = f.positive("seq_len");
   r.lr = f.positive_number("lr");
-  r.min_lr_ratio = j.at("min_lr_ratio").get<double>();
-  f.raw("min_lr_ratio");
-  r.warmup_fraction = j.at("warmup_fraction").get<double>();
-  f.raw("warmup_fraction");
+  r.min_lr_ratio = f.number_in("min_lr_ratio", 0, 1);
+  r.warmup_fraction = f.number_in("warmup_fraction", 0, 1);
   // Recipes written before the wsd schedule lack these fields and name the
   // cosine schedule in words.
   if (f.has("warmup_tokens")) r.warmup_tokens = f.non_negative("warmup_tokens");
-  if (f.has("decay_fraction")) r.decay_fraction = f.positive_number("decay_fraction");
-  r.weight_decay = j.at("weight_decay").get<double>();
-  f.raw("weight_decay");
-  r.grad_clip = j.at("grad_clip").get<double>();
-  f.raw("grad_clip");
+  if (f.has("decay_fraction")) r.decay_fraction = f.number_in("decay_fraction", 0, 1);
+  r.weight_decay = f.number_in("weight_decay", 0, kInf);
+  r.grad_clip = f.number_in("grad_clip", 0, kInf);
   r.weight_norm = f.boolean("weight_norm");
-  r.seed = j.at("seed").get<uint64_t>();
-  f.raw("seed");
+  if (!f.raw("seed").is_number_unsigned() && !(f.raw("seed").is_number_integer() && f.raw("seed").get<int64_t>() >= 0)) {
+    f.fail("seed", "must be an integer >= 0, got " + describe_value(f.raw("seed")));
+  }
+  r.seed = f.raw("seed").get<uint64_t>();
   r.eval_interval = f.non_negative("eval_interval");
   r.eval_batches = f.positive("eval_batches");
-  r.val_fraction = f.positive_number("val_fraction");
+  r.val_fraction = f.number_in("val_fraction", 0, 1);
   r.device = f.string("device");
   r.dtype = f.string("dtype");
-  r.threads = static_cast<int>(f.non_negative("threads"));
+  r.threads = int(f.integer_in("threads", 0, available_cpus()));
   f.string("optimizer", "adamw");
   r.schedule = f.string("schedule", "cosine");
   if (r.schedule == "linear warmup, cosine to min_lr_ratio * lr") r.schedule = "cosine";
   f.finish();
-  r.validate();
+  r.validate(&f);
   return r;
 }
 

@@ -51,11 +51,14 @@ struct TrainRecipe {
   int64_t stable_end_step() const;
   // Learning rate for optimizer step `step` (0-based).
   double lr_at(int64_t step) const;
-  // Throws InputError naming the flag for values out of range.
-  void validate() const;
+  // Throws InputError naming the flag for values out of range (with
+  // `fields`, the field of the file being read instead).
+  void validate(const FieldReader* fields = nullptr) const;
 
   json to_json() const;
-  static TrainRecipe from_json(const json& j, const std::string& source);
+  // `where` prefixes the field names in messages ("train" for a config's
+  // [train] table).
+  static TrainRecipe from_json(const json& j, const std::string& source, const std::string& where = "recipe");
 };
 
 }  // namespace flashnas

@@ -111,7 +111,7 @@ OpKind attn_kind() {
     // Causal prefill: token i sees i keys; the mean over i = 1..T is (T + 1) / 2.
     cost.core_flops_prefill = [per_key](int64_t T) { return per_key * static_cast<double>(T + 1) / 2.0; };
     const int64_t per_token = 2 * c.n_kv_heads * c.head_dim;
-    cost.state_bytes = [per_token](int64_t t, int64_t act_bytes) { return per_token * t * act_bytes; };
+    cost.state_bytes = [per_token](int64_t t, int64_t act_bytes) { return mul_saturated(per_token, t, act_bytes); };
     return cost;
   };
   k.summary = [](const json& hp) {

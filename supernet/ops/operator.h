@@ -53,6 +53,13 @@ class Operator : public torch::nn::Module {
 
 // Static accounting of one operator, computed from its config alone (no
 // weights are allocated), per sequence (batch 1).
+// a * b * c, or INT64_MAX when that does not fit (accounting refuses it).
+inline int64_t mul_saturated(int64_t a, int64_t b, int64_t c = 1) {
+  int64_t ab = 0, abc = 0;
+  if (__builtin_mul_overflow(a, b, &ab) || __builtin_mul_overflow(ab, c, &abc)) return INT64_MAX;
+  return abc;
+}
+
 struct OpCost {
   int64_t params = 0;                  // parameters of the operator (its pre-norm excluded)
   double proj_flops_per_token = 0;     // 2 x (matrix parameters): the projections, any phase

@@ -130,7 +130,7 @@ OpKind swa_kind() {
     const int64_t per_token = 2 * a.n_kv_heads * a.head_dim;
     cost.state_bytes = [per_token, W](int64_t t, int64_t act_bytes) {
       (void)t;  // the ring is preallocated at W entries whatever the context
-      return per_token * W * act_bytes;
+      return mul_saturated(per_token, W, act_bytes);
     };
     return cost;
   };
