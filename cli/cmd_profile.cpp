@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/device_options.h"
+#include "common/stop.h"
 #include "profiler/session.h"
 #include "search/profile_space.h"
 
@@ -52,6 +53,7 @@ void add_profile_command(CLI::App& app) {
   cmd->add_flag("--json", o->json, "Print a JSON summary");
   o->dev.add_to(*cmd);
   cmd->callback([o] {
+    const StopSignals stop_on_signals;
     DeviceInfo info;
     const MeasureOptions m = o->dev.apply(&info);
     o->r.db = o->db;

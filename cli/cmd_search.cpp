@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/study_options.h"
 #include "common/error.h"
+#include "common/stop.h"
 #include "search/config.h"
 #include "search/frontier.h"
 #include "search/runner.h"
@@ -35,6 +36,7 @@ void add_search_command(CLI::App& app) {
   cmd->add_flag("--json", o->json, "Print the final summary as JSON");
   cmd->add_option("--worker-child", o->parent, "Internal: run as one of --workers' extra processes of this parent")->group("");
   cmd->callback([o] {
+    const StopSignals stop_on_signals(/*second_ends=*/o->parent <= 0);
     if (o->workers < 1) throw InputError("--workers: must be >= 1");
     SearchConfig cfg = SearchConfig::load(o->config);
     if (!o->algorithm.empty() || o->seed >= 0) {
@@ -60,7 +62,13 @@ void add_search_command(CLI::App& app) {
     if (o->seed >= 0) args.insert(args.end(), {"--seed", std::to_string(o->seed)});
     if (!o->child && o->workers > 1) StudyStore(db, true);  // the tables exist before the workers race to create them
     WorkerProcesses workers(args, o->child ? 0 : o->workers - 1);
-    const SearchSummary s = run_search(cfg, so, [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
+    SearchSummary s;
+    try {
+      s = run_search(cfg, so, [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
+    } catch (const Stopped& e) {
+      workers.stop(e.signal());  // each stops at its own safe point; this one waits for them
+      throw;
+    }
     const int failed_children = workers.wait();
     if (o->child) return;
     if (failed_children > 0) throw Error("search: " + std::to_string(failed_children) + " worker process(es) failed");

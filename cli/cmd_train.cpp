@@ -7,7 +7,9 @@
 #include "cli/commands.h"
 #include "common/device.h"
 #include "common/error.h"
+#include "common/fault.h"
 #include "common/format.h"
+#include "common/stop.h"
 #include "supernet/arch_spec.h"
 #include "train/training_data.h"
 #include "train/trainer.h"
@@ -54,8 +56,12 @@ void run_train(const TrainOpts& o, bool& started) {
   Trainer trainer(arch, ds, data.tokenizer, recipe, o.out);
   trainer.check();
   if (!o.quiet) trainer.on_progress(print_progress);
+  Fault fault = Fault::from_env();
+  if (fault.n > 0) trainer.on_step([&fault](int64_t) { fault.hit("train-step"); });
   started = true;
   const TrainResult res = trainer.run(o.resume, o.stop_at_step);
+  throw_if_stopped("train: stopped after step " + std::to_string(res.steps) + " of " + std::to_string(recipe.steps()) +
+                   "; its checkpoint is in " + o.out + ": add --resume to the same command to continue");
   if (o.json) {
     std::cout << res.to_json().dump() << "\n";
     return;
@@ -103,6 +109,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--json", o->json, "Print the final summary as one JSON object on stdout");
   cmd->add_flag("--quiet", o->quiet, "No progress lines");
   cmd->callback([o] {
+    const StopSignals stop_on_signals;
     const bool out_existed = fs::exists(o->out);
     bool started = false;
     try {

@@ -1,5 +1,6 @@
 // The flashnas binary: parses the command line and turns exceptions into a
-// message on stderr and an exit code (2 for bad input, 1 for other failures).
+// message on stderr and an exit code (2 for bad input, 1 for other failures,
+// 128 + the signal for work stopped safely by SIGINT or SIGTERM).
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 
@@ -7,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "common/error.h"
+#include "common/stop.h"
 #include "common/version.h"
 
 int main(int argc, char** argv) {
@@ -34,6 +36,9 @@ int main(int argc, char** argv) {
     // --help/--version exit 0; usage errors exit 2 with CLI11's message.
     const int code = app.exit(e);
     return code == 0 ? flashnas::kExitOk : flashnas::kExitBadInput;
+  } catch (const flashnas::Stopped& e) {
+    std::cerr << "flashnas: " << e.what() << "\n";
+    return e.exit_code();
   } catch (const flashnas::InputError& e) {
     std::cerr << "flashnas: error: " << e.what() << "\n";
     return flashnas::kExitBadInput;

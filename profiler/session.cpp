@@ -10,6 +10,7 @@
 #include <set>
 
 #include "common/device.h"
+#include "common/stop.h"
 #include "common/error.h"
 #include "common/fault.h"
 #include "common/format.h"
@@ -153,6 +154,10 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
     const double elapsed = std::chrono::duration<double>(clock_type::now() - t0).count();
     if (so.max_minutes > 0 && elapsed > so.max_minutes * 60) {
       rep.time_limited = true;
+      break;
+    }
+    if (stop_requested()) {  // a signal (common/stop.h): every round so far is committed
+      rep.stopped = true;
       break;
     }
     const Item& it = todo[i];

@@ -67,6 +67,7 @@ struct SessionReport {
   int64_t measured = 0, skipped = 0;   // item-rounds measured now; item-rounds already stored
   int rounds = 1, run_rounds = 1;
   bool time_limited = false;
+  bool stopped = false;  // a stop signal arrived (common/stop.h); a rerun resumes
   double seconds = 0;
 };
 

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "common/stop.h"
 #include "profiler/measure.h"
 
 namespace flashnas {
@@ -200,6 +201,10 @@ json run_profile_request(ProfileRequest r, const DeviceInfo& info, const Measure
   so.run_timing.min_count = 4;
   so.run_timing.min_seconds = 0.1;
   const SessionReport rep = run_session(plan.entries, plan.runs, store, device, m, so, progress);
+  if (rep.stopped) {
+    throw_if_stopped("profile: " + r.db.string() + ": stopped after " + std::to_string(rep.measured) +
+                     " measurements, every one committed; rerun the same command to resume");
+  }
   json report;
   if (!rep.time_limited) report = finalize_table(store, device, dtype, runtime, plan.workloads, r.policy);
   return json{{"db", r.db.string()},        {"device", info.fingerprint()}, {"entries_planned", rep.entries},

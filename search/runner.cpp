@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/fault.h"
+#include "common/stop.h"
 #include "common/format.h"
 #include "common/version.h"
 #include "profiler/measure.h"
@@ -277,9 +278,15 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       trainer.keep_stable(p.rung < rungs.top());
       if (fault.n > 0) trainer.on_step([&fault](int64_t) { fault.hit("in-promotion"); });
       r = trainer.run_from(from);
+      // Stopped by a signal mid-rung: like an input fault, the rung stays in
+      // flight under this worker, which exits; a rerun redoes it.
+      throw_if_stopped("search: study \"" + o.study + "\" stopped in trial " + std::to_string(t.number) + ", rung " +
+                       std::to_string(p.rung) + "; rerun the same command to continue");
       // Before the result is committed: once it is, another worker may
       // promote this trial again and write its own checkpoint here.
       fs::remove_all(dir / "checkpoint");
+    } catch (const Stopped&) {
+      throw;
     } catch (const InputError& e) {
       // The input's fault (e.g. a corrupt token file), not the candidate's:
       // the study stops; the rung stays in flight under this worker, which
@@ -308,6 +315,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
     log(result_line(t, r, p.rung));
   };
   for (;;) {
+    throw_if_stopped("search: study \"" + o.study + "\" stopped between trials; rerun the same command to continue");
     Claim c;
     {
       Transaction tx(store.db());
@@ -487,6 +495,8 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       trainer.keep_stable(rungs.multi());
       if (fault.n > 0) trainer.on_step([&fault](int64_t) { fault.hit("train-step"); });
       const TrainResult r = trainer.run(false);
+      throw_if_stopped("search: study \"" + o.study + "\" stopped in trial " + std::to_string(t.number) +
+                       "; it goes back to pending: rerun the same command to continue");
       fs::remove_all(dir / "checkpoint");
       {
         Transaction tx(store.db());
@@ -496,6 +506,12 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       fault.hit("result");
       ++sum.trained;
       log(result_line(t, r, 0));
+    } catch (const Stopped&) {
+      // Stopped by a signal: nothing of the run is kept, the trial is pending again.
+      Transaction tx(store.db());
+      store.set_status(t.id, "pending", "");
+      tx.commit();
+      throw;
     } catch (const InputError& e) {
       // The input's fault, not the candidate's: the trial goes back to
       // pending and the study stops with the reason, so a rerun with the

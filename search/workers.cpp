@@ -36,6 +36,11 @@ void WorkerProcesses::die_with_parent(pid_t parent) {
   if (getppid() != parent) _exit(1);  // the parent died before the line above
 }
 
+void WorkerProcesses::stop(int signal) {
+  for (pid_t pid : pids_) kill(pid, signal);
+  wait();
+}
+
 int WorkerProcesses::wait() {
   int failed = 0;
   for (pid_t pid : pids_) {

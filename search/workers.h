@@ -22,6 +22,9 @@ class WorkerProcesses {
   static void die_with_parent(pid_t parent);
   // Waits for every worker; returns how many failed (killed or non-zero exit).
   int wait();
+  // Sends every worker `signal` (SIGINT or SIGTERM: each stops at its next
+  // safe point) and waits for them.
+  void stop(int signal);
 
  private:
   std::vector<pid_t> pids_;

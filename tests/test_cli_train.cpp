@@ -84,6 +84,37 @@ TEST(CliTrain, TrainsAndReportsJson) {
   }
 }
 
+// SIGTERM during training (raised at step 5 by the test-only fault hook, so
+// no timing is involved): the run stops after that step with a checkpoint,
+// exits 143 saying how to continue, and --resume finishes it with the same
+// result as a run never stopped.
+TEST(CliTrain, SigtermStopsAtAStepBoundaryAndResumeFinishesTheSameRun) {
+  TempDir dir;
+  corpus(dir, "text");
+  dir.write("arch.json", kArch);
+  auto args = [&](const std::string& out) {
+    return std::vector<std::string>{"train", "--arch", (dir / "arch.json").string(), "--data", (dir / "text").string(),
+                                    "--tokens", "2048", "--batch-size", "4", "--seq-len", "32", "--eval-interval", "8",
+                                    "--eval-batches", "2", "--val-fraction", "0.3", "--out", (dir / out).string(),
+                                    "--json", "--threads", "1"};
+  };
+  setenv("FLASHNAS_FAULT", "term-train-step:5", 1);
+  auto r = run_cli(args("run"));
+  unsetenv("FLASHNAS_FAULT");
+  EXPECT_EQ(r.exit_code, 143) << r.err;
+  EXPECT_TRUE(contains(r.err, "train: stopped after step 5 of 16")) << r.err;
+  EXPECT_TRUE(contains(r.err, "add --resume to the same command to continue (stopped by SIGTERM)")) << r.err;
+  auto resume = args("run");
+  resume.push_back("--resume");
+  r = run_cli(resume);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto whole = run_cli(args("whole"));
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  const json a = json::parse(r.out), b = json::parse(whole.out);
+  EXPECT_TRUE(a["completed"].get<bool>());
+  EXPECT_EQ(a["val_loss"].get<double>(), b["val_loss"].get<double>()) << "a stopped and resumed run is the same run";
+}
+
 TEST(CliTrain, BadFlagsAndDataLeaveNothingBehind) {
   TempDir dir;
   corpus(dir, "text");

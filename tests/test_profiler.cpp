@@ -384,6 +384,31 @@ TEST(Profile, MeasuresEntriesResumesAndPredictsFromThem) {
   EXPECT_EQ(b.prefill.count, b.total.count);
 }
 
+// SIGTERM (raised after the third committed measurement by the test-only
+// fault hook): profile stops before the next item, exits 143 saying how to
+// resume, and the rerun keeps the three measurements.
+TEST(Profile, SigtermStopsBetweenMeasurementsAndTheRerunResumes) {
+  TempDir dir;
+  dir.write("arch.json", small_arch().to_json().dump());
+  const std::string db = (dir / "lut.db").string();
+  const std::vector<std::string> args = {"profile", "--arch", (dir / "arch.json").string(), "--workload",
+                                         "prompt=16,generate=40", "--db", db, "--threads", "1", "--rounds", "1",
+                                         "--json"};
+  setenv("FLASHNAS_FAULT", "term-profile-item:3", 1);
+  auto r = run_cli(args);
+  unsetenv("FLASHNAS_FAULT");
+  EXPECT_EQ(r.exit_code, 143) << r.err;
+  EXPECT_NE(r.err.find("profile: " + db + ": stopped after 3 measurements, every one committed; rerun the same "
+                       "command to resume (stopped by SIGTERM)"),
+            std::string::npos)
+      << r.err;
+  r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["skipped"].get<int>(), 3);
+  EXPECT_EQ(j["entries"], j["entries_planned"]);
+}
+
 TEST(Profile, KilledRunLeavesASoundDatabaseAndResumes) {
   TempDir dir;
   dir.write("arch.json", small_arch().to_json().dump());

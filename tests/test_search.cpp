@@ -456,6 +456,44 @@ TEST(SearchCli, StudyFrontierExportAndGenerate) {
   EXPECT_NE(r.err.find("was created with a different config"), std::string::npos) << r.err;
 }
 
+// SIGTERM in the middle of a trial's training (raised by the test-only fault
+// hook at the 3rd step, no timing involved): the search stops at that step,
+// the trial goes back to pending (nothing half-done is stored), it exits 143
+// saying so, and the same command finishes the study.
+TEST(SearchCli, SigtermStopsSafelyAndTheSameCommandFinishesTheStudy) {
+  test::Study st;
+  setenv("FLASHNAS_FAULT", "term-train-step:3", 1);
+  auto r = run_cli(st.search_args());
+  unsetenv("FLASHNAS_FAULT");
+  EXPECT_EQ(r.exit_code, 143) << r.err;
+  EXPECT_NE(r.err.find("search: study \"s\" stopped in trial 0; it goes back to pending"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("(stopped by SIGTERM)"), std::string::npos) << r.err;
+  EXPECT_EQ(test::scalar(st.db, "SELECT COUNT(*) FROM trials WHERE status NOT IN ('pending', 'done')"), 0);
+  EXPECT_EQ(test::scalar(st.db, "SELECT COUNT(*) FROM trials WHERE status = 'done'"), 0);
+  EXPECT_EQ(test::scalar(st.db, "SELECT COUNT(*) FROM studies WHERE finished_at IS NOT NULL"), 0);
+  r = run_cli(st.search_args());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(test::scalar(st.db, "SELECT COUNT(*) FROM trials WHERE status = 'done' AND reused_from IS NULL"), 8);
+  EXPECT_EQ(test::scalar(st.db, "SELECT COUNT(*) FROM studies WHERE finished_at IS NOT NULL"), 1);
+}
+
+// The same with two worker processes: the parent stops at its first claim
+// and passes the signal on to its worker, which stops at its own safe point;
+// whatever the order, nothing is left running and the rerun finishes.
+TEST(SearchCli, SigtermStopsEveryWorkerSafely) {
+  test::Study st;
+  auto args = st.search_args();
+  args.insert(args.end(), {"--workers", "2"});
+  setenv("FLASHNAS_FAULT", "term-claim:1", 1);
+  auto r = run_cli(args);
+  unsetenv("FLASHNAS_FAULT");
+  EXPECT_EQ(r.exit_code, 143) << r.err;
+  EXPECT_EQ(test::scalar(st.db, "SELECT COUNT(*) FROM trials WHERE status NOT IN ('pending', 'done')"), 0) << r.err;
+  r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(test::scalar(st.db, "SELECT COUNT(*) FROM trials WHERE status = 'done' AND reused_from IS NULL"), 8);
+}
+
 TEST(SearchCli, KilledAtEveryKindOfMomentResumesWithoutLossOrDuplicates) {
   Study st;
   // Each run is killed (SIGKILL, from inside the worker: search/runner.cpp's

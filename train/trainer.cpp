@@ -15,6 +15,7 @@
 #include "common/device.h"
 #include "common/error.h"
 #include "common/files.h"
+#include "common/stop.h"
 #include "common/format.h"
 #include "common/version.h"
 #include "supernet/hybrid_lm.h"
@@ -270,6 +271,7 @@ TrainResult Trainer::train(bool resume, const fs::path& continue_from, int64_t s
   int64_t step = start_step;
   for (; step < steps; ++step) {
     if (stop_at_step >= 0 && step >= stop_at_step) break;
+    if (stop_requested()) break;  // the caller says so (common/stop.h); the checkpoint below resumes it
     if (keep_stable && step == stable_end) save_to(stable_dir(out_, recipe_), step);
     const double lr = recipe_.lr_at(step);
     for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
