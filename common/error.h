@@ -18,6 +18,14 @@ class InputError : public Error {
   using Error::Error;
 };
 
+// The machine's fault, not the input's nor a candidate's: a file that cannot
+// be written (disk full, a size limit, permissions). Exit code 1; a search
+// stops on it rather than failing candidate after candidate.
+class IoError : public Error {
+ public:
+  using Error::Error;
+};
+
 // Exit codes used by the CLI.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;   // runtime failure (I/O, numerics, ...)

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <signal.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -35,7 +36,7 @@ void write_file_atomic(const fs::path& path, std::string_view data) {
   const fs::path tmp = dir / ("." + path.filename().string() + ".tmp." + std::to_string(::getpid()) + "." +
                               std::to_string(rd()));
   FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw Error(path.string() + ": cannot create temporary file: " + std::strerror(errno));
+  if (!f) throw IoError(path.string() + ": cannot create temporary file: " + std::strerror(errno));
   bool ok = std::fwrite(data.data(), 1, data.size(), f) == data.size();
   ok = (std::fflush(f) == 0) && ok;
   ok = (::fsync(::fileno(f)) == 0) && ok;
@@ -43,12 +44,12 @@ void write_file_atomic(const fs::path& path, std::string_view data) {
   if (!ok) {
     const std::string why = std::strerror(errno);
     fs::remove(tmp, ec);
-    throw Error(path.string() + ": write failed: " + why);
+    throw IoError(path.string() + ": write failed: " + why);
   }
   fs::rename(tmp, path, ec);
   if (ec) {
     fs::remove(tmp, ec);
-    throw Error(path.string() + ": cannot rename temporary file into place");
+    throw IoError(path.string() + ": cannot rename temporary file into place");
   }
 }
 
@@ -70,6 +71,51 @@ void check_path_name(const std::string& name, const std::string& flag) {
     throw InputError(flag + " \"" + name +
                      "\": must be 1 to 64 letters, digits, '.', '_' or '-', not starting with '.' (it names a folder)");
   }
+}
+
+namespace {
+
+constexpr const char* kWorkMark = ".flashnas-work";
+
+std::string host_name() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return host;
+}
+
+// True when `dir` holds a work mark of a process of this host that has ended.
+bool abandoned_work_dir(const std::filesystem::path& dir) {
+  std::ifstream in(dir / kWorkMark);
+  std::string host;
+  long long pid = 0;
+  if (!(in >> host >> pid) || host != host_name() || pid <= 0) return false;
+  // Our own pid cannot be ours yet (this process has not made it): a leftover of an earlier process.
+  return pid == getpid() || (kill(pid_t(pid), 0) != 0 && errno == ESRCH);
+}
+
+}  // namespace
+
+std::filesystem::path make_work_dir(const std::filesystem::path& final_dir) {
+  namespace fs = std::filesystem;
+  const fs::path parent = final_dir.parent_path().empty() ? fs::path(".") : final_dir.parent_path();
+  const std::string prefix = final_dir.filename().string() + ".tmp-";
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(parent, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) == 0 && e.is_directory(ec) && abandoned_work_dir(e.path())) fs::remove_all(e.path(), ec);
+  }
+  const fs::path work = fs::path(final_dir.string() + ".tmp-" + std::to_string(getpid()));
+  if (fs::exists(work, ec)) {
+    throw Error(work.string() + ": exists and is not flashnas's to remove; move it away and rerun");
+  }
+  fs::create_directories(work);
+  std::ofstream(work / kWorkMark) << host_name() << " " << getpid() << "\n";
+  return work;
+}
+
+void publish_work_dir(const std::filesystem::path& work, const std::filesystem::path& final_dir) {
+  std::filesystem::remove(work / kWorkMark);
+  std::filesystem::rename(work, final_dir);
 }
 
 }  // namespace flashnas

@@ -24,4 +24,13 @@ void check_output_file(const std::filesystem::path& path, const std::string& fla
 // climb out of the folder flashnas owns. InputError naming `flag` otherwise.
 void check_path_name(const std::string& name, const std::string& flag);
 
+// A private working folder for an output folder that must appear whole or
+// not at all: `<final>.tmp-<pid>`, created holding a mark file that names
+// this host and process. Folders of that form that hold the mark of a process
+// of this host that no longer runs (what a kill -9 left) are removed first;
+// nothing without the mark is ever touched.
+std::filesystem::path make_work_dir(const std::filesystem::path& final_dir);
+// Removes the mark and renames the work folder to `final_dir`.
+void publish_work_dir(const std::filesystem::path& work, const std::filesystem::path& final_dir);
+
 }  // namespace flashnas

@@ -49,8 +49,7 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
   }
   const SearchConfig cfg = SearchConfig::from_json(config_doc, "study \"" + o.study + "\" config");
 
-  const fs::path tmp = fs::path(o.out.string() + ".tmp-" + std::to_string(getpid()));
-  fs::remove_all(tmp);
+  const fs::path tmp = make_work_dir(o.out);
   try {
     if (o.train_tokens > 0) {
       TrainRecipe r = cfg.recipe;
@@ -74,7 +73,6 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
       if (!fs::exists(src / "model.safetensors")) {
         throw InputError(src.string() + ": the trial's weights are gone; export with --train-tokens N to train it again");
       }
-      fs::create_directories(tmp);
       for (const auto& e : fs::directory_iterator(src)) {
         if (e.is_regular_file()) fs::copy_file(e.path(), tmp / e.path().filename());
       }
@@ -161,7 +159,7 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
             "- `latency.json`: predicted and measured latency per budget.\n\n"
             "Decode with: `flashnas generate --model <this folder> --prompt \"...\"`\n";
     write_file_atomic(tmp / "README.md", card);
-    fs::rename(tmp, o.out);
+    publish_work_dir(tmp, o.out);
     return latency;
   } catch (...) {
     std::error_code ec;

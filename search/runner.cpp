@@ -287,6 +287,9 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       fs::remove_all(dir / "checkpoint");
     } catch (const Stopped&) {
       throw;
+    } catch (const IoError& e) {
+      throw IoError(std::string(e.what()) + " (the study stopped at trial " + std::to_string(t.number) + ", rung " +
+                    std::to_string(p.rung) + "; free space or fix the folder and rerun the same command to continue)");
     } catch (const InputError& e) {
       // The input's fault (e.g. a corrupt token file), not the candidate's:
       // the study stops; the rung stays in flight under this worker, which
@@ -512,6 +515,14 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       store.set_status(t.id, "pending", "");
       tx.commit();
       throw;
+    } catch (const IoError& e) {
+      // The machine's fault (e.g. a full disk): as with bad input, the trial
+      // is pending again and the study stops instead of failing every candidate.
+      Transaction tx(store.db());
+      store.set_status(t.id, "pending", "");
+      tx.commit();
+      throw IoError(std::string(e.what()) + " (the study stopped at trial " + std::to_string(t.number) +
+                    "; free space or fix the folder and rerun the same command to continue)");
     } catch (const InputError& e) {
       // The input's fault, not the candidate's: the trial goes back to
       // pending and the study stops with the reason, so a rerun with the

@@ -1,9 +1,11 @@
 // End-to-end: flashnas data prepare/info and flashnas train, including bad
 // data and bad flags (message, exit code 2, nothing written).
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <fstream>
 
+#include "common/files.h"
 #include "common/json_io.h"
 #include "tests/test_util.h"
 
@@ -113,6 +115,28 @@ TEST(CliTrain, SigtermStopsAtAStepBoundaryAndResumeFinishesTheSameRun) {
   const json a = json::parse(r.out), b = json::parse(whole.out);
   EXPECT_TRUE(a["completed"].get<bool>());
   EXPECT_EQ(a["val_loss"].get<double>(), b["val_loss"].get<double>()) << "a stopped and resumed run is the same run";
+}
+
+// A checkpoint that cannot be written (a file-size limit stands in for a full
+// disk: no root needed, nothing timed) is a clean error naming it, exit 1,
+// with no half-written checkpoint folder left behind.
+TEST(CliTrain, ACheckpointThatCannotBeWrittenIsACleanError) {
+  TempDir dir;
+  corpus(dir, "text");
+  dir.write("arch.json", kArch);
+  const std::string out = (dir / "run").string();
+  std::string cmd = "ulimit -f 60; trap '' XFSZ; '" + std::string(FLASHNAS_BIN) + "' train --arch '" +
+                    (dir / "arch.json").string() + "' --data '" + (dir / "text").string() +
+                    "' --tokens 4096 --batch-size 4 --seq-len 32 --eval-interval 8 --eval-batches 2 --val-fraction 0.3"
+                    " --threads 1 --out '" + out + "' 2>'" + (dir / "err.txt").string() + "'";
+  const int status = std::system(("bash -c \"" + cmd + "\"").c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1) << "an I/O failure, not a crash (134) nor bad input (2)";
+  const std::string err = read_file(dir / "err.txt");
+  EXPECT_TRUE(contains(err, "run/checkpoint: cannot write the checkpoint of step 8 (")) << err;
+  EXPECT_TRUE(contains(err, "File too large); the previous checkpoint, if any, is intact")) << err;
+  EXPECT_FALSE(fs::exists(dir / "run" / "checkpoint.tmp"));
+  EXPECT_FALSE(fs::exists(dir / "run" / "checkpoint"));
 }
 
 TEST(CliTrain, BadFlagsAndDataLeaveNothingBehind) {

@@ -417,10 +417,21 @@ TEST(SearchCli, StudyFrontierExportAndGenerate) {
   EXPECT_NE(plot.find("predicted latency (ms)"), std::string::npos);
   EXPECT_NE(plot.find("validation loss (bits/byte)"), std::string::npos);
   EXPECT_NE(plot.find("budget 1000 ms"), std::string::npos);
-  // Export the best trial, then decode from it.
+  // Export the best trial, then decode from it. A work folder an earlier
+  // export left when it was killed (its mark names a process of this host
+  // that has ended) is cleaned up; one without the mark is not flashnas's.
   const std::string out = (st.dir / "model").string();
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  std::filesystem::create_directories(out + ".tmp-999999999");
+  std::ofstream(out + ".tmp-999999999/.flashnas-work") << host << " 999999999\n";
+  std::filesystem::create_directories(out + ".tmp-1");
+  std::ofstream(out + ".tmp-1/notes.txt") << "a user's folder\n";
   r = run_cli({"export", "--db", st.db, "--study", "s", "--out", out, "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out + ".tmp-999999999"));
+  EXPECT_TRUE(std::filesystem::exists(out + ".tmp-1/notes.txt"));
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(out) / ".flashnas-work"));
   const json lat = json::parse(r.out);
   EXPECT_TRUE(lat["budgets"][0]["measured_ms"].is_null()) << "the synthetic LUT's device is not this machine";
   EXPECT_NE(lat["budgets"][0]["why_not_measured"].get<std::string>().find("not the LUT's device"), std::string::npos);

@@ -237,13 +237,23 @@ TrainResult Trainer::train(bool resume, const fs::path& continue_from, int64_t s
   auto save_to = [&](const fs::path& dir, int64_t step_done) {
     const fs::path tmp = dir.string() + ".tmp", old = dir.string() + ".old";
     fs::remove_all(tmp, ec);
-    fs::create_directories(tmp);
-    save_safetensors(tmp / "model.safetensors", named_tensors(*model));
-    torch::save(optimizer, (tmp / "optimizer.pt").string());
-    const json state = {{"identity", identity},         {"step", step_done},
-                        {"pending_loss_sum", pending_sum}, {"pending_steps", pending_n},
-                        {"curve", curve_json(curve)},    {"elapsed_s", elapsed()}};
-    write_file_atomic(tmp / "state.json", state.dump(1));
+    try {
+      fs::create_directories(tmp);
+      save_safetensors(tmp / "model.safetensors", named_tensors(*model));
+      // Serialised in memory and written by write_file_atomic: LibTorch's own
+      // file writer throws from a destructor when the disk is full (abort).
+      std::ostringstream opt;
+      torch::save(optimizer, opt);
+      write_file_atomic(tmp / "optimizer.pt", opt.str());
+      const json state = {{"identity", identity},         {"step", step_done},
+                          {"pending_loss_sum", pending_sum}, {"pending_steps", pending_n},
+                          {"curve", curve_json(curve)},    {"elapsed_s", elapsed()}};
+      write_file_atomic(tmp / "state.json", state.dump(1));
+    } catch (const std::exception& e) {
+      fs::remove_all(tmp, ec);
+      throw IoError(dir.string() + ": cannot write the checkpoint of step " + std::to_string(step_done) + " (" +
+                  e.what() + "); the previous checkpoint, if any, is intact");
+    }
     // Swap: the old checkpoint stays until the new one is complete.
     if (fs::exists(dir, ec)) fs::rename(dir, old);
     fs::rename(tmp, dir);
