@@ -65,6 +65,35 @@ TEST(CliData, BadInputsNameTheFileAndWriteNothing) {
   EXPECT_EQ(dir.entries(), (std::vector<std::string>{"bin.dat", "empty.txt"}));
 }
 
+// The README's SentencePiece flow: a tokenizer, a token file prepared with it
+// (the model travels beside it as <out>.tokenizer.model), training on the
+// token file alone. A different file already at that name is never replaced.
+TEST(CliData, SentencePieceTokenFilesCarryTheirModel) {
+  TempDir dir;
+  corpus(dir, "text");
+  const std::string model = (dir / "tok.model").string(), tokens = (dir / "t.tokens").string();
+  auto r = run_cli({"data", "tokenizer", "--input", (dir / "text").string(), "--out", model, "--vocab-size", "290"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli({"data", "prepare", "--input", (dir / "text").string(), "--tokenizer", model, "--out", tokens});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(dir / "t.tokens.tokenizer.model"), read_file(model));
+  json arch = json::parse(kArch);
+  arch["vocab_size"] = 290;
+  dir.write("arch.json", arch.dump());
+  r = run_cli({"train", "--arch", (dir / "arch.json").string(), "--data", tokens, "--tokens", "512", "--batch-size", "4",
+               "--seq-len", "32", "--eval-interval", "0", "--eval-batches", "1", "--val-fraction", "0.3", "--out",
+               (dir / "run").string(), "--threads", "1", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(dir / "run" / "tokenizer.model"), read_file(model));
+  dir.write("u.tokens.tokenizer.model", "a user's file\n");
+  r = run_cli({"data", "prepare", "--input", (dir / "text").string(), "--tokenizer", model, "--out",
+               (dir / "u.tokens").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.err, "u.tokens.tokenizer.model exists and is another file")) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "u.tokens"));
+  EXPECT_EQ(read_file(dir / "u.tokens.tokenizer.model"), "a user's file\n");
+}
+
 TEST(CliTrain, TrainsAndReportsJson) {
   TempDir dir;
   corpus(dir, "text");

@@ -29,7 +29,7 @@ void pad8(std::string& out) { out.append((8 - out.size() % 8) % 8, '\0'); }
 }  // namespace
 
 int64_t write_token_file(const fs::path& out, const std::vector<Document>& docs, const Tokenizer& tokenizer,
-                         const json& extra_meta) {
+                         const json& extra_meta, const std::string& model_name) {
   if (docs.empty()) throw InputError(out.string() + ": no documents to write");
   const int64_t vocab = tokenizer.vocab_size();
   const uint32_t width = vocab <= 65536 ? 2 : 4;
@@ -45,7 +45,7 @@ int64_t write_token_file(const fs::path& out, const std::vector<Document>& docs,
     bytes.push_back(d.text.size());
   }
   json meta = extra_meta;
-  meta["tokenizer"] = tokenizer.describe();
+  meta["tokenizer"] = tokenizer.describe(model_name);
   const std::string meta_text = meta.dump();
   std::string file(kMagic, 8);
   put<uint32_t>(file, kVersion);

@@ -27,9 +27,12 @@
 
 namespace flashnas {
 
-// Tokenizes `docs` and writes a token file atomically. Returns the number of tokens.
+// Tokenizes `docs` and writes a token file atomically. Returns the number of
+// tokens. The metadata names the tokenizer's model file as `model_name`,
+// relative to the token file's folder (a SentencePiece model must be there).
 int64_t write_token_file(const std::filesystem::path& out, const std::vector<Document>& docs,
-                         const Tokenizer& tokenizer, const json& extra_meta = json::object());
+                         const Tokenizer& tokenizer, const json& extra_meta = json::object(),
+                         const std::string& model_name = "tokenizer.model");
 
 // True when the file starts with the token-file magic.
 bool is_token_file(const std::filesystem::path& path);

@@ -1,6 +1,7 @@
 #include "train/training_data.h"
 
 #include "common/error.h"
+#include "common/files.h"
 #include "train/corpus.h"
 
 namespace flashnas {
@@ -58,9 +59,24 @@ json prepare_token_file(const fs::path& input, const fs::path& out, const std::s
   const auto docs = read_corpus(input, max_doc_bytes);
   int64_t bytes = 0;
   for (const auto& d : docs) bytes += static_cast<int64_t>(d.text.size());
-  const int64_t n = write_token_file(out, docs, *tok, json{{"source", input.string()}});
+  // A SentencePiece model travels with the token file, beside it as
+  // <out>.tokenizer.model (never over a different file of that name).
+  std::string model_name = "tokenizer.model";
+  if (!tokenizer_model.empty()) {
+    model_name = out.filename().string() + ".tokenizer.model";
+    const fs::path model_path = out.parent_path() / model_name;
+    if (fs::exists(model_path, ec) && !fs::equivalent(model_path, tokenizer_model, ec) &&
+        read_file(model_path) != read_file(tokenizer_model)) {
+      throw InputError("--out " + out.string() + ": " + model_path.string() +
+                       " exists and is another file; the token file's tokenizer model would be written there");
+    }
+  }
+  const int64_t n = write_token_file(out, docs, *tok, json{{"source", input.string()}}, model_name);
+  if (!tokenizer_model.empty() && !fs::exists(out.parent_path() / model_name, ec)) {
+    tok->save_files(out.parent_path().empty() ? fs::path(".") : out.parent_path(), model_name);
+  }
   return json{{"out", out.string()},          {"docs", docs.size()},       {"bytes", bytes},
-              {"tokens", n},                  {"tokenizer", tok->describe()}, {"type", tok->type()},
+              {"tokens", n},                  {"tokenizer", tok->describe(model_name)}, {"type", tok->type()},
               {"vocab_size", tok->vocab_size()}};
 }
 
