@@ -52,12 +52,13 @@ void add_profile_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--json", o->json, "Print a JSON summary");
   o->dev.add_to(*cmd);
-  cmd->callback([o] {
+  cmd->callback([o, cmd] {
     const StopSignals stop_on_signals;
     DeviceInfo info;
     const MeasureOptions m = o->dev.apply(&info);
     o->r.db = o->db;
     o->r.space = o->space;
+    o->r.dtype_given = cmd->count("--dtype") > 0;
     const json j = run_profile_request(
         o->r, info, m, o->dev.runtime(), [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); },
         [](const SessionProgress& p) {

@@ -174,13 +174,27 @@ json run_profile_request(ProfileRequest r, const DeviceInfo& info, const Measure
     throw InputError("--policy: must be one of " + join_comma(kPolicies) + ", got \"" + r.policy + "\"");
   }
   if (r.sp.validate > 0 && r.space.empty()) throw InputError("--validate: needs --space to draw architectures from");
-  const std::string dtype = dtype_name(m.dtype);
+  MeasureOptions mo = m;
   for (const auto& w : r.workloads) r.sp.extra_workloads.push_back(Workload::parse(w));
   SpaceProfilePlan plan;
   if (!r.space.empty()) {
     if (r.sp.validate == 0) r.sp.extrapolate = 0;
-    plan = plan_space_profile(SearchConfig::load(r.space), r.sp, dtype, runtime);
+    const SearchConfig cfg = SearchConfig::load(r.space);
+    // The table a search of this config will look for: the config's
+    // [latency] dtype and runtime, unless --dtype says otherwise (then it must agree).
+    if (!r.dtype_given) {
+      mo.dtype = parse_dtype(cfg.dtype, r.space.string() + ": [latency] dtype");
+    } else if (dtype_name(mo.dtype) != cfg.dtype) {
+      throw InputError("--dtype " + dtype_name(mo.dtype) + ": " + r.space.string() + " prices candidates with [latency] dtype = \"" +
+                       cfg.dtype + "\", so its search would never use this table; leave --dtype out (the config's is used) or change the config");
+    }
+    if (cfg.runtime != runtime) {
+      throw InputError("--runtime " + runtime + ": " + r.space.string() + " prices candidates with [latency] runtime = \"" +
+                       cfg.runtime + "\"; profile with --runtime " + cfg.runtime + " or change the config");
+    }
+    plan = plan_space_profile(cfg, r.sp, dtype_name(mo.dtype), runtime);
   } else {
+    const std::string dtype = dtype_name(mo.dtype);
     std::vector<ArchSpec> archs;
     for (const auto& f : r.archs) archs.push_back(ArchSpec::load(f));
     plan.workloads = r.sp.extra_workloads;
@@ -200,13 +214,13 @@ json run_profile_request(ProfileRequest r, const DeviceInfo& info, const Measure
   so.run_timing.warmup = 1;
   so.run_timing.min_count = 4;
   so.run_timing.min_seconds = 0.1;
-  const SessionReport rep = run_session(plan.entries, plan.runs, store, device, m, so, progress);
+  const SessionReport rep = run_session(plan.entries, plan.runs, store, device, mo, so, progress);
   if (rep.stopped) {
     throw_if_stopped("profile: " + r.db.string() + ": stopped after " + std::to_string(rep.measured) +
                      " measurements, every one committed; rerun the same command to resume");
   }
   json report;
-  if (!rep.time_limited) report = finalize_table(store, device, dtype, runtime, plan.workloads, r.policy);
+  if (!rep.time_limited) report = finalize_table(store, device, dtype_name(mo.dtype), runtime, plan.workloads, r.policy);
   return json{{"db", r.db.string()},        {"device", info.fingerprint()}, {"entries_planned", rep.entries},
               {"runs_planned", rep.runs},     {"measured", rep.measured},      {"skipped", rep.skipped},
               {"rounds", rep.rounds},         {"run_rounds", rep.run_rounds},  {"time_limited", rep.time_limited},

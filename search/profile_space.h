@@ -51,6 +51,9 @@ struct ProfileRequest {
   int rounds = 3, run_rounds = 4;
   double max_minutes = 0;
   std::string policy = kDefaultPolicy;
+  // Whether --dtype was given; without it a --space profile uses the
+  // config's [latency] dtype (the table its search will look for).
+  bool dtype_given = true;
 };
 
 // Checks the request (InputError naming the flag, before anything is

@@ -193,6 +193,15 @@ std::vector<Case> cases() {
                                          "--ops", "bogus"};
        },
        {"--ops: \"bogus\" is not an operator of this plan; it has "}},
+      {"profile --space with --dtype other than the config's [latency] dtype",
+       [](const Study& st) {
+         std::string text = read_file(st.config);
+         text += "\n[latency]\ndtype = \"bfloat16\"\n";
+         st.dir.write("bf.toml", text);
+         return std::vector<std::string>{"profile", "--space", (st.dir / "bf.toml").string(), "--db",
+                                         (st.dir / "new.db").string(), "--dtype", "float32"};
+       },
+       {"--dtype float32: ", "bf.toml prices candidates with [latency] dtype = \"bfloat16\""}},
       {"export --trial -5",
        [](const Study& st) {
          return std::vector<std::string>{"export", "--db", st.db, "--study", "s", "--trial", "-5", "--out",
@@ -229,7 +238,7 @@ TEST(BadInput, EveryCaseExitsTwoNamesTheCulpritAndChangesNothing) {
     for (const auto& m : c.message) EXPECT_NE(r.err.find(m), std::string::npos) << "wanted \"" << m << "\" in: " << r.err;
     EXPECT_EQ(snapshot(st.dir.path()), before) << "the command changed files";
   }
-  EXPECT_EQ(all.size(), 25u);
+  EXPECT_EQ(all.size(), 26u);
 }
 
 // A corrupt token file is the input's fault, not the candidates': the study
@@ -267,6 +276,22 @@ TEST(BadInput, ACorruptTokenFileStopsTheStudyAndARepairedOneContinuesIt) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("trial " + std::to_string(best) + ", column arch: "), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(st.dir / "m"));
+}
+
+// Without --dtype, profile --space measures in the config's [latency] dtype:
+// the table its search will look for (it used to measure float32 and call the
+// bfloat16 table complete, and the search sent the user back to profile).
+TEST(BadInput, ProfileOfASpaceMeasuresTheConfigsLatencyDtype) {
+  Study st;
+  std::string text = read_file(st.config);
+  text += "\n[latency]\ndtype = \"bfloat16\"\n";
+  st.dir.write("bf.toml", text);
+  const std::string db = (st.dir / "bf.db").string();
+  const auto r = run_cli({"profile", "--space", (st.dir / "bf.toml").string(), "--db", db, "--ops", "ffn", "--rounds",
+                          "1", "--threads", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_GT(scalar(db, "SELECT COUNT(*) FROM lut_entries WHERE dtype = 'bfloat16'"), 0);
+  EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM lut_entries WHERE dtype <> 'bfloat16'"), 0);
 }
 
 }  // namespace
