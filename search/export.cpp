@@ -55,6 +55,12 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
       TrainRecipe r = cfg.recipe;
       r.tokens = o.train_tokens;
       if (o.threads > 0) r.threads = o.threads;
+      std::error_code ec;
+      if (fs::path(cfg.data).is_relative() && !fs::exists(cfg.data, ec)) {
+        throw InputError("--train-tokens: the study's train.data \"" + fs::path(cfg.data).string() + "\" is a relative path and is not in " +
+                         fs::current_path(ec).string() + "; it is read from the working directory, so run export from "
+                         "the folder the search ran in");
+      }
       const TrainingData data = open_training_data(cfg.data, r.val_fraction, r.seed, "study \"" + o.study + "\" train.data");
       const auto& tok = data.tokenizer;
       const auto& ds = data.dataset;
