@@ -317,6 +317,13 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
     ++sum.promoted;
     log(result_line(t, r, p.rung));
   };
+  // A claimed trial back to pending, when the study stops for a reason that
+  // is not the candidate's.
+  auto release = [&](const TrialRow& t) {
+    Transaction tx(store.db());
+    store.set_status(t.id, "pending", "");
+    tx.commit();
+  };
   for (;;) {
     throw_if_stopped("search: study \"" + o.study + "\" stopped between trials; rerun the same command to continue");
     Claim c;
@@ -511,25 +518,19 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       log(result_line(t, r, 0));
     } catch (const Stopped&) {
       // Stopped by a signal: nothing of the run is kept, the trial is pending again.
-      Transaction tx(store.db());
-      store.set_status(t.id, "pending", "");
-      tx.commit();
+      release(t);
       throw;
     } catch (const IoError& e) {
       // The machine's fault (e.g. a full disk): as with bad input, the trial
       // is pending again and the study stops instead of failing every candidate.
-      Transaction tx(store.db());
-      store.set_status(t.id, "pending", "");
-      tx.commit();
+      release(t);
       throw IoError(std::string(e.what()) + " (the study stopped at trial " + std::to_string(t.number) +
                     "; free space or fix the folder and rerun the same command to continue)");
     } catch (const InputError& e) {
       // The input's fault, not the candidate's: the trial goes back to
       // pending and the study stops with the reason, so a rerun with the
       // input repaired trains it (a diverging candidate still fails alone).
-      Transaction tx(store.db());
-      store.set_status(t.id, "pending", "");
-      tx.commit();
+      release(t);
       throw InputError(std::string(e.what()) + " (the study stopped at trial " + std::to_string(t.number) +
                        "; repair the input and rerun the same command to continue)");
     } catch (const std::exception& e) {

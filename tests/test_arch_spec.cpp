@@ -116,24 +116,25 @@ TEST(ArchSpec, KvHeadsMustDivideHeads) {
 }
 
 TEST(ArchSpec, SizesOutOfRange) {
-  EXPECT_EQ(error_of(R"({"d_model": 0, "layers": [{"type": "ffn"}]})"),
-            "arch.json: field \"d_model\": must be an integer in [1, 1048576], got 0");
-  EXPECT_EQ(error_of(R"({"d_model": 64, "vocab_size": -5, "layers": [{"type": "ffn"}]})"),
-            "arch.json: field \"vocab_size\": must be an integer in [1, 2147483647], got -5");
-  EXPECT_EQ(error_of(R"({"d_model": 64, "layers": [{"type": "ffn", "d_ff": -1}]})"),
-            "arch.json: field \"layers[0].d_ff\": must be a positive integer, got -1");
-  EXPECT_EQ(error_of(R"({"d_model": 64, "norm_eps": 0, "layers": [{"type": "ffn"}]})"),
-            "arch.json: field \"norm_eps\": must be a positive finite number, got 0");
-  EXPECT_EQ(error_of(R"({"d_model": 64, "n_meta_tokens": -1, "layers": [{"type": "ffn"}]})"),
-            "arch.json: field \"n_meta_tokens\": must be an integer in [0, 65536], got -1");
-  // Beyond what flashnas counts without overflow: refused with the limit.
-  EXPECT_EQ(error_of(R"({"d_model": 1000000000, "layers": [{"type": "ffn"}]})"),
-            "arch.json: field \"d_model\": must be an integer in [1, 1048576], got 1000000000");
-  EXPECT_EQ(error_of(R"({"d_model": 64, "layers": [{"type": "ffn", "d_ff": 4294967296}]})"),
-            "arch.json: field \"layers[0].d_ff\": must be at most 1048576, got 4294967296");
-  // A number beyond a double is a parse error naming the file, not a library exception.
-  EXPECT_EQ(error_of(R"({"d_model": 64, "layers": [{"type": "attn", "rope_theta": 1e999}]})"),
-            "arch.json: number overflow parsing '1e999'");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"d_model": 0, "layers": [{"type": "ffn"}]})", "field \"d_model\": must be an integer in [1, 1048576], got 0"},
+      {R"({"d_model": 64, "vocab_size": -5, "layers": [{"type": "ffn"}]})",
+       "field \"vocab_size\": must be an integer in [1, 2147483647], got -5"},
+      {R"({"d_model": 64, "layers": [{"type": "ffn", "d_ff": -1}]})",
+       "field \"layers[0].d_ff\": must be a positive integer, got -1"},
+      {R"({"d_model": 64, "norm_eps": 0, "layers": [{"type": "ffn"}]})",
+       "field \"norm_eps\": must be a positive finite number, got 0"},
+      {R"({"d_model": 64, "n_meta_tokens": -1, "layers": [{"type": "ffn"}]})",
+       "field \"n_meta_tokens\": must be an integer in [0, 65536], got -1"},
+      // Beyond what flashnas counts without overflow: refused with the limit.
+      {R"({"d_model": 1000000000, "layers": [{"type": "ffn"}]})",
+       "field \"d_model\": must be an integer in [1, 1048576], got 1000000000"},
+      {R"({"d_model": 64, "layers": [{"type": "ffn", "d_ff": 4294967296}]})",
+       "field \"layers[0].d_ff\": must be at most 1048576, got 4294967296"},
+      // A number beyond a double is a parse error naming the file, not a library exception.
+      {R"({"d_model": 64, "layers": [{"type": "attn", "rope_theta": 1e999}]})", "number overflow parsing '1e999'"},
+  };
+  for (const auto& [text, message] : cases) EXPECT_EQ(error_of(text), "arch.json: " + message) << text;
 }
 
 TEST(ArchSpec, AccountingRefusesContextsAndStatesItCannotCount) {
