@@ -48,7 +48,7 @@ void add_bench_table_command(CLI::App& app) {
       wall_s = run_search(cfg, so, [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }).wall_s;
     }
     if (!std::filesystem::exists(db)) throw InputError("--db " + db + ": no such database");
-    StudyStore store(db, false);
+    StudyStore store(db, Access::read_only);
     const StudyRow study = store.get_study(study_name);
     if (study.config != cfg.doc) {
       throw InputError("--study \"" + study_name + "\" in " + db + " was made with another config, --archs or --fidelities");

@@ -27,7 +27,7 @@ void add_latency_command(CLI::App& app) {
     const MeasureOptions m = o->dev.apply(&info);
     const ArchSpec spec = ArchSpec::load(o->arch);
     const Workload w = Workload::parse(o->workload);
-    LutStore store(o->db, false);
+    LutStore store(o->db, Access::read_only);
     const int64_t device = store.require_device(info);
     const LutTable table = LutTable::load(store, device, dtype_name(m.dtype), o->dev.runtime());
     const Prediction p = predict(spec, w, table);

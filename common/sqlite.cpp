@@ -1,6 +1,11 @@
 #include "common/sqlite.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <vector>
 
@@ -8,27 +13,103 @@
 
 namespace flashnas {
 
-Db::Db(const std::filesystem::path& path, bool create) : path_(path) {
+namespace {
+
+// `path` as an SQLite URI ("file:" and the path with every byte outside the
+// unreserved set and '/' percent-encoded), for opening with URI parameters.
+std::string file_uri(const std::filesystem::path& path) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string uri = "file:";
+  for (const unsigned char c : std::filesystem::absolute(path).string()) {
+    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
+      uri += char(c);
+    } else {
+      uri += '%';
+      uri += hex[c >> 4];
+      uri += hex[c & 15];
+    }
+  }
+  return uri;
+}
+
+bool writable(const std::filesystem::path& p) { return ::access(p.c_str(), W_OK) == 0; }
+
+}  // namespace
+
+Db::Db(const std::filesystem::path& path, Access access) : path_(path), access_(access) {
   std::error_code ec;
-  if (!create && !std::filesystem::exists(path, ec)) throw InputError(path.string() + ": no such database");
-  const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_FULLMUTEX;
-  if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
-    const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw InputError(path.string() + ": cannot open database: " + msg);
+  if (access != Access::create && !std::filesystem::exists(path, ec)) throw InputError(path.string() + ": no such database");
+  if (access == Access::read_only) {
+    open_read_only();
+  } else {
+    // SQLite writes the file and, beside it, its -wal and -shm files.
+    const std::filesystem::path folder = std::filesystem::absolute(path).parent_path();
+    std::string blocked;
+    if (std::filesystem::exists(path, ec) && !writable(path)) {
+      blocked = "the file";
+    } else if (std::filesystem::is_directory(folder, ec) && !writable(folder)) {
+      blocked = "its folder " + folder.string();
+    }
+    if (!blocked.empty()) {
+      throw InputError(path.string() + ": this command writes to its database, and " + blocked + " cannot be written (" +
+                       std::strerror(errno) + "); give a database in a writable folder");
+    }
+    const int flags = SQLITE_OPEN_READWRITE | (access == Access::create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_FULLMUTEX;
+    if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+      const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      db_ = nullptr;
+      throw InputError(path.string() + ": cannot open database: " + msg);
+    }
   }
   sqlite3_busy_timeout(db_, 30000);
   try {
-    check_owner(create);
+    check_owner(access == Access::create);
   } catch (...) {
     sqlite3_close(db_);
     db_ = nullptr;
     throw;
   }
+  if (read_only()) return;
   exec("PRAGMA journal_mode=WAL");
   exec("PRAGMA synchronous=NORMAL");
   exec("PRAGMA foreign_keys=ON");
+}
+
+// A reading command must work where the user may not write. Where the file and
+// its folder are writable, the connection is opened for writing but made
+// query-only: SQLite then removes its -wal and -shm files on closing, as it
+// would for a writer (a read-only connection leaves them behind). Otherwise it
+// is opened read-only; a WAL database in a folder SQLite cannot create its
+// -shm file in (a read-only mount) is read as immutable: nothing can be
+// writing it there.
+void Db::open_read_only() {
+  const std::string p = path_.string();
+  const std::filesystem::path folder = std::filesystem::absolute(path_).parent_path();
+  std::error_code ec;
+  std::string target = p;
+  int flags = SQLITE_OPEN_FULLMUTEX;
+  if (writable(path_) && writable(folder)) {
+    flags |= SQLITE_OPEN_READWRITE;
+  } else {
+    flags |= SQLITE_OPEN_READONLY;
+    if (!writable(folder) && !std::filesystem::exists(p + "-shm", ec)) {
+      const auto wal = std::filesystem::file_size(p + "-wal", ec);
+      if (!ec && wal > 0) {
+        throw InputError(p + "-wal: holds changes not yet written into the database, and the folder is read-only, so "
+                         "SQLite cannot apply them: copy the database with its -wal file to a writable folder");
+      }
+      target = file_uri(path_) + "?immutable=1";
+      flags |= SQLITE_OPEN_URI;
+    }
+  }
+  if (sqlite3_open_v2(target.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+    const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw InputError(p + ": cannot open database for reading: " + msg);
+  }
+  if (flags & SQLITE_OPEN_READWRITE) exec("PRAGMA query_only=ON");
 }
 
 // flashnas changes only its own databases (those with a schema version in
@@ -79,6 +160,34 @@ void Db::exec(const std::string& sql) {
     const std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
     throw Error(path_.string() + ": " + msg + " (in: " + sql.substr(0, 80) + ")");
+  }
+}
+
+void Db::ensure_tables(const std::string& ddl) {
+  if (!read_only()) {
+    exec(ddl);
+    return;
+  }
+  static const std::string kTable = "CREATE TABLE IF NOT EXISTS ", kIndex = "CREATE INDEX IF NOT EXISTS ";
+  size_t start = 0;
+  while (start < ddl.size()) {
+    size_t end = ddl.find(';', start);
+    if (end == std::string::npos) end = ddl.size();
+    std::string stmt = ddl.substr(start, end - start);
+    start = end + 1;
+    stmt.erase(0, stmt.find_first_not_of(" \n\t"));
+    if (stmt.empty() || stmt.rfind(kIndex, 0) == 0) continue;
+    if (stmt.rfind(kTable, 0) != 0) throw Error("Db::ensure_tables: not a CREATE TABLE/INDEX IF NOT EXISTS: " + stmt.substr(0, 60));
+    const std::string name = stmt.substr(kTable.size(), stmt.find_first_of("( ", kTable.size()) - kTable.size());
+    Stmt q(*this, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?");
+    q.bind(1, name);
+    q.step();
+    if (q.int64(0) > 0) continue;
+    // TEMP tables live in this connection's memory, not in the file; a
+    // query-only connection must allow them for the moment.
+    exec("PRAGMA query_only=OFF");
+    exec("CREATE TEMP TABLE IF NOT EXISTS " + stmt.substr(kTable.size()));
+    exec("PRAGMA query_only=ON");
   }
 }
 
@@ -141,7 +250,7 @@ std::string utc_now() {
 }
 
 void require_schema_version(Db& db, const std::string& key, int version, const std::string& what) {
-  db.exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+  db.ensure_tables("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
   Stmt q(db, "SELECT value FROM meta WHERE key = ?");
   q.bind(1, key);
   if (q.step()) {
@@ -152,6 +261,7 @@ void require_schema_version(Db& db, const std::string& key, int version, const s
     }
     return;
   }
+  if (db.read_only()) return;
   Stmt ins(db, "INSERT OR IGNORE INTO meta(key, value) VALUES(?, ?)");
   ins.bind(1, key).bind(2, std::to_string(version)).run();
 }

@@ -1,6 +1,7 @@
 // A thin RAII layer over the SQLite C API: open (WAL, busy timeout, foreign
-// keys), exec, prepared statements with typed binds and reads, transactions.
-// Errors are flashnas::Error naming the database file and SQLite's message.
+// keys; or read-only, for commands that only read), exec, prepared statements
+// with typed binds and reads, transactions. Errors are flashnas::Error naming
+// the database file and SQLite's message.
 #pragma once
 #include <sqlite3.h>
 
@@ -41,34 +42,50 @@ class Stmt {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
+// How a command uses a database: `read_only` never writes to the file, its
+// folder or its -wal/-shm files (a database on a read-only mount, or one the
+// user may not write, can be read); `read_write` opens an existing flashnas
+// database; `create` also makes a new one.
+enum class Access { read_only, read_write, create };
+
 class Db {
  public:
-  // Opens (creating when `create`) the database with WAL journaling and a
-  // busy timeout, so several processes can share it. InputError, with the
-  // file unchanged, when it is not a SQLite file, holds tables but no flashnas
-  // schema version (someone else's database), or (without `create`) is empty.
-  Db(const std::filesystem::path& path, bool create);
+  // Opens the database; writable ones with WAL journaling and a busy timeout,
+  // so several processes can share it. InputError, with the file unchanged,
+  // when it is not a SQLite file, holds tables but no flashnas schema version
+  // (someone else's database), or (unless `create`) is empty.
+  Db(const std::filesystem::path& path, Access access);
+  Db(const std::filesystem::path& path, bool create) : Db(path, create ? Access::create : Access::read_write) {}
   ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
 
   void exec(const std::string& sql);
+  // Runs `ddl`, a list of "CREATE TABLE IF NOT EXISTS" and "CREATE INDEX IF
+  // NOT EXISTS" statements. Read-only, it writes nothing: a table the file
+  // lacks is made as an empty TEMP table (so reads find no rows), indexes are
+  // left out.
+  void ensure_tables(const std::string& ddl);
+  bool read_only() const { return access_ == Access::read_only; }
   int64_t last_insert_id() const { return sqlite3_last_insert_rowid(db_); }
   [[noreturn]] void fail(const std::string& what) const;
   sqlite3* handle() { return db_; }
   const std::filesystem::path& path() const { return path_; }
 
  private:
+  void open_read_only();
   void check_owner(bool create);
   sqlite3* db_ = nullptr;
   std::filesystem::path path_;
+  Access access_;
 };
 
 // The current UTC time as "YYYY-MM-DDTHH:MM:SSZ", for created_at columns.
 std::string utc_now();
 
 // Checks the schema version stored under `key` in the meta(key, value) table
-// (created when missing), or records `version` in a new database. InputError
+// (created when missing), or records `version` in a new database (read-only:
+// a missing key is left missing). InputError
 // "<file>: <what> schema version V; this flashnas reads version N" otherwise.
 void require_schema_version(Db& db, const std::string& key, int version, const std::string& what);
 

@@ -14,7 +14,7 @@ json BenchJudgement::to_json() const {
 
 BenchJudgement bench_against_table(const ArchSpec& spec, const Workload& w, const MeasureOptions& m, int rounds,
                                    const std::string& db, const DeviceInfo& info) {
-  LutStore store(db, false);
+  LutStore store(db, Access::read_only);
   const int64_t device = store.require_device(info);
   const LutTable table = LutTable::load(store, device, dtype_name(m.dtype), "eager");
   BenchJudgement out;

@@ -31,10 +31,10 @@ std::string LutKey::series() const {
          dtype + " " + runtime;
 }
 
-LutStore::LutStore(const std::filesystem::path& path, bool create) : db_(path, create) {
+LutStore::LutStore(const std::filesystem::path& path, Access access) : db_(path, access) {
   // The version first: an older file is refused before anything is added to it.
   require_schema_version(db_, "schema_version", kLutSchemaVersion, "database");
-  db_.exec(
+  db_.ensure_tables(
       "CREATE TABLE IF NOT EXISTS devices(id INTEGER PRIMARY KEY, fingerprint TEXT UNIQUE NOT NULL,"
       " info TEXT NOT NULL, created_at TEXT NOT NULL);"
       "CREATE TABLE IF NOT EXISTS lut_entries(device_id INTEGER NOT NULL REFERENCES devices(id), op TEXT NOT NULL,"

@@ -90,8 +90,10 @@ struct RunRow {
 
 class LutStore {
  public:
-  // Opens or creates the database; InputError when it has another schema version.
-  LutStore(const std::filesystem::path& path, bool create);
+  // Opens or creates the database; InputError when it has another schema
+  // version. Access::read_only writes nothing.
+  LutStore(const std::filesystem::path& path, Access access);
+  LutStore(const std::filesystem::path& path, bool create) : LutStore(path, create ? Access::create : Access::read_write) {}
 
   // The id of this device's fingerprint, inserting it when new.
   int64_t add_device(const DeviceInfo& info);

@@ -36,7 +36,7 @@ std::vector<Candidate> candidates(const SearchConfig& cfg, const ProxyOptions& o
   std::vector<Candidate> out;
   std::set<std::string> seen;
   if (!o.study.empty()) {
-    StudyStore store(o.db, false);
+    StudyStore store(o.db, Access::read_only);
     const StudyRow s = store.get_study(o.study);
     for (const auto& t : store.trials(s.id)) {
       if (t.status != "done" || t.reused_from || !seen.insert(t.hash).second) continue;
@@ -172,7 +172,7 @@ std::string proxy_key(const json& doc) {
 
 json latest_proxy_report(const fs::path& db_path, const std::string& key) {
   if (!fs::exists(db_path)) return nullptr;
-  Db db(db_path, false);
+  Db db(db_path, Access::read_only);
   {
     Stmt t(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'proxy_reports'");
     t.step();

@@ -171,7 +171,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
     throw InputError(lut_db.string() + ": no such LUT database; run flashnas profile --space " + cfg.source + " --db " +
                      lut_db.string() + " first");
   }
-  LutStore lut(lut_db, false);
+  LutStore lut(lut_db, Access::read_only);
   const int64_t device = lut.find_device(o.lut_device);
   check_lut_covers(cfg, lut, device, lut_db);
   const LutTable table = LutTable::load(lut, device, cfg.dtype, cfg.runtime);

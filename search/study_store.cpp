@@ -66,9 +66,13 @@ constexpr const char* kCurvesTable =
 // trial becomes a trial at rung 0 with its curve.
 void migrate_v2(Db& db) {
   {
-    db.exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    db.ensure_tables("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
     Stmt q(db, "SELECT value FROM meta WHERE key = 'study_schema_version'");
     if (!q.step() || q.text(0) != "2") return;
+  }
+  if (db.read_only()) {
+    throw InputError(db.path().string() + ": study schema version 2, which this flashnas upgrades in place; this command "
+                     "only reads, so run any writing command (search) on it once, or read a writable copy");
   }
   Transaction tx(db);
   db.exec("ALTER TABLE trials ADD COLUMN rung INTEGER;");
@@ -102,11 +106,11 @@ const RungRow* TrialRow::rung_row(int r) const {
   return nullptr;
 }
 
-StudyStore::StudyStore(const std::filesystem::path& path, bool create) : db_(path, create) {
+StudyStore::StudyStore(const std::filesystem::path& path, Access access) : db_(path, access) {
   migrate_v2(db_);
   // The version first: an older file is refused before anything is added to it.
   require_schema_version(db_, "study_schema_version", kStudySchemaVersion, "study");
-  db_.exec(
+  db_.ensure_tables(
       "CREATE TABLE IF NOT EXISTS studies(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, config TEXT NOT NULL,"
       " config_hash TEXT NOT NULL, seed INTEGER NOT NULL, rng_state TEXT NOT NULL, lut_device INTEGER NOT NULL,"
       " lut_table TEXT NOT NULL, created_at TEXT NOT NULL, finished_at TEXT);"
@@ -118,8 +122,8 @@ StudyStore::StudyStore(const std::filesystem::path& path, bool create) : db_(pat
       " reused_from INTEGER, worker TEXT, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT, train_s REAL,"
       " rung INTEGER, UNIQUE(study_id, number), UNIQUE(study_id, slot));"
       "CREATE INDEX IF NOT EXISTS trials_hash ON trials(study_id, hash);");
-  db_.exec(kRungsTable);
-  db_.exec(kCurvesTable);
+  db_.ensure_tables(kRungsTable);
+  db_.ensure_tables(kCurvesTable);
 }
 
 std::vector<std::string> StudyStore::study_names() const {

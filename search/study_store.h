@@ -73,8 +73,12 @@ struct StudyRow {
 
 class StudyStore {
  public:
-  // Opens or creates the tables; InputError when the file has another study schema version.
-  StudyStore(const std::filesystem::path& path, bool create);
+  // Opens or creates the tables; InputError when the file has another study
+  // schema version. Access::read_only writes nothing (a file without studies
+  // reads as holding none).
+  StudyStore(const std::filesystem::path& path, Access access);
+  StudyStore(const std::filesystem::path& path, bool create)
+      : StudyStore(path, create ? Access::create : Access::read_write) {}
 
   // The study `name`, created with this config when absent. An existing study
   // must have been created with the same config (by hash): InputError otherwise.

@@ -5,7 +5,6 @@
 
 #include <fstream>
 #include <functional>
-#include <map>
 
 #include "common/files.h"
 #include "common/sqlite.h"
@@ -18,15 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 const std::string kArch = std::string(FLASHNAS_SOURCE_DIR) + "/configs/arch/demo-tiny.json";
-
-// Every regular file under `root` with its contents: what "unchanged" means.
-std::map<std::string, std::string> snapshot(const fs::path& root) {
-  std::map<std::string, std::string> m;
-  for (const auto& e : fs::recursive_directory_iterator(root)) {
-    m[fs::relative(e.path(), root).string()] = e.is_regular_file() ? read_file(e.path()) : "<folder>";
-  }
-  return m;
-}
 
 // Overwrites `n` bytes of `path` at `offset` with `byte`.
 void poke(const fs::path& path, size_t offset, size_t n, char byte) {
@@ -232,11 +222,11 @@ TEST(BadInput, EveryCaseExitsTwoNamesTheCulpritAndChangesNothing) {
     SCOPED_TRACE(c.name);
     Study st;
     const auto args = c.args(st);
-    const auto before = snapshot(st.dir.path());
+    const auto before = file_tree(st.dir.path());
     const auto r = run_cli(args);
     EXPECT_EQ(r.exit_code, 2) << r.err;
     for (const auto& m : c.message) EXPECT_NE(r.err.find(m), std::string::npos) << "wanted \"" << m << "\" in: " << r.err;
-    EXPECT_EQ(snapshot(st.dir.path()), before) << "the command changed files";
+    EXPECT_EQ(file_tree(st.dir.path()), before) << "the command changed files";
   }
   EXPECT_EQ(all.size(), 26u);
 }

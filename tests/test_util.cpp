@@ -86,9 +86,11 @@ std::string slurp(const fs::path& p) {
 }
 }  // namespace
 
-CliResult run_cli(const std::vector<std::string>& args) {
+CliResult run_cli(const std::vector<std::string>& args, const std::vector<std::string>& wrapper) {
   TempDir tmp;
-  std::string cmd = quote(FLASHNAS_BIN);
+  std::string cmd;
+  for (const auto& w : wrapper) cmd += quote(w) + " ";
+  cmd += quote(FLASHNAS_BIN);
   for (const auto& a : args) cmd += " " + quote(a);
   cmd += " >" + quote((tmp / "out").string()) + " 2>" + quote((tmp / "err").string()) + " </dev/null";
   const int status = std::system(cmd.c_str());
@@ -97,6 +99,14 @@ CliResult run_cli(const std::vector<std::string>& args) {
   r.out = slurp(tmp / "out");
   r.err = slurp(tmp / "err");
   return r;
+}
+
+std::map<std::string, std::string> file_tree(const std::filesystem::path& root) {
+  std::map<std::string, std::string> m;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(root)) {
+    m[std::filesystem::relative(e.path(), root).string()] = e.is_regular_file() ? slurp(e.path()) : "<folder>";
+  }
+  return m;
 }
 
 }  // namespace flashnas::test

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -51,8 +52,13 @@ struct CliResult {
   std::string out;
   std::string err;
 };
-// Runs the flashnas binary with `args` (shell-quoted here), capturing output.
-CliResult run_cli(const std::vector<std::string>& args);
+// Runs the flashnas binary with `args` (shell-quoted here), capturing output;
+// `wrapper` (a command and its arguments, e.g. unshare ...) runs it.
+CliResult run_cli(const std::vector<std::string>& args, const std::vector<std::string>& wrapper = {});
+
+// Every file and folder under `root`, with each file's contents ("<folder>"
+// for folders): what "the command changed nothing" compares.
+std::map<std::string, std::string> file_tree(const std::filesystem::path& root);
 
 }  // namespace flashnas::test
 
