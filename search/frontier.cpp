@@ -43,7 +43,7 @@ double nice_step(double range, int ticks) {
 FrontierReport build(const SearchConfig& cfg, const std::filesystem::path& db, const std::string& study,
                      std::optional<double> ref_bpb) {
   if (!std::filesystem::exists(db)) throw InputError(db.string() + ": no such database");
-  StudyStore store(db, false);
+  StudyStore store(db, Access::read_only);
   const StudyRow s = store.get_study(study);
   FrontierReport r;
   r.study = study;
@@ -93,7 +93,7 @@ FrontierReport frontier_report(const std::filesystem::path& db, const std::strin
   if (!std::filesystem::exists(db)) throw InputError(db.string() + ": no such database");
   json config;
   {
-    StudyStore store(db, false);
+    StudyStore store(db, Access::read_only);
     config = store.get_study(study).config;
   }
   const SearchConfig cfg = SearchConfig::from_json(config, "study \"" + study + "\" config");
