@@ -11,7 +11,7 @@ namespace flashnas::cli {
 
 void add_latency_command(CLI::App& app) {
   struct Opts {
-    std::string db, arch, workload;
+    std::string db, arch, workload, lut_device;
     DeviceOptions dev;
     bool json = false;
   };
@@ -20,6 +20,9 @@ void add_latency_command(CLI::App& app) {
   cmd->add_option("--db", o->db, "LUT database (flashnas profile)")->required();
   cmd->add_option("--arch", o->arch, "ArchSpec JSON file")->required();
   cmd->add_option("--workload", o->workload, "batch=B,prompt=P,generate=G")->required();
+  cmd->add_option("--lut-device", o->lut_device,
+                  "Predict with this device's table (its fingerprint), e.g. a target device profiled elsewhere; "
+                  "default: this machine's");
   cmd->add_flag("--json", o->json, "Print JSON");
   o->dev.add_to(*cmd);
   cmd->callback([o] {
@@ -28,7 +31,7 @@ void add_latency_command(CLI::App& app) {
     const ArchSpec spec = ArchSpec::load(o->arch);
     const Workload w = Workload::parse(o->workload);
     LutStore store(o->db, Access::read_only);
-    const int64_t device = store.require_device(info);
+    const int64_t device = o->lut_device.empty() ? store.require_device(info) : store.find_device(o->lut_device);
     const LutTable table = LutTable::load(store, device, dtype_name(m.dtype), o->dev.runtime());
     const Prediction p = predict(spec, w, table);
     if (o->json) {

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <mutex>
+#include <set>
 #include <vector>
 
 #include "common/error.h"
@@ -65,6 +67,7 @@ Db::Db(const std::filesystem::path& path, Access access) : path_(path), access_(
   sqlite3_busy_timeout(db_, 30000);
   try {
     check_owner(access == Access::create);
+    check_integrity();
   } catch (...) {
     sqlite3_close(db_);
     db_ = nullptr;
@@ -144,6 +147,33 @@ void Db::check_owner(bool create) {
                      "); flashnas writes only to its own databases or to new files: give another path");
   }
   if (!create) throw InputError(path_.string() + ": holds no flashnas data (an empty database)");
+}
+
+// SQLite finds a damaged page only when a statement reads it, so a command
+// could work on, or write into, a database that is already damaged. Every
+// page is checked once per process and file (PRAGMA quick_check: about 0.1 s
+// for a 12 MB latency table).
+void Db::check_integrity() {
+  static std::mutex mu;
+  static std::set<std::string> checked;
+  std::error_code ec;
+  const auto key = std::filesystem::weakly_canonical(path_, ec).string();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (checked.count(key)) return;
+  }
+  std::string verdict;
+  sqlite3_stmt* st = nullptr;
+  int rc = sqlite3_prepare_v2(db_, "PRAGMA quick_check(1)", -1, &st, nullptr);
+  if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) verdict = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  if (verdict != "ok") {
+    throw InputError(path_.string() + ": the database is damaged (SQLite's check: " +
+                     (verdict.empty() ? std::string(sqlite3_errmsg(db_)) : verdict) +
+                     "); restore it from a copy, or save what is still sound with the sqlite3 shell's .recover");
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  checked.insert(key);
 }
 
 Db::~Db() {

@@ -53,7 +53,8 @@ class Db {
   // Opens the database; writable ones with WAL journaling and a busy timeout,
   // so several processes can share it. InputError, with the file unchanged,
   // when it is not a SQLite file, holds tables but no flashnas schema version
-  // (someone else's database), or (unless `create`) is empty.
+  // (someone else's database), is damaged (every page is checked, once per
+  // process and file), or (unless `create`) is empty.
   Db(const std::filesystem::path& path, Access access);
   Db(const std::filesystem::path& path, bool create) : Db(path, create ? Access::create : Access::read_write) {}
   ~Db();
@@ -75,6 +76,7 @@ class Db {
  private:
   void open_read_only();
   void check_owner(bool create);
+  void check_integrity();
   sqlite3* db_ = nullptr;
   std::filesystem::path path_;
   Access access_;

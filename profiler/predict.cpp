@@ -41,11 +41,14 @@ struct Lookup {
     std::vector<int64_t> grid;
     for (const auto& [len, us] : series) grid.push_back(len);
     key.length = lo;
-    if (grid.empty()) throw Error("missing LUT entry: " + key.describe() + " (no entries for this operator)");
+    // The table does not cover the architecture or workload asked for: the
+    // user's input, answered by profiling them.
+    static const std::string kFix = "; add it with flashnas profile --arch ARCH --workload WORKLOAD on the table's device";
+    if (grid.empty()) throw InputError("missing LUT entry: " + key.describe() + " (no entries for this operator)" + kFix);
     if (grid.front() > lo || grid.back() < hi) {
-      throw Error("missing LUT entry: " + key.describe() + "; needs " + phase_name(key.phase) + " lengths " +
-                  std::to_string(lo) + ".." + std::to_string(hi) + ", the table covers " +
-                  std::to_string(grid.front()) + ".." + std::to_string(grid.back()));
+      throw InputError("missing LUT entry: " + key.describe() + "; needs " + phase_name(key.phase) + " lengths " +
+                       std::to_string(lo) + ".." + std::to_string(hi) + ", the table covers " +
+                       std::to_string(grid.front()) + ".." + std::to_string(grid.back()) + kFix);
     }
     std::vector<double> value(grid.size());
     for (size_t i = 0; i < grid.size(); ++i) value[i] = series[i].second;

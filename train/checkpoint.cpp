@@ -25,6 +25,9 @@ void load_into(HybridLMImpl& model, const std::map<std::string, torch::Tensor>& 
       throw InputError(where + ": tensor " + p.key() + " has shape " + c10::str(it->second.sizes()) +
                        ", the architecture expects " + c10::str(p.value().sizes()));
     }
+    if (it->second.is_floating_point() && !torch::isfinite(it->second).all().item<bool>()) {
+      throw InputError(where + ": tensor " + p.key() + " holds NaN or infinite values; the file is damaged");
+    }
     p.value().copy_(it->second);
   }
   for (const auto& [name, t] : src) {

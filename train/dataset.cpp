@@ -12,6 +12,7 @@ TokenDataset::TokenDataset(std::shared_ptr<const TokenFile> file, double val_fra
   if (!(val_fraction > 0 && val_fraction < 1)) {
     throw InputError("--val-fraction: must be between 0 and 1 (exclusive), got " + std::to_string(val_fraction));
   }
+  file_->check_ids();
   const int64_t D = file_->num_docs();
   if (D < 2) {
     throw InputError(file_->path().string() + ": holds " + std::to_string(D) +

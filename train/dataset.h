@@ -26,6 +26,8 @@ struct SplitSummary {
 
 class TokenDataset {
  public:
+  // Checks every token id first (TokenFile::check_ids): a damaged file is
+  // refused before anything trains on it or records a result.
   TokenDataset(std::shared_ptr<const TokenFile> file, double val_fraction, uint64_t seed);
 
   // Tokens [B, T + 1] (int64) for training step `step`; inputs are [:, :T],

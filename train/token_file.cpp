@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <vector>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -166,6 +167,11 @@ void TokenFile::read(int64_t begin, int64_t n, int64_t* out) const {
     throw InputError(path_.string() + ": token " + std::to_string(begin + at) + " is id " + std::to_string(out[at]) +
                      ", outside the vocabulary of " + std::to_string(vocab_) + " in its header; the file is corrupt");
   }
+}
+
+void TokenFile::check_ids() const {
+  std::vector<int64_t> buf(size_t(1) << 16);
+  for (int64_t b = 0; b < n_tokens_; b += int64_t(buf.size())) read(b, std::min<int64_t>(int64_t(buf.size()), n_tokens_ - b), buf.data());
 }
 
 }  // namespace flashnas

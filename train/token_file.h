@@ -56,6 +56,9 @@ class TokenFile {
   int64_t doc_bytes(int64_t d) const { return static_cast<int64_t>(bytes_[d]); }
   // Copies tokens [begin, begin + n) into out (as int64).
   void read(int64_t begin, int64_t n, int64_t* out) const;
+  // Reads every token once (about as long as the unigram statistics take):
+  // InputError naming the file and the first id outside the vocabulary.
+  void check_ids() const;
 
  private:
   std::filesystem::path path_;

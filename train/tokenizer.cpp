@@ -3,13 +3,15 @@
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 
+#include <cmath>
 #include <random>
 #include <unistd.h>
 
 #include "common/error.h"
 #include "common/files.h"
 #include "common/json_io.h"
-#include "common/json_io.h"
+#include "common/sha256.h"
+#include "train/corpus.h"
 
 namespace flashnas {
 namespace fs = std::filesystem;
@@ -40,6 +42,17 @@ class SentencePieceTokenizer : public Tokenizer {
   explicit SentencePieceTokenizer(const fs::path& model) : bytes_(read_file(model)) {
     const auto status = sp_.LoadFromSerializedProto(bytes_);
     if (!status.ok()) throw InputError(model.string() + ": not a SentencePiece model: " + status.ToString());
+    // Protocol buffers parse damaged bytes inside a piece or a score as
+    // values: every piece must be UTF-8 text with a finite score.
+    for (int id = 0; id < sp_.GetPieceSize(); ++id) {
+      const std::string& piece = sp_.IdToPiece(id);
+      const float score = sp_.GetScore(id);
+      if (piece.empty() || first_invalid_utf8(piece) >= 0 || !std::isfinite(score)) {
+        throw InputError(model.string() + ": piece " + std::to_string(id) + " is " +
+                         (piece.empty() ? "empty" : std::isfinite(score) ? "not UTF-8 text" : "scored " + std::to_string(score)) +
+                         "; the SentencePiece model is damaged");
+      }
+    }
   }
   std::string type() const override { return "sentencepiece"; }
   int64_t vocab_size() const override { return sp_.GetPieceSize(); }
@@ -55,8 +68,11 @@ class SentencePieceTokenizer : public Tokenizer {
     if (!status.ok()) throw Error("SentencePiece decode failed: " + status.ToString());
     return out;
   }
+  // With the model's SHA-256: a file carried beside a token file or in a
+  // model folder is checked when loaded (garbage inside its normalizer table
+  // would otherwise parse as a different, valid model).
   json describe(const std::string& model_name) const override {
-    return json{{"type", "sentencepiece"}, {"model", model_name}, {"vocab_size", vocab_size()}};
+    return json{{"type", "sentencepiece"}, {"model", model_name}, {"vocab_size", vocab_size()}, {"sha256", sha256_hex(bytes_)}};
   }
   void save_files(const fs::path& dir, const std::string& model_name) const override {
     write_file_atomic(dir / model_name, bytes_);
@@ -86,8 +102,20 @@ std::unique_ptr<Tokenizer> tokenizer_from_json(const json& desc, const fs::path&
   if (type == "sentencepiece") {
     const fs::path model = f.string("model");
     const int64_t vocab = f.positive("vocab_size");
+    const std::string sha = f.string("sha256", "");  // absent in files written before it was recorded
     f.finish();
-    auto tok = load_sentencepiece(model.is_absolute() ? model : dir / model);
+    const fs::path file = model.is_absolute() ? model : dir / model;
+    if (!sha.empty()) {
+      std::error_code ec;
+      if (!fs::exists(file, ec)) throw InputError(file.string() + ": no such SentencePiece model (named in " + source + ")");
+      const std::string got = sha256_hex(read_file(file));
+      if (got != sha) {
+        throw InputError(file.string() + ": SHA-256 " + got.substr(0, 12) + "..., but " + source +
+                         " was made with a model whose SHA-256 is " + sha.substr(0, 12) +
+                         "...: the model file is damaged or was replaced");
+      }
+    }
+    auto tok = load_sentencepiece(file);
     if (tok->vocab_size() != vocab) {
       f.fail("vocab_size", "is " + std::to_string(vocab) + " but the model file has " +
                                std::to_string(tok->vocab_size()) + " pieces");
@@ -96,6 +124,10 @@ std::unique_ptr<Tokenizer> tokenizer_from_json(const json& desc, const fs::path&
   }
   f.fail("type", "unknown tokenizer \"" + type + "\"; allowed: byte, sentencepiece");
 }
+
+// SentencePiece trains on lines and skips longer ones (by default any over
+// 4192 bytes, so a text with long paragraphs trained on nothing).
+constexpr int64_t kMaxTrainingLineBytes = int64_t(1) << 20;
 
 void train_sentencepiece(const std::vector<fs::path>& inputs, int64_t vocab_size, const fs::path& out_model) {
   if (inputs.empty()) throw InputError("tokenizer training: no input files");
@@ -108,14 +140,20 @@ void train_sentencepiece(const std::vector<fs::path>& inputs, int64_t vocab_size
   const std::string args = "--input=" + input_list + " --model_prefix=" + prefix.string() +
                            " --vocab_size=" + std::to_string(vocab_size) +
                            " --model_type=unigram --character_coverage=1.0 --byte_fallback=true"
+                           " --max_sentence_length=" + std::to_string(kMaxTrainingLineBytes) +
                            " --minloglevel=2 --num_threads=2";
   const auto status = sentencepiece::SentencePieceTrainer::Train(args);
   std::error_code ec;
   fs::remove(prefix.string() + ".vocab", ec);
   if (!status.ok()) {
     fs::remove(prefix.string() + ".model", ec);
+    const std::string why = status.ToString();
+    const std::string hint = why.find("sentences_.empty()") != std::string::npos
+                                 ? " (no usable line: the input is empty, or every line is longer than " +
+                                       std::to_string(kMaxTrainingLineBytes) + " bytes)"
+                                 : "";
     throw InputError("tokenizer training on " + inputs.front().string() + (inputs.size() > 1 ? " (and others)" : "") +
-                     " failed: " + status.ToString());
+                     " failed: " + why + hint);
   }
   fs::rename(prefix.string() + ".model", out_model, ec);
   if (ec) {
