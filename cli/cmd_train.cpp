@@ -1,28 +1,19 @@
 // `flashnas train`: short-train an architecture on a token file or text.
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 
 #include "cli/commands.h"
-#include "common/device.h"
-#include "common/error.h"
-#include "common/fault.h"
 #include "common/format.h"
 #include "common/stop.h"
-#include "supernet/arch_spec.h"
-#include "train/training_data.h"
-#include "train/trainer.h"
+#include "train/train_run.h"
 
 namespace flashnas::cli {
-namespace fs = std::filesystem;
 namespace {
 
 struct TrainOpts {
-  std::string arch, data, out, tokenizer;
-  TrainRecipe recipe;
-  bool no_weight_norm = false, resume = false, json = false, quiet = false;
-  int64_t stop_at_step = -1;
+  TrainRunRequest req;
+  bool no_weight_norm = false, json = false, quiet = false;
 };
 
 void print_progress(const Progress& p) {
@@ -34,51 +25,16 @@ void print_progress(const Progress& p) {
                format_duration(p.eta_s).c_str());
 }
 
-// Everything up to `started = true` is set-up: bad input found there leaves
-// nothing behind (the caller removes a run folder it created).
-void run_train(const TrainOpts& o, bool& started) {
-  TrainRecipe recipe = o.recipe;
-  recipe.weight_norm = !o.no_weight_norm;
-  recipe.validate();
-  parse_device(recipe.device, "--device");
-  parse_dtype(recipe.dtype, "--dtype");
-  const ArchSpec arch = ArchSpec::load(o.arch);
-  const TrainingData data = training_data_from(o.data, o.tokenizer, o.out, o.resume, recipe.val_fraction, recipe.seed);
-  const auto& ds = data.dataset;
-  const fs::path data_path = data.file->path();
-  if (!o.quiet) {
-    std::fprintf(stderr, "train: %s (%s) on %s: %s train / %s val tokens; %lld steps of %lld x %lld tokens\n",
-                 arch.name.empty() ? o.arch.c_str() : arch.name.c_str(), arch.short_hash().c_str(), data_path.c_str(),
-                 format_count(double(ds->train().tokens)).c_str(), format_count(double(ds->val().tokens)).c_str(),
-                 static_cast<long long>(recipe.steps()), static_cast<long long>(recipe.batch_size),
-                 static_cast<long long>(recipe.seq_len));
-  }
-  Trainer trainer(arch, ds, data.tokenizer, recipe, o.out);
-  trainer.check();
-  if (!o.quiet) trainer.on_progress(print_progress);
-  Fault fault = Fault::from_env();
-  if (fault.n > 0) trainer.on_step([&fault](int64_t) { fault.hit("train-step"); });
-  started = true;
-  const TrainResult res = trainer.run(o.resume, o.stop_at_step);
-  throw_if_stopped("train: stopped after step " + std::to_string(res.steps) + " of " + std::to_string(recipe.steps()) +
-                   "; its checkpoint is in " + o.out + ": add --resume to the same command to continue");
-  if (o.json) {
-    std::cout << res.to_json().dump() << "\n";
-    return;
-  }
-  std::printf("%srun folder: %s\n", res.summary_text().c_str(), o.out.c_str());
-}
-
 }  // namespace
 
 void add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainOpts>();
   auto* cmd = app.add_subcommand("train", "Short-train an architecture (AdamW, warmup + cosine or wsd, weight normalization)");
-  cmd->add_option("--arch", o->arch, "ArchSpec JSON file")->required();
-  cmd->add_option("--data", o->data, "Token file (flashnas data prepare), or a UTF-8 text file or folder")->required();
-  cmd->add_option("--tokens", o->recipe.tokens, "Training tokens")->required();
-  cmd->add_option("--out", o->out, "Run folder: checkpoint, final model, config.json, curve.csv")->required();
-  auto& r = o->recipe;
+  cmd->add_option("--arch", o->req.arch, "ArchSpec JSON file")->required();
+  cmd->add_option("--data", o->req.data, "Token file (flashnas data prepare), or a UTF-8 text file or folder")->required();
+  cmd->add_option("--tokens", o->req.recipe.tokens, "Training tokens")->required();
+  cmd->add_option("--out", o->req.out, "Run folder: checkpoint, final model, config.json, curve.csv")->required();
+  auto& r = o->req.recipe;
   cmd->add_option("--batch-size", r.batch_size, "Sequences per step")->capture_default_str();
   cmd->add_option("--seq-len", r.seq_len, "Tokens per sequence")->capture_default_str();
   cmd->add_option("--lr", r.lr, "Peak learning rate")->capture_default_str();
@@ -102,25 +58,24 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--dtype", r.dtype, "Parameter dtype: float32 or float64 (bfloat16 lands with the GPU path)")
       ->capture_default_str();
   cmd->add_option("--threads", r.threads, "CPU threads (0: LibTorch default)")->capture_default_str();
-  cmd->add_option("--tokenizer", o->tokenizer, "SentencePiece model for text --data (default: byte-level)");
-  cmd->add_flag("--resume", o->resume, "Continue the run in --out from its checkpoint");
-  cmd->add_option("--stop-at-step", o->stop_at_step,
+  cmd->add_option("--tokenizer", o->req.tokenizer, "SentencePiece model for text --data (default: byte-level)");
+  cmd->add_flag("--resume", o->req.resume, "Continue the run in --out from its checkpoint");
+  cmd->add_option("--stop-at-step", o->req.stop_at_step,
                   "Stop after this many steps, leaving a resumable checkpoint (the schedule still spans --tokens)");
   cmd->add_flag("--json", o->json, "Print the final summary as one JSON object on stdout");
   cmd->add_flag("--quiet", o->quiet, "No progress lines");
   cmd->callback([o] {
     const StopSignals stop_on_signals;
-    const bool out_existed = fs::exists(o->out);
-    bool started = false;
-    try {
-      run_train(*o, started);
-    } catch (...) {
-      if (!out_existed && !started) {
-        std::error_code ec;
-        fs::remove_all(o->out, ec);
-      }
-      throw;
+    TrainRunRequest req = o->req;
+    req.recipe.weight_norm = !o->no_weight_norm;
+    const TrainResult res = train_run(
+        req, [o](const std::string& line) { if (!o->quiet) std::fprintf(stderr, "%s\n", line.c_str()); },
+        o->quiet ? std::function<void(const Progress&)>() : print_progress);
+    if (o->json) {
+      std::cout << res.to_json().dump() << "\n";
+      return;
     }
+    std::printf("%srun folder: %s\n", res.summary_text().c_str(), req.out.c_str());
   });
 }
 
