@@ -7,7 +7,6 @@
 
 #include "cli/commands.h"
 #include "cli/study_options.h"
-#include "common/error.h"
 #include "common/files.h"
 #include "search/bench_table.h"
 #include "search/runner.h"
@@ -47,20 +46,7 @@ void add_bench_table_command(CLI::App& app) {
       std::fprintf(stderr, " tokens, %d threads\n", so.threads);
       wall_s = run_search(cfg, so, [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }).wall_s;
     }
-    if (!std::filesystem::exists(db)) throw InputError("--db " + db + ": no such database");
-    StudyStore store(db, Access::read_only);
-    const StudyRow study = store.get_study(study_name);
-    if (study.config != cfg.doc) {
-      throw InputError("--study \"" + study_name + "\" in " + db + " was made with another config, --archs or --fidelities");
-    }
-    const auto trials = store.trials(study.id);
-    json summary = bench_table_summary(cfg, trials);
-    summary["study"] = study_name;
-    summary["db"] = db;
-    if (!o->csv.empty()) {
-      write_file_atomic(o->csv, bench_table_csv(cfg, trials));
-      write_file_atomic(o->csv + ".json", bench_table_meta(cfg, study, summary, o->config, so.threads).dump(2) + "\n");
-    }
+    json summary = bench_table_read_back(cfg, db, study_name, o->csv, o->config, so.threads);
     if (o->json) {
       summary["wall_s"] = wall_s;
       std::cout << summary.dump(2) << "\n";

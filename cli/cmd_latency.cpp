@@ -30,9 +30,7 @@ void add_latency_command(CLI::App& app) {
     const MeasureOptions m = o->dev.apply(&info);
     const ArchSpec spec = ArchSpec::load(o->arch);
     const Workload w = Workload::parse(o->workload);
-    LutStore store(o->db, Access::read_only);
-    const int64_t device = o->lut_device.empty() ? store.require_device(info) : store.find_device(o->lut_device);
-    const LutTable table = LutTable::load(store, device, dtype_name(m.dtype), o->dev.runtime());
+    const LutTable table = LutTable::open(o->db, o->lut_device, info, dtype_name(m.dtype), o->dev.runtime());
     const Prediction p = predict(spec, w, table);
     if (o->json) {
       json j = p.to_json();

@@ -60,7 +60,7 @@ void add_search_command(CLI::App& app) {
     for (const auto& a : o->st.lut_args()) args.push_back(a);
     if (!o->algorithm.empty()) args.insert(args.end(), {"--algorithm", o->algorithm});
     if (o->seed >= 0) args.insert(args.end(), {"--seed", std::to_string(o->seed)});
-    if (!o->child && o->workers > 1) StudyStore(db, true);  // the tables exist before the workers race to create them
+    if (!o->child && o->workers > 1) create_study_tables(db);
     WorkerProcesses workers(args, o->child ? 0 : o->workers - 1);
     SearchSummary s;
     try {

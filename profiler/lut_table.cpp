@@ -4,6 +4,13 @@
 
 namespace flashnas {
 
+LutTable LutTable::open(const std::filesystem::path& db, const std::string& lut_device, const DeviceInfo& here,
+                        const std::string& dtype, const std::string& runtime) {
+  const LutStore store(db, Access::read_only);
+  const int64_t device = lut_device.empty() ? store.require_device(here) : store.find_device(lut_device);
+  return load(store, device, dtype, runtime);
+}
+
 LutTable LutTable::load(const LutStore& store, int64_t device, const std::string& dtype, const std::string& runtime) {
   LutTable t(dtype, runtime);
   for (const auto& [k, v] : store.entries(device, dtype, runtime)) {

@@ -20,6 +20,10 @@ class LutTable {
   LutTable(std::string dtype_, std::string runtime_) : dtype(std::move(dtype_)), runtime(std::move(runtime_)) {}
   // Entries of lut_entries and the report of lut_tables (when there is one).
   static LutTable load(const LutStore& store, int64_t device, const std::string& dtype, const std::string& runtime);
+  // The table in database `db` (opened read-only) of the device with
+  // fingerprint `lut_device`, or when empty of this machine (`here`).
+  static LutTable open(const std::filesystem::path& db, const std::string& lut_device, const DeviceInfo& here,
+                       const std::string& dtype, const std::string& runtime);
 
   // Adds or replaces one entry's value (microseconds).
   void set(const LutKey& key, double median_us);

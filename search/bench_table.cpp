@@ -230,4 +230,23 @@ json bench_table_meta(const SearchConfig& cfg, const StudyRow& study, const json
               {"written_at", utc_now()}};
 }
 
+json bench_table_read_back(const SearchConfig& cfg, const std::string& db, const std::string& study_name,
+                           const std::string& csv, const std::string& config_source, int threads) {
+  if (!std::filesystem::exists(db)) throw InputError("--db " + db + ": no such database");
+  StudyStore store(db, Access::read_only);
+  const StudyRow study = store.get_study(study_name);
+  if (study.config != cfg.doc) {
+    throw InputError("--study \"" + study_name + "\" in " + db + " was made with another config, --archs or --fidelities");
+  }
+  const auto trials = store.trials(study.id);
+  json summary = bench_table_summary(cfg, trials);
+  summary["study"] = study_name;
+  summary["db"] = db;
+  if (!csv.empty()) {
+    write_file_atomic(csv, bench_table_csv(cfg, trials));
+    write_file_atomic(csv + ".json", bench_table_meta(cfg, study, summary, config_source, threads).dump(2) + "\n");
+  }
+  return summary;
+}
+
 }  // namespace flashnas

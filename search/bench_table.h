@@ -53,6 +53,12 @@ std::vector<int64_t> parse_token_list(const std::string& text, const std::string
 json bench_table_meta(const SearchConfig& cfg, const StudyRow& study, const json& summary, const std::string& config_source,
                       int threads);
 
+// Reads bench table `study` back from `db` (read-only): its summary (with
+// "study" and "db"), and when `csv` is given the CSV and FILE.json written
+// there. InputError when the study is missing or was made with another config.
+json bench_table_read_back(const SearchConfig& cfg, const std::string& db, const std::string& study,
+                           const std::string& csv, const std::string& config_source, int threads);
+
 // Counts for the table's summary: trained architectures, rows complete at every rung, failed, pruned, reused.
 json bench_table_summary(const SearchConfig& cfg, const std::vector<TrialRow>& trials);
 

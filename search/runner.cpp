@@ -548,4 +548,6 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
   return sum;
 }
 
+void create_study_tables(const std::string& db) { StudyStore(db, Access::create); }
+
 }  // namespace flashnas

@@ -36,6 +36,9 @@ struct SearchSummary {
 };
 
 // Runs until the study is complete. `log` receives one line per finished trial.
+// Creates the study tables in `db` (before several workers race to).
+void create_study_tables(const std::string& db);
+
 SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opts,
                          const std::function<void(const std::string&)>& log);
 
