@@ -1,8 +1,4 @@
-// `flashnas export`: a trial of a study as a model folder; `flashnas
-// generate`: decode text from such a folder with the recurrent cache.
-#include <ATen/Parallel.h>
-
-#include <chrono>
+// `flashnas export`: a trial of a study as a model folder.
 #include <cstdio>
 #include <iostream>
 
@@ -52,66 +48,6 @@ void add_export_command(CLI::App& app) {
       std::printf("\n");
     }
     std::printf("exported to %s\n", o->out.c_str());
-  });
-}
-
-void add_generate_command(CLI::App& app) {
-  struct Opts {
-    std::string model, prompt;
-    int64_t tokens = 64;
-    double temperature = 0;
-    uint64_t seed = 0;
-    int threads = 0;
-    bool json = false;
-  };
-  auto o = std::make_shared<Opts>();
-  auto* cmd = app.add_subcommand("generate", "Decode text from an exported model with its recurrent cache");
-  cmd->add_option("--model", o->model, "Model folder (flashnas export or train)")->required();
-  cmd->add_option("--prompt", o->prompt, "Prompt text")->required();
-  cmd->add_option("--tokens", o->tokens, "Tokens to generate")->capture_default_str();
-  cmd->add_option("--temperature", o->temperature, "Sampling temperature (0: greedy)")->capture_default_str();
-  cmd->add_option("--seed", o->seed, "Sampling seed")->capture_default_str();
-  cmd->add_option("--threads", o->threads, "CPU threads (0: LibTorch default)")->capture_default_str();
-  cmd->add_flag("--json", o->json, "Print a JSON object with the text and timings");
-  cmd->callback([o] {
-    if (o->tokens <= 0) throw InputError("--tokens: must be positive");
-    if (o->temperature < 0) throw InputError("--temperature: must be >= 0");
-    use_threads(o->threads, "--threads");
-    LoadedModel m = load_model_dir(o->model);
-    std::vector<int32_t> ids = m.tokenizer->encode(o->prompt);
-    if (ids.empty()) throw InputError("--prompt: must not be empty");
-    c10::InferenceMode guard;
-    torch::manual_seed(o->seed);
-    auto prompt = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kLong).unsqueeze(0);
-    using clock = std::chrono::steady_clock;
-    const auto t0 = clock::now();
-    auto [logits, cache] = m.model->prefill(prompt, int64_t(ids.size()) + o->tokens);
-    const auto t1 = clock::now();
-    auto pick = [&](const torch::Tensor& l) {
-      if (o->temperature == 0) return l.argmax(-1);
-      return torch::multinomial(torch::softmax(l / o->temperature, -1), 1).squeeze(-1);
-    };
-    torch::Tensor tok = pick(logits.select(1, logits.size(1) - 1));
-    std::vector<int32_t> out;
-    for (int64_t i = 0; i < o->tokens; ++i) {
-      out.push_back(int32_t(tok.item<int64_t>()));
-      if (i + 1 < o->tokens) tok = pick(m.model->step(tok, cache));
-    }
-    const auto t2 = clock::now();
-    const double prefill_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
-    const double decode_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
-    const double per_tok = o->tokens > 1 ? decode_ms / double(o->tokens - 1) : 0;
-    const std::string text = m.tokenizer->decode(out);
-    if (o->json) {
-      std::cout << json{{"prompt", o->prompt}, {"text", text}, {"tokens", o->tokens}, {"prompt_tokens", ids.size()},
-                        {"prefill_ms", prefill_ms}, {"decode_ms_per_token", per_tok}}
-                       .dump(2, ' ', false, json::error_handler_t::replace)  // byte tokens need not form UTF-8
-                << "\n";
-      return;
-    }
-    std::printf("%s%s\n", o->prompt.c_str(), text.c_str());
-    std::fprintf(stderr, "prefill %zu tokens: %.2f ms; decode %lld tokens: %.3f ms/token\n", ids.size(), prefill_ms,
-                 static_cast<long long>(o->tokens), per_tok);
   });
 }
 

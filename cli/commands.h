@@ -14,6 +14,7 @@ void add_search_command(CLI::App& app);
 void add_frontier_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 void add_proxy_command(CLI::App& app);
 void add_bench_table_command(CLI::App& app);
 void add_bench_search_command(CLI::App& app);

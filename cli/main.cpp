@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   flashnas::cli::add_frontier_command(app);
   flashnas::cli::add_export_command(app);
   flashnas::cli::add_generate_command(app);
+  flashnas::cli::add_eval_command(app);
   flashnas::cli::add_proxy_command(app);
   flashnas::cli::add_bench_table_command(app);
   flashnas::cli::add_bench_search_command(app);
