@@ -271,6 +271,35 @@ TEST(BadInput, ACorruptTokenFileIsRefusedBeforeTheStudyAndARepairedOneRuns) {
   EXPECT_FALSE(fs::exists(st.dir / "m"));
 }
 
+// A study whose config names its data by a relative path reads it from the
+// folder the search ran in; export --train-tokens run elsewhere says so (and
+// makes nothing), and run there it trains.
+TEST(BadInput, ExportTrainTokensNamesTheFolderARelativeDataPathIsReadFrom) {
+  Study st;
+  std::string text = read_file(st.config);
+  const std::string abs = (st.dir / "data.tokens").string();
+  ASSERT_NE(text.find(abs), std::string::npos);
+  text.replace(text.find(abs), abs.size(), "data.tokens");
+  st.dir.write("rel.toml", text);
+  auto args = st.search_args();
+  args[2] = (st.dir / "rel.toml").string();
+  auto r = run_cli(args, {"env", "--chdir=" + st.dir.path().string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  TempDir elsewhere;
+  const std::vector<std::string> ex = {"export", "--db", st.db, "--study", "s", "--train-tokens", "256", "--no-measure",
+                                       "--threads", "1", "--out", (st.dir / "m").string()};
+  r = run_cli(ex, {"env", "--chdir=" + elsewhere.path().string()});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("train.data \"data.tokens\" is a relative path and is not in " + elsewhere.path().string()),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("run export from the folder the search ran in"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(st.dir / "m"));
+  r = run_cli(ex, {"env", "--chdir=" + st.dir.path().string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(st.dir / "m" / "model.safetensors"));
+}
+
 // Without --dtype, profile --space measures in the config's [latency] dtype:
 // the table its search will look for (it used to measure float32 and call the
 // bfloat16 table complete, and the search sent the user back to profile).
