@@ -36,6 +36,17 @@ std::string file_uri(const std::filesystem::path& path) {
 
 bool writable(const std::filesystem::path& p) { return ::access(p.c_str(), W_OK) == 0; }
 
+// sqlite3_open_v2, or InputError "<path>: cannot open database<what>: <SQLite's message>".
+sqlite3* open_db(const std::filesystem::path& path, const std::string& target, int flags, const std::string& what) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(target.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+    const std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    throw InputError(path.string() + ": cannot open database" + what + ": " + msg);
+  }
+  return db;
+}
+
 }  // namespace
 
 Db::Db(const std::filesystem::path& path, Access access) : path_(path), access_(access) {
@@ -57,12 +68,7 @@ Db::Db(const std::filesystem::path& path, Access access) : path_(path), access_(
                        std::strerror(errno) + "); give a database in a writable folder");
     }
     const int flags = SQLITE_OPEN_READWRITE | (access == Access::create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_FULLMUTEX;
-    if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
-      const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
-      sqlite3_close(db_);
-      db_ = nullptr;
-      throw InputError(path.string() + ": cannot open database: " + msg);
-    }
+    db_ = open_db(path, path.string(), flags, "");
   }
   sqlite3_busy_timeout(db_, 30000);
   try {
@@ -106,12 +112,7 @@ void Db::open_read_only() {
       flags |= SQLITE_OPEN_URI;
     }
   }
-  if (sqlite3_open_v2(target.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
-    const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw InputError(p + ": cannot open database for reading: " + msg);
-  }
+  db_ = open_db(path_, target, flags, " for reading");
   if (flags & SQLITE_OPEN_READWRITE) exec("PRAGMA query_only=ON");
 }
 
