@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <memory>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -14,10 +15,21 @@ namespace flashnas {
 namespace fs = std::filesystem;
 namespace {
 
-// The documents to evaluate, as token ids, with their UTF-8 byte counts.
+// The documents to evaluate: a token file's read one at a time (a large file
+// is never held in memory), or text tokenized in memory.
 struct Docs {
-  std::vector<std::vector<int64_t>> tokens;
-  std::vector<int64_t> bytes;
+  std::unique_ptr<TokenFile> file;
+  std::vector<std::vector<int64_t>> text_tokens;
+  std::vector<int64_t> text_bytes;
+  int64_t count() const { return file ? file->num_docs() : int64_t(text_tokens.size()); }
+  int64_t length(int64_t d) const { return file ? file->doc_end(d) - file->doc_begin(d) : int64_t(text_tokens[size_t(d)].size()); }
+  int64_t bytes(int64_t d) const { return file ? file->doc_bytes(d) : text_bytes[size_t(d)]; }
+  std::vector<int64_t> tokens(int64_t d) const {
+    if (!file) return text_tokens[size_t(d)];
+    std::vector<int64_t> ids(size_t(length(d)));
+    file->read(file->doc_begin(d), int64_t(ids.size()), ids.data());
+    return ids;
+  }
 };
 
 // A token file must have been made with the model's tokenizer: the same kind,
@@ -41,29 +53,19 @@ Docs read_docs(const LoadedModel& m, const fs::path& data) {
   std::error_code ec;
   if (!fs::exists(data, ec)) throw InputError("--data " + data.string() + ": no such file or folder");
   if (fs::is_regular_file(data, ec) && is_token_file(data)) {
-    TokenFile f(data);
-    check_same_tokenizer(m, f, data);
-    f.check_ids();
-    for (int64_t i = 0; i < f.num_docs(); ++i) {
-      std::vector<int64_t> ids(size_t(f.doc_end(i) - f.doc_begin(i)));
-      f.read(f.doc_begin(i), int64_t(ids.size()), ids.data());
-      d.tokens.push_back(std::move(ids));
-      d.bytes.push_back(f.doc_bytes(i));
-    }
+    d.file = std::make_unique<TokenFile>(data);
+    check_same_tokenizer(m, *d.file, data);
+    d.file->check_ids();  // ids below the tokenizer's vocabulary, which the model was trained with
   } else {
     for (const auto& doc : read_corpus(data)) {
       const auto ids = m.tokenizer->encode(doc.text);
-      d.tokens.emplace_back(ids.begin(), ids.end());
-      d.bytes.push_back(int64_t(doc.text.size()));
+      d.text_tokens.emplace_back(ids.begin(), ids.end());
+      d.text_bytes.push_back(int64_t(doc.text.size()));
     }
   }
-  for (const auto& ids : d.tokens) {
-    for (const int64_t id : ids) {
-      if (id >= m.arch.vocab_size) {
-        throw InputError(data.string() + ": token id " + std::to_string(id) + " is outside the model's vocabulary of " +
-                         std::to_string(m.arch.vocab_size));
-      }
-    }
+  if (m.tokenizer->vocab_size() > m.arch.vocab_size) {
+    throw InputError(data.string() + ": the model's tokenizer has " + std::to_string(m.tokenizer->vocab_size()) +
+                     " tokens, more than its vocabulary of " + std::to_string(m.arch.vocab_size));
   }
   return d;
 }
@@ -95,7 +97,7 @@ EvalResult evaluate_model(const LoadedModel& m, const fs::path& data, const Eval
   const int64_t T = r.seq_len, V = m.arch.vocab_size;
   const Docs docs = read_docs(m, data);
   int64_t total = 0;
-  for (const auto& ids : docs.tokens) total += std::max<int64_t>(0, int64_t(ids.size()) - 1);
+  for (int64_t d = 0; d < docs.count(); ++d) total += std::max<int64_t>(0, docs.length(d) - 1);
   if (total == 0) throw InputError(data.string() + ": no document has two tokens or more; there is nothing to predict");
   if (o.max_tokens > 0) total = std::min(total, o.max_tokens);
 
@@ -121,12 +123,12 @@ EvalResult evaluate_model(const LoadedModel& m, const fs::path& data, const Eval
     pending_n = 0;
     if (progress) progress(r.tokens, total);
   };
-  for (size_t d = 0; d < docs.tokens.size() && r.tokens + pending_n * pending_len < total; ++d) {
-    const auto& ids = docs.tokens[d];
-    if (ids.size() < 2) continue;
+  for (int64_t d = 0; d < docs.count() && r.tokens + pending_n * pending_len < total; ++d) {
+    if (docs.length(d) < 2) continue;
+    const std::vector<int64_t> ids = docs.tokens(d);
     ++r.docs;
     used_tokens += int64_t(ids.size());
-    used_bytes += docs.bytes[d];
+    used_bytes += docs.bytes(d);
     for (int64_t start = 0; start + 1 < int64_t(ids.size()); start += T) {
       int64_t len = std::min<int64_t>(T, int64_t(ids.size()) - 1 - start);
       const int64_t left = total - r.tokens - pending_n * pending_len;
