@@ -22,6 +22,7 @@ MeasureOptions DeviceOptions::apply(DeviceInfo* info) const {
   MeasureOptions m;
   m.device = parse_device(device, "--device");
   m.dtype = parse_dtype(dtype, "--dtype");
+  m.runtime = runtime_;
   if (runtime_ != "eager" && runtime_ != "cudagraph") {
     throw InputError("--runtime: must be eager or cudagraph, got \"" + runtime_ + "\"");
   }

@@ -16,7 +16,7 @@ BenchJudgement bench_against_table(const ArchSpec& spec, const Workload& w, cons
                                    const std::string& db, const DeviceInfo& info) {
   LutStore store(db, Access::read_only);
   const int64_t device = store.require_device(info);
-  const LutTable table = LutTable::load(store, device, dtype_name(m.dtype), "eager");
+  const LutTable table = LutTable::load(store, device, dtype_name(m.dtype), m.runtime);
   BenchJudgement out;
   out.predicted_ms = predict(spec, w, table).total_ms;
   MachineProbe probe(m.device, probe_memory_bytes(read_cpu_caches()));

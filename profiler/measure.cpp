@@ -1,6 +1,7 @@
 #include "profiler/measure.h"
 
 #include <chrono>
+#include <memory>
 #include <set>
 
 #include <ATen/Parallel.h>
@@ -225,6 +226,40 @@ json BenchResult::to_json() const {
   return json{{"total", stats(total)}, {"prefill", stats(prefill)}, {"decode", stats(decode)}};
 }
 
+namespace {
+
+// The decode steps of `w` captured as CUDA graphs (see bench_workload).
+std::function<void()> graphed_decode(HybridLM& model, const torch::Tensor& prompt, const Workload& w,
+                                     const MeasureOptions& opts) {
+  if (opts.runtime == "eager") return {};
+  if (opts.runtime != "cudagraph") throw InputError("runtime: must be eager or cudagraph, got \"" + opts.runtime + "\"");
+  if (!opts.device.is_cuda()) throw InputError("runtime cudagraph needs a CUDA device; the CPU runs eager only");
+#ifdef FLASHNAS_WITH_CUDA
+  auto cache = std::make_shared<ModelCache>(model->init_cache(w.batch, w.prompt + w.generate, opts.dtype));
+  torch::Tensor token = w.prompt > 0 ? model->extend(prompt, *cache).select(1, w.prompt - 1).argmax(-1)
+                                     : prompt.select(1, 0).clone();
+  auto graphs = std::make_shared<DecodeGraphs>(w.generate, [&](int64_t, bool capture) {
+    if (capture) {
+      token.copy_(model->step(token, *cache).argmax(-1));
+      return;
+    }
+    // The eager warm-up must not advance the positions the capture bakes in.
+    std::vector<int64_t> pos;
+    for (const auto& l : cache->layers) pos.push_back(l.pos);
+    const int64_t model_pos = cache->pos;
+    model->step(token, *cache);
+    cache->pos = model_pos;
+    for (size_t i = 0; i < pos.size(); ++i) cache->layers[i].pos = pos[i];
+  });
+  return [graphs, cache, token] { graphs->replay(); };
+#else
+  (void)model, (void)prompt, (void)w;
+  throw InputError("device " + opts.device.str() + ": this flashnas was built without CUDA (-DFLASHNAS_CUDA=ON)");
+#endif
+}
+
+}  // namespace
+
 BenchResult bench_workload(const ArchSpec& spec, const Workload& w, const MeasureOptions& opts) {
   using clock = std::chrono::steady_clock;
   c10::InferenceMode inference;
@@ -232,6 +267,7 @@ BenchResult bench_workload(const ArchSpec& spec, const Workload& w, const Measur
   model->to(opts.device, opts.dtype);
   auto prompt = torch::randint(0, spec.vocab_size, {w.batch, std::max<int64_t>(w.prompt, 1)},
                                torch::TensorOptions().dtype(torch::kLong).device(opts.device));
+  const std::function<void()> replay_decode = graphed_decode(model, prompt, w, opts);
   std::vector<double> pre, dec;
   auto sample = [&] {
     const auto t0 = clock::now();
@@ -242,8 +278,12 @@ BenchResult bench_workload(const ArchSpec& spec, const Workload& w, const Measur
     // the split between prefill and decode would be wrong.
     if (opts.timing.sync) opts.timing.sync();
     const auto t1 = clock::now();
-    torch::Tensor token = w.prompt > 0 ? last.argmax(-1) : prompt.select(1, 0);
-    for (int64_t g = 0; g < w.generate; ++g) token = model->step(token, cache).argmax(-1);
+    if (replay_decode) {
+      replay_decode();
+    } else {
+      torch::Tensor token = w.prompt > 0 ? last.argmax(-1) : prompt.select(1, 0);
+      for (int64_t g = 0; g < w.generate; ++g) token = model->step(token, cache).argmax(-1);
+    }
     if (opts.timing.sync) opts.timing.sync();
     const auto t2 = clock::now();
     pre.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());

@@ -19,6 +19,10 @@ struct MeasureOptions {
   int attempts = 3;
   torch::Device device = torch::kCPU;
   torch::ScalarType dtype = torch::kFloat32;
+  // Whole-model runs (bench_workload): "eager", or "cudagraph" (CUDA only:
+  // each decode step replayed from a CUDA graph captured before timing).
+  // LUT entries take theirs from LutKey::runtime.
+  std::string runtime = "eager";
 };
 
 // Times one entry (a sublayer or the model's ends) in its phase. On CPU a
@@ -57,7 +61,12 @@ ProfileReport run_profile(const std::vector<LutKey>& plan, LutStore& store, int6
                           int rounds = 1);
 
 // End to end: a fresh cache, a prefill of the prompt, then `generate` decode
-// steps feeding back the argmax token, all with the real model.
+// steps feeding back the argmax token, all with the real model. With runtime
+// "cudagraph" the decode steps are CUDA graphs captured once before timing
+// (one per position, each with its own state buffers, as a graph-serving
+// runtime holds them); the timed prefill is eager and the graphs then replay
+// in order. The replays read the state captured with them rather than the
+// timed prefill's: the same kernels on the same shapes, so the same time.
 struct BenchResult {
   TimingStats total, prefill, decode;  // decode: all generate steps of a sample together
   json to_json() const;

@@ -97,7 +97,10 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
   rep.runs = int64_t(runs.size());
   rep.rounds = so.rounds;
   rep.run_rounds = so.run_rounds;
-  const std::string dtype = dtype_name(opts.dtype), runtime = entries.empty() ? "eager" : entries.front().runtime;
+  const std::string dtype = dtype_name(opts.dtype), runtime = opts.runtime;
+  for (const auto& k : entries) {
+    if (k.runtime != runtime) throw Error("run_session: entry " + k.describe() + " is not of runtime " + runtime);
+  }
   const int threads = opts.device.is_cpu() ? at::get_num_threads() : 0;
 
   // What is stored already (a resumed run skips it).

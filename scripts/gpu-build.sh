@@ -23,5 +23,9 @@ cmake --build "$build" -j "$(nproc)"
 echo "gpu-build: built in $(($(date +%s) - start)) s into $build"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "gpu-build: no nvidia-smi"
 if [ "${FLASHNAS_GPU_TESTS:-1}" = 1 ]; then
-  ctest --test-dir "$build" --output-on-failure -j 8
+  # Eight tests at a time, each with its share of the cores: LibTorch would
+  # otherwise give every test all of them, and CPU tests such as the float64
+  # gradient checks slow down many times over when threads outnumber cores.
+  jobs=8
+  OMP_NUM_THREADS=$(( $(nproc) / jobs > 0 ? $(nproc) / jobs : 1 )) ctest --test-dir "$build" --output-on-failure -j "$jobs"
 fi

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include <torch/cuda.h>
+
 #include "common/device.h"
 #include "common/error.h"
 #include "common/files.h"
@@ -94,6 +96,8 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
     if (threads > 0) at::set_num_threads(threads);
     m.device = parse_device(dev.value("device", "cpu"), "LUT device");
     m.dtype = parse_dtype(cfg.dtype, "latency.dtype");
+    m.runtime = cfg.runtime;
+    if (m.device.is_cuda()) m.timing.sync = [] { torch::cuda::synchronize(); };
     const DeviceInfo here = describe_device(m.device);
     const bool same = here.fingerprint() == dev.at("fingerprint").get<std::string>();
     const LutTable table = LutTable::load(lut, device, cfg.dtype, cfg.runtime);
@@ -101,10 +105,7 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
     for (const auto& b : cfg.budgets) {
       const Prediction p = predict(arch, b.workload, table);
       json row = {{"budget", b.to_json()}, {"predicted_ms", p.total_ms}, {"meets_budget", b.met(p.total_ms)}};
-      if (o.measure && same && cfg.runtime != "eager") {
-        row["measured_ms"] = nullptr;
-        row["why_not_measured"] = "whole-model " + cfg.runtime + " runs are not built yet; eager runs would not compare";
-      } else if (o.measure && same) {
+      if (o.measure && same) {
         log("export: measuring " + b.workload.str());
         MachineProbe probe(m.device, probe_memory_bytes(read_cpu_caches()));
         const ProbeReading before = probe.read();

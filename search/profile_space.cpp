@@ -114,12 +114,6 @@ SpaceProfilePlan plan_space_profile(const SearchConfig& cfg, const SpaceProfileO
   if (o.fit < 0) throw InputError("--calibrate: must be >= 0");
   if (o.validate < 0) throw InputError("--validate: must be >= 0");
   if (o.extrapolate < 0) throw InputError("--extrapolate: must be >= 0");
-  if (runtime != "eager" && (o.fit > 0 || o.validate > 0)) {
-    throw InputError("--runtime " + runtime +
-                     ": whole-model runs in that runtime are not built yet, so the table cannot be fitted or validated "
-                     "against them (eager runs would not compare); profile with --calibrate 0 --validate 0, and the "
-                     "table's verdict will say it is unvalidated");
-  }
   SpaceProfilePlan plan;
   for (const auto& b : cfg.budgets) plan.workloads.push_back(b.workload);
   for (const auto& w : o.extra_workloads) plan.workloads.push_back(w);

@@ -14,9 +14,16 @@
 #include <gtest/gtest.h>
 
 #include "common/device.h"
+#include "profiler/measure.h"
+#include "profiler/predict.h"
 #include "supernet/hybrid_lm.h"
 #include "supernet/registry.h"
 #include "tests/test_util.h"
+#ifdef FLASHNAS_WITH_CUDA
+#include <torch/cuda.h>
+
+#include "profiler/cuda_timing.h"
+#endif
 
 namespace flashnas {
 namespace {
@@ -108,6 +115,93 @@ TEST(CudaModel, PrefillAndDecodeMatchTheCpu) {
     tok = sc.argmax(-1);
   }
 }
+
+// A model with every operator, for the CUDA-graph tests.
+ArchSpec every_op_spec() {
+  json layers = json::array();
+  for (const auto& c : op_cases()) {
+    json l = c.hp;
+    l["type"] = c.type;
+    layers.push_back(l);
+  }
+  return ArchSpec::from_json(json{{"d_model", kD}, {"vocab_size", 97}, {"tie_embeddings", true}, {"layers", layers}},
+                             "every-op test spec");
+}
+
+#ifdef FLASHNAS_WITH_CUDA
+// The decode replayed from CUDA graphs computes what the eager decode does:
+// each graph reads the state the previous one wrote, at its own position.
+TEST(CudaGraph, ReplayedDecodeStepsEqualTheEagerOnesForEveryOperator) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device visible";
+  torch::manual_seed(5);
+  HybridLM model(every_op_spec());
+  const torch::Device cuda("cuda:0");
+  model->to(cuda);
+  c10::InferenceMode inference;
+  const int64_t B = 2, P = 21, G = 7;
+  auto prompt = torch::randint(0, 97, {B, P}, torch::TensorOptions().dtype(torch::kLong).device(cuda));
+  ModelCache ec = model->init_cache(B, P + G, torch::kFloat32);
+  auto token = model->extend(prompt, ec).select(1, P - 1).argmax(-1);
+  std::vector<torch::Tensor> eager;
+  for (int64_t g = 0; g < G; ++g) {
+    eager.push_back(model->step(token, ec));
+    token = eager.back().argmax(-1);
+  }
+  ModelCache gc = model->init_cache(B, P + G, torch::kFloat32);
+  auto tok = model->extend(prompt, gc).select(1, P - 1).argmax(-1);
+  auto logits = torch::zeros({G, B, 97}, torch::TensorOptions().device(cuda));
+  // The eager warm-up advances the state; start each capture from a copy of
+  // the positions before it, as bench_workload does.
+  DecodeGraphs graphs(G, [&](int64_t g, bool capture) {
+    if (!capture) {
+      ModelCache scratch = gc;
+      std::vector<OpState> copies;
+      for (auto& l : scratch.layers) copies.push_back(clone_state(l));
+      scratch.layers = copies;
+      model->step(tok.clone(), scratch);
+      return;
+    }
+    logits[g].copy_(model->step(tok, gc));
+    tok.copy_(logits[g].argmax(-1));
+  });
+  // Nothing ran yet in the graphs: the logits are still zero.
+  torch::cuda::synchronize();
+  EXPECT_EQ(logits.abs().max().item<float>(), 0.0f);
+  graphs.replay();
+  torch::cuda::synchronize();
+  for (int64_t g = 0; g < G; ++g) {
+    EXPECT_LE(max_rel_diff(logits[g].cpu(), eager[size_t(g)].cpu()), 1e-5) << "decode step " << g;
+  }
+}
+
+// bench_workload's cudagraph runtime times prefill and decode apart, with or
+// without a prompt; LUT entries of every operator are timed from graphs too.
+TEST(CudaGraph, BenchAndEntriesRunInTheCudaGraphRuntime) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device visible";
+  MeasureOptions m;
+  m.device = torch::Device("cuda:0");
+  m.runtime = "cudagraph";
+  m.timing.warmup = 1;
+  m.timing.min_count = 3;
+  m.timing.min_seconds = 0;
+  m.timing.sync = [] { torch::cuda::synchronize(); };
+  m.attempts = 1;
+  const ArchSpec spec = every_op_spec();
+  for (const char* w : {"batch=2,prompt=16,generate=5", "batch=1,prompt=0,generate=4"}) {
+    const BenchResult r = bench_workload(spec, Workload::parse(w), m);
+    EXPECT_GE(r.total.count, 3) << w;
+    EXPECT_GT(r.decode.median_us, 0) << w;
+    EXPECT_NEAR(r.total.median_us, r.prefill.median_us + r.decode.median_us, 0.5 * r.total.median_us) << w;
+  }
+  for (const auto& l : spec.layers) {
+    for (Phase ph : {Phase::Prefill, Phase::Decode}) {
+      const LutKey k = sublayer_key(l, kD, ph, 2, 16, "float32", "cudagraph");
+      const TimingStats s = measure_entry(k, m);
+      EXPECT_GT(s.median_us, 0) << k.describe();
+    }
+  }
+}
+#endif
 
 }  // namespace
 }  // namespace flashnas
