@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "common/threads.h"
 #include "search/export.h"
+#include "search/hf_export.h"
 #include "train/checkpoint.h"
 
 namespace flashnas::cli {
@@ -13,23 +14,35 @@ namespace flashnas::cli {
 void add_export_command(CLI::App& app) {
   struct Opts {
     ExportOptions e;
-    std::string db, lut, out;
+    std::string db, lut, out, model;
     bool json = false, no_measure = false;
   };
   auto o = std::make_shared<Opts>();
-  auto* cmd = app.add_subcommand("export", "Write a trial as a model folder (safetensors, config, latency report, card)");
-  cmd->add_option("--db", o->db, "Study database")->required();
-  cmd->add_option("--study", o->e.study, "Study name")->required();
-  cmd->add_option("--trial", o->e.trial, "Trial number (default: the study's best)");
+  auto* cmd = app.add_subcommand("export", "Write a trial (or a trained model folder) as a model folder that flashnas and "
+                                           "Hugging Face transformers load (safetensors, config, latency report, card)");
+  auto* db = cmd->add_option("--db", o->db, "Study database");
+  auto* study = cmd->add_option("--study", o->e.study, "Study name");
+  auto* model = cmd->add_option("--model", o->model, "Instead of a study: a model folder (flashnas train's run folder, "
+                                                     "or an export) to copy with the transformers files added");
+  db->excludes(model);
+  study->excludes(model);
+  cmd->add_option("--trial", o->e.trial, "Trial number (default: the study's best)")->excludes(model);
   cmd->add_option("--out", o->out, "Folder to create")->required();
-  cmd->add_option("--lut", o->lut, "LUT database, when not in --db");
+  cmd->add_option("--lut", o->lut, "LUT database, when not in --db")->excludes(model);
   cmd->add_option("--train-tokens", o->e.train_tokens,
                   "Train the architecture again for this many tokens first (0: keep the trial's weights)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->excludes(model);
   cmd->add_option("--threads", o->e.threads, "Training threads (0: LibTorch default)")->capture_default_str();
   cmd->add_flag("--no-measure", o->no_measure, "Do not bench the budgets' workloads");
   cmd->add_flag("--json", o->json, "Print latency.json");
   cmd->callback([o] {
+    if (!o->model.empty()) {
+      export_model_folder(o->model, o->out);
+      std::printf("exported to %s\n", o->out.c_str());
+      return;
+    }
+    if (o->db.empty() || o->e.study.empty()) throw InputError("export: give --db and --study (a study's trial), or --model DIR");
     o->e.db = o->db;
     o->e.lut_db = o->lut;
     o->e.out = o->out;

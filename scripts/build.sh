@@ -9,7 +9,7 @@ prefix=$("$FLASHNAS_VENV/bin/python" -c 'import torch.utils; print(torch.utils.c
 start=$(now)
 mkdir -p "$FLASHNAS_BUILD"
 cmake -S "$FLASHNAS_ROOT" -B "$FLASHNAS_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$prefix" "$@" >"$FLASHNAS_BUILD/configure.log" 2>&1 ||
+  -DCMAKE_PREFIX_PATH="$prefix" -DFLASHNAS_TEST_PYTHON="$FLASHNAS_VENV/bin/python" "$@" >"$FLASHNAS_BUILD/configure.log" 2>&1 ||
   { cat "$FLASHNAS_BUILD/configure.log" >&2; die "CMake configure failed"; }
 log "building in $FLASHNAS_BUILD ($(nproc) jobs)"
 cmake --build "$FLASHNAS_BUILD" -j "$(nproc)"

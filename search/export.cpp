@@ -16,6 +16,7 @@
 #include "profiler/predict.h"
 #include "profiler/probe.h"
 #include "search/frontier.h"
+#include "search/hf_export.h"
 #include "search/runner.h"
 #include "supernet/accounting.h"
 #include "train/training_data.h"
@@ -163,9 +164,15 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
     card += "\n## Files\n\n- `model.safetensors`: parameters named as in flashnas' HybridLM (`embed_tokens.weight`, "
             "`layers.<i>.norm.weight`, `layers.<i>.<type>.*`, `norm.weight`, `lm_head.weight` unless tied).\n"
             "- `config.json`: the ArchSpec (`arch`), tokenizer, dtype and training recipe.\n"
-            "- `latency.json`: predicted and measured latency per budget.\n\n"
-            "Decode with: `flashnas generate --model <this folder> --prompt \"...\"`\n";
+            "- `latency.json`: predicted and measured latency per budget.\n"
+            "- `configuration_flashnas.py`, `modeling_flashnas.py`, `generation_config.json` (and for the byte-level "
+            "tokenizer `tokenizer.json`, `tokenizer_config.json`): the model for Hugging Face transformers.\n\n"
+            "Decode with: `flashnas generate --model <this folder> --prompt \"...\"`, or in Python:\n\n"
+            "    from transformers import AutoModelForCausalLM, AutoTokenizer\n"
+            "    model = AutoModelForCausalLM.from_pretrained(\"<this folder>\", trust_remote_code=True)\n"
+            "    tok = AutoTokenizer.from_pretrained(\"<this folder>\", trust_remote_code=True)\n";
     write_file_atomic(tmp / "README.md", card);
+    write_hf_files(tmp);
     publish_work_dir(tmp, o.out);
     return latency;
   } catch (...) {

@@ -153,5 +153,46 @@ TEST(Eval, BadRequestsExitTwoAndWriteNothing) {
   }
 }
 
+// export --model copies a model folder with the transformers files added
+// (what they compute is tests/test_hf_export.py's business); bad requests
+// exit 2 naming the problem and leave nothing behind.
+TEST(ExportModel, CopiesTheFolderWithTheTransformersFilesOrNothing) {
+  const auto& t = trained();
+  TempDir out;
+  const fs::path hf = out / "hf";
+  const auto ok = run_cli({"export", "--model", t.model.string(), "--out", hf.string()});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  for (const char* name : {"model.safetensors", "config.json", "configuration_flashnas.py", "modeling_flashnas.py",
+                           "generation_config.json", "tokenizer.json", "tokenizer_config.json"}) {
+    EXPECT_TRUE(fs::exists(hf / name)) << name;
+  }
+  EXPECT_FALSE(fs::exists(hf / "checkpoint"));
+  const json cfg = load_json_file(hf / "config.json");
+  EXPECT_EQ(cfg.at("model_type"), "flashnas");
+  EXPECT_EQ(cfg.at("auto_map").at("AutoModelForCausalLM"), "modeling_flashnas.FlashnasForCausalLM");
+  EXPECT_EQ(cfg.at("arch"), load_json_file(t.model / "config.json").at("arch"));
+  // The weights are the run's, byte for byte.
+  EXPECT_EQ(read_file(hf / "model.safetensors"), read_file(t.model / "model.safetensors"));
+  // flashnas itself still reads the folder.
+  const auto gen = run_cli({"generate", "--model", hf.string(), "--prompt", "a", "--tokens", "2", "--threads", "1"});
+  EXPECT_EQ(gen.exit_code, 0) << gen.err;
+
+  TempDir bad;
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--model", (bad / "missing").string(), "--out", (bad / "o").string()}, "not a model folder"},
+      {{"--model", t.model.string(), "--out", hf.string()}, "exists; give a new folder"},
+      {{"--model", t.model.string(), "--db", "x.db", "--out", (bad / "o").string()}, "--db excludes --model"},
+      {{"--out", (bad / "o").string()}, "give --db and --study"},
+  };
+  for (const auto& [extra, message] : cases) {
+    std::vector<std::string> a = {"export"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    const auto r = run_cli(a);
+    EXPECT_EQ(r.exit_code, 2) << message << ": " << r.err;
+    EXPECT_NE(r.err.find(message), std::string::npos) << "wanted \"" << message << "\" in: " << r.err;
+    EXPECT_TRUE(bad.entries().empty()) << message;
+  }
+}
+
 }  // namespace
 }  // namespace flashnas::test

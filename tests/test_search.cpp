@@ -435,7 +435,8 @@ TEST(SearchCli, StudyFrontierExportAndGenerate) {
   const json lat = json::parse(r.out);
   EXPECT_TRUE(lat["budgets"][0]["measured_ms"].is_null()) << "the synthetic LUT's device is not this machine";
   EXPECT_NE(lat["budgets"][0]["why_not_measured"].get<std::string>().find("not the LUT's device"), std::string::npos);
-  for (const char* name : {"model.safetensors", "config.json", "latency.json", "README.md", "curve.csv"}) {
+  for (const char* name : {"model.safetensors", "config.json", "latency.json", "README.md", "curve.csv",
+                           "modeling_flashnas.py", "configuration_flashnas.py", "generation_config.json", "tokenizer.json"}) {
     EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(out) / name)) << name;
   }
   EXPECT_EQ(load_json_file(std::filesystem::path(out) / "config.json")["arch_hash"].get<std::string>(),

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""An exported flashnas model in Hugging Face transformers agrees with flashnas.
+
+Trains configs/arch/every-op-tiny.json (meta tokens, attention, sliding-window
+attention, Mamba2, DeltaNet, Gated DeltaNet, FFN; chunk 16, window 8) briefly on
+text from the repository (long enough that greedy text varies), exports it with `flashnas export --model`, loads it
+with AutoModelForCausalLM / AutoTokenizer (trust_remote_code) and checks:
+  - the tokenizer gives the bytes of the text, and decodes them back;
+  - the logits at every position of a 106-token prompt (not a multiple of the
+    chunk) agree with `flashnas eval --logits` within 1e-4;
+  - a prefill followed by one-token steps (the recurrent forms) gives the
+    logits of the whole prompt at once (the chunked forms) within 1e-4;
+  - greedy generate() gives the text `flashnas generate --temperature 0` does;
+  - the loss over a text file, in the windows `flashnas eval` uses, agrees with
+    its figure within 1e-5.
+Prints load time and ms per generated token next to flashnas generate's
+(reported, not asserted). Usage: test_hf_export.py FLASHNAS_BINARY SOURCE_DIR
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+import transformers
+from safetensors.torch import load_file
+
+FLASHNAS, SOURCE = sys.argv[1], sys.argv[2]
+PROMPT = ("The for statement in Python differs a bit from what you may be used to in C or Pascal. "
+          "It iterates over")
+failures = []
+
+
+def check(ok, what):
+    print(("ok    " if ok else "FAIL  ") + what, flush=True)
+    if not ok:
+        failures.append(what)
+
+
+def flashnas(*args):
+    r = subprocess.run([FLASHNAS, *args], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"flashnas {' '.join(args)} exited {r.returncode}:\n{r.stderr}")
+    return r.stdout
+
+
+def main():
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        # A corpus of several documents: the paragraphs of the repository's README.
+        corpus = os.path.join(tmp, "corpus")
+        os.mkdir(corpus)
+        paragraphs = [p for p in open(os.path.join(SOURCE, "README.md"), encoding="utf-8").read().split("\n\n") if p]
+        for i in range(8):
+            with open(os.path.join(corpus, f"d{i}.txt"), "w", encoding="utf-8") as f:
+                f.write("\n\n".join(paragraphs[i::8]))
+        tokens, run, hf = (os.path.join(tmp, n) for n in ("c.tokens", "run", "hf"))
+        flashnas("data", "prepare", "--input", corpus, "--out", tokens)
+        flashnas("train", "--arch", os.path.join(SOURCE, "configs/arch/every-op-tiny.json"), "--data", tokens,
+                 "--tokens", "98304", "--batch-size", "8", "--seq-len", "64", "--lr", "0.01", "--threads", "2", "--quiet",
+                 "--out", run)
+        flashnas("export", "--model", run, "--out", hf)
+
+        t0 = time.perf_counter()
+        model = transformers.AutoModelForCausalLM.from_pretrained(hf, trust_remote_code=True).eval()
+        tok = transformers.AutoTokenizer.from_pretrained(hf, trust_remote_code=True)
+        load_s = time.perf_counter() - t0
+
+        text = PROMPT + " \u00e9\u20ac"
+        ids = tok(text).input_ids
+        check(ids == list(text.encode("utf-8")) and tok.decode(ids) == text,
+              "AutoTokenizer encodes to the text's bytes and decodes them back")
+
+        logits_file = os.path.join(tmp, "logits.safetensors")
+        flashnas("eval", "--model", hf, "--logits", PROMPT, "--out", logits_file, "--threads", "2")
+        ref = load_file(logits_file)["logits"]
+        x = torch.tensor([list(PROMPT.encode())])
+        with torch.no_grad():
+            full = model(x).logits[0]
+        diff = (full - ref).abs().max().item()
+        print(f"      {x.shape[1]} positions, largest logit difference {diff:.3g} (largest logit {ref.abs().max():.3g})")
+        check(full.shape == ref.shape and diff <= 1e-4, "logits agree with flashnas eval --logits within 1e-4")
+
+        with torch.no_grad():
+            out = model(x[:, :37], use_cache=True)
+            steps, cache = [out.logits[0]], out.past_key_values
+            for t in range(37, x.shape[1]):
+                out = model(x[:, t:t + 1], past_key_values=cache, use_cache=True)
+                steps.append(out.logits[0])
+                cache = out.past_key_values
+        inc = torch.cat(steps, 0)
+        check((inc - full).abs().max().item() <= 1e-4,
+              f"prefill of 37 then one-token steps equals the whole prompt (diff {(inc - full).abs().max().item():.3g})")
+
+        n_new = 32
+        gen = json.loads(flashnas("generate", "--model", hf, "--prompt", PROMPT, "--tokens", str(n_new),
+                                  "--temperature", "0", "--threads", "2", "--json"))
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            g = model.generate(x, max_new_tokens=n_new, do_sample=False)
+        hf_ms = (time.perf_counter() - t0) * 1e3 / n_new
+        hf_text = bytes(g[0, x.shape[1]:].tolist()).decode("utf-8", errors="replace")
+        check(len(set(hf_text)) >= 4, "the generated text varies (so that agreeing on it means something)")
+        check(hf_text == gen["text"], f"greedy generate() gives flashnas generate's text ({hf_text!r})")
+
+        data = os.path.join(tmp, "eval.txt")
+        with open(data, "w", encoding="utf-8") as f:
+            f.write(open(os.path.join(SOURCE, "configs/demo.toml"), encoding="utf-8").read())
+        ev = json.loads(flashnas("eval", "--model", hf, "--data", data, "--seq-len", "64", "--threads", "2", "--json",
+                                 "--quiet"))
+        b = list(open(data, "rb").read())
+        nats, n = 0.0, 0
+        with torch.no_grad():
+            for s in range(0, len(b) - 1, 64):
+                L = min(64, len(b) - 1 - s)
+                logp = torch.log_softmax(model(torch.tensor([b[s:s + L]])).logits[0].double(), -1)
+                nats -= logp[torch.arange(L), torch.tensor(b[s + 1:s + L + 1])].sum().item()
+                n += L
+        loss = nats / n
+        check(n == ev["tokens"] and abs(loss - ev["loss"]) <= 1e-5,
+              f"loss over {n} tokens {loss:.7f} agrees with flashnas eval's {ev['loss']:.7f} within 1e-5")
+
+        print(f"      load {load_s:.2f} s; generate {hf_ms:.2f} ms/token in transformers "
+              f"{transformers.__version__}, {gen['decode_ms_per_token']:.2f} ms/token in flashnas generate")
+    if failures:
+        sys.exit(f"{len(failures)} check(s) failed")
+
+
+if __name__ == "__main__":
+    main()
