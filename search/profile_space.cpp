@@ -58,8 +58,7 @@ std::vector<LutKey> only_ops(std::vector<LutKey> entries, const std::vector<std:
 
 }  // namespace
 
-std::vector<std::pair<std::string, ArchSpec>> outside_archs(const SearchSpace& space, int n, uint64_t seed,
-                                                            bool widest) {
+std::vector<std::pair<std::string, ArchSpec>> outside_archs(const SearchSpace& space, int n, uint64_t seed) {
   // Each operator type's layer at each width, from the profiler's grid.
   std::map<std::pair<int64_t, std::string>, LayerSpec> layer_at;
   for (const auto& g : space.grid_archs()) {
@@ -76,7 +75,6 @@ std::vector<std::pair<std::string, ArchSpec>> outside_archs(const SearchSpace& s
   sp.width_mode = SearchSpace::Width::Gene;
   for (int i = 0; i < n; ++i) {
     Genome g = sp.random(rng);
-    if (widest && !sp.widths.empty()) g.d_model = *std::max_element(sp.widths.begin(), sp.widths.end());
     const int kind = i % 3;
     if (kind == 2 && !sp.ffn_choices.empty()) {
       const int most = *std::max_element(sp.ffn_choices.begin(), sp.ffn_choices.end());
@@ -129,10 +127,8 @@ SpaceProfilePlan plan_space_profile(const SearchConfig& cfg, const SpaceProfileO
   const auto outside = outside_archs(cfg.space, o.extrapolate, o.seed);
   // A few outside architectures (other draws) join the fit set, so that the
   // latency model sees models larger and less mixed than the space's; the
-  // extrapolate set stays held out. They are drawn at the widest width: the
-  // in-space fit set covers the widths, and the cost of weights past the
-  // caches (the excess-weight term) is learnt from the largest models.
-  const auto outside_fit = outside_archs(cfg.space, o.fit / 5, o.seed ^ 0xf17f17f17ULL, /*widest=*/true);
+  // extrapolate set stays held out.
+  const auto outside_fit = outside_archs(cfg.space, o.fit / 5, o.seed ^ 0xf17f17f17ULL);
   std::set<std::string> held_out;
   for (const auto& a : held) held_out.insert(a.hash());
   for (const auto& [label, a] : outside) held_out.insert(a.hash());

@@ -64,10 +64,7 @@ json run_profile_request(ProfileRequest r, const DeviceInfo& info, const Measure
                          const std::function<void(const std::string&)>& log,
                          const std::function<void(const SessionProgress&)>& progress);
 
-// Architectures outside the space (the extrapolate set), `n` of them, in
-// turn twice the deepest, one mixer type, and FFN-heavy; at random widths of
-// the space, or all at its widest with `widest` (the largest weights).
-std::vector<std::pair<std::string, ArchSpec>> outside_archs(const SearchSpace& space, int n, uint64_t seed,
-                                                            bool widest = false);
+// Architectures outside the space (the extrapolate set), `n` of them.
+std::vector<std::pair<std::string, ArchSpec>> outside_archs(const SearchSpace& space, int n, uint64_t seed);
 
 }  // namespace flashnas
