@@ -45,11 +45,9 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
   }
   const int64_t source_trial = t->reused_from ? *t->reused_from : t->number;
   const ArchSpec arch = ArchSpec::from_json(parse_json(t->arch, "trial " + std::to_string(t->number) + ", column arch"), "trial " + std::to_string(t->number));
-  json config_doc;
-  {
-    StudyStore store(o.db, Access::read_only);
-    config_doc = store.get_study(o.study).config;
-  }
+  // The study's record (its config and the LUT device it priced with), read once.
+  const auto study = StudyStore(o.db, Access::read_only).get_study(o.study);
+  const json& config_doc = study.config;
   const SearchConfig cfg = SearchConfig::from_json(config_doc, "study \"" + o.study + "\" config");
 
   const fs::path tmp = make_work_dir(o.out);
@@ -89,8 +87,7 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
     // Latency: predicted from the LUT, measured here when this is the LUT's device.
     const fs::path lut_db = o.lut_db.empty() ? o.db : o.lut_db;
     LutStore lut(lut_db, Access::read_only);
-    StudyStore store(o.db, Access::read_only);
-    const int64_t device = store.get_study(o.study).lut_device;
+    const int64_t device = study.lut_device;
     const json dev = lut.device_info(device);
     MeasureOptions m;
     const int threads = dev.value("threads", 0);
