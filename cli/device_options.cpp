@@ -1,7 +1,6 @@
 #include "cli/device_options.h"
 
 #include <ATen/Parallel.h>
-#include <torch/cuda.h>
 
 #include "common/error.h"
 #include "common/threads.h"
@@ -19,15 +18,12 @@ void DeviceOptions::add_to(CLI::App& cmd) {
 
 MeasureOptions DeviceOptions::apply(DeviceInfo* info) const {
   use_threads(threads, "--threads");
-  MeasureOptions m;
-  m.device = parse_device(device, "--device");
-  m.dtype = parse_dtype(dtype, "--dtype");
-  m.runtime = runtime_;
+  const torch::Device dev = parse_device(device, "--device");
   if (runtime_ != "eager" && runtime_ != "cudagraph") {
     throw InputError("--runtime: must be eager or cudagraph, got \"" + runtime_ + "\"");
   }
-  if (runtime_ == "cudagraph" && !m.device.is_cuda()) throw InputError("--runtime cudagraph: needs --device cuda:N");
-  if (m.device.is_cuda()) m.timing.sync = [] { torch::cuda::synchronize(); };
+  if (runtime_ == "cudagraph" && !dev.is_cuda()) throw InputError("--runtime cudagraph: needs --device cuda:N");
+  MeasureOptions m = measure_options(dev, parse_dtype(dtype, "--dtype"), runtime_);
   *info = describe_device(m.device);
   return m;
 }

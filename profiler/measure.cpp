@@ -5,6 +5,7 @@
 #include <set>
 
 #include <ATen/Parallel.h>
+#include <torch/cuda.h>
 
 #include "common/device.h"
 #include "common/error.h"
@@ -25,14 +26,21 @@ const CpuCaches& cpu_caches() {
 
 constexpr size_t kMaxCopies = 32;
 
+// A runtime must be one flashnas knows, and cudagraph needs a CUDA device.
+void check_runtime(const std::string& runtime, const torch::Device& device) {
+  if (runtime != "eager" && runtime != "cudagraph") {
+    throw InputError("runtime: must be eager or cudagraph, got \"" + runtime + "\"");
+  }
+  if (runtime == "cudagraph" && !device.is_cuda()) {
+    throw InputError("runtime cudagraph needs a CUDA device; the CPU runs eager only");
+  }
+}
+
 // One timing run in the entry's runtime: host clock on CPU; CUDA events on a
 // GPU, replaying a CUDA graph of the call for runtime "cudagraph".
 TimingStats time_once(const std::function<void()>& fn, const MeasureOptions& opts, const std::string& runtime) {
-  if (runtime != "eager" && runtime != "cudagraph") throw Error("unknown runtime \"" + runtime + "\"");
-  if (opts.device.is_cpu()) {
-    if (runtime != "eager") throw InputError("runtime cudagraph needs a CUDA device; the CPU runs eager only");
-    return measure(fn, opts.timing);
-  }
+  check_runtime(runtime, opts.device);
+  if (opts.device.is_cpu()) return measure(fn, opts.timing);
 #ifdef FLASHNAS_WITH_CUDA
   return runtime == "cudagraph" ? measure_cuda_graph(fn, opts.timing) : measure_cuda_events(fn, opts.timing);
 #else
@@ -61,6 +69,16 @@ ArchSpec ends_spec(const LutKey& key) {
 }
 
 }  // namespace
+
+MeasureOptions measure_options(torch::Device device, torch::ScalarType dtype, const std::string& runtime) {
+  check_runtime(runtime, device);
+  MeasureOptions m;
+  m.device = device;
+  m.dtype = dtype;
+  m.runtime = runtime;
+  if (device.is_cuda()) m.timing.sync = [] { torch::cuda::synchronize(); };
+  return m;
+}
 
 int64_t rotation_bytes(const CpuCaches& c, int threads) {
   const int64_t t = std::max(1, threads);
@@ -231,9 +249,8 @@ namespace {
 // The decode steps of `w` captured as CUDA graphs (see bench_workload).
 std::function<void()> graphed_decode(HybridLM& model, const torch::Tensor& prompt, const Workload& w,
                                      const MeasureOptions& opts) {
+  check_runtime(opts.runtime, opts.device);
   if (opts.runtime == "eager") return {};
-  if (opts.runtime != "cudagraph") throw InputError("runtime: must be eager or cudagraph, got \"" + opts.runtime + "\"");
-  if (!opts.device.is_cuda()) throw InputError("runtime cudagraph needs a CUDA device; the CPU runs eager only");
 #ifdef FLASHNAS_WITH_CUDA
   auto cache = std::make_shared<ModelCache>(model->init_cache(w.batch, w.prompt + w.generate, opts.dtype));
   torch::Tensor token = w.prompt > 0 ? model->extend(prompt, *cache).select(1, w.prompt - 1).argmax(-1)

@@ -25,6 +25,11 @@ struct MeasureOptions {
   std::string runtime = "eager";
 };
 
+// Options for measuring on `device` in `runtime` (eager, or cudagraph on a
+// CUDA device; InputError otherwise): on a GPU, timing.sync waits for the
+// device, so host-clock timings (bench_workload) include its work.
+MeasureOptions measure_options(torch::Device device, torch::ScalarType dtype, const std::string& runtime);
+
 // Times one entry (a sublayer or the model's ends) in its phase. On CPU a
 // sublayer is timed as rotating copies whose weights together reach
 // rotation_bytes(), as inside a whole model, where the other layers evict a

@@ -4,8 +4,6 @@
 
 #include <cstdio>
 
-#include <torch/cuda.h>
-
 #include "common/device.h"
 #include "common/error.h"
 #include "common/files.h"
@@ -89,13 +87,10 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
     LutStore lut(lut_db, Access::read_only);
     const int64_t device = study.lut_device;
     const json dev = lut.device_info(device);
-    MeasureOptions m;
     const int threads = dev.value("threads", 0);
     if (threads > 0) at::set_num_threads(threads);
-    m.device = parse_device(dev.value("device", "cpu"), "LUT device");
-    m.dtype = parse_dtype(cfg.dtype, "latency.dtype");
-    m.runtime = cfg.runtime;
-    if (m.device.is_cuda()) m.timing.sync = [] { torch::cuda::synchronize(); };
+    const MeasureOptions m = measure_options(parse_device(dev.value("device", "cpu"), "LUT device"),
+                                             parse_dtype(cfg.dtype, "latency.dtype"), cfg.runtime);
     const DeviceInfo here = describe_device(m.device);
     const bool same = here.fingerprint() == dev.at("fingerprint").get<std::string>();
     const LutTable table = LutTable::load(lut, device, cfg.dtype, cfg.runtime);
