@@ -2,11 +2,13 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "cli/commands.h"
 #include "common/error.h"
 #include "common/format.h"
 #include "train/corpus.h"
+#include "train/task_stats.h"
 #include "train/dataset.h"
 #include "train/token_file.h"
 #include "train/tokenizer.h"
@@ -19,11 +21,15 @@ void add_prepare(CLI::App& data) {
   struct Opts {
     std::string input, out, tokenizer;
     int64_t max_doc_bytes = 1 << 20;
-    bool json = false;
+    bool json = false, skip_bad = false;
   };
   auto o = std::make_shared<Opts>();
-  auto* cmd = data.add_subcommand("prepare", "Tokenize a UTF-8 text file or folder into a token file");
-  cmd->add_option("--input", o->input, "Text file or folder (read recursively, in sorted order)")->required();
+  auto* cmd = data.add_subcommand("prepare", "Tokenize UTF-8 text, or task records (.jsonl), into a token file");
+  cmd->add_option("--input", o->input,
+                  "Text file or folder (read recursively, in sorted order), or a .jsonl file of task records: "
+                  "{\"prompt\", \"completion\"} or {\"messages\": [{\"role\", \"content\"}, ...]}")
+      ->required();
+  cmd->add_flag("--skip-bad", o->skip_bad, "Task records: skip bad records (and count them) instead of refusing the file");
   cmd->add_option("--out", o->out, "Token file to write (atomically)")->required();
   cmd->add_option("--tokenizer", o->tokenizer, "SentencePiece model file; default: byte-level (vocabulary 256)");
   cmd->add_option("--max-doc-bytes", o->max_doc_bytes, "Cut files larger than this into several documents at line ends")
@@ -31,9 +37,20 @@ void add_prepare(CLI::App& data) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", o->json, "Print a JSON summary");
   cmd->callback([o] {
-    const json summary = prepare_token_file(o->input, o->out, o->tokenizer, o->max_doc_bytes);
+    const json summary = prepare_token_file(o->input, o->out, o->tokenizer, o->max_doc_bytes, o->skip_bad);
     if (o->json) {
       std::cout << summary.dump(2) << "\n";
+    } else if (!summary["task"].is_null()) {
+      const json& t = summary["task"];
+      std::printf("%s: %lld task records (%lld prompt/completion, %lld chat), %s bytes -> %s tokens (%s, vocabulary %lld)\n",
+                  o->out.c_str(), static_cast<long long>(t["records"].get<int64_t>()),
+                  static_cast<long long>(t["prompt_completion"].get<int64_t>()), static_cast<long long>(t["chat"].get<int64_t>()),
+                  with_commas(summary["bytes"].get<int64_t>()).c_str(), with_commas(summary["tokens"].get<int64_t>()).c_str(),
+                  summary["type"].get<std::string>().c_str(), static_cast<long long>(summary["vocab_size"].get<int64_t>()));
+      if (t["skipped"].get<int64_t>() > 0) {
+        std::printf("skipped %lld bad records; the first:\n", static_cast<long long>(t["skipped"].get<int64_t>()));
+        for (const auto& r : summary["skipped_reasons"]) std::printf("  %s\n", r.get<std::string>().c_str());
+      }
     } else {
       std::printf("%s: %lld documents, %s bytes -> %s tokens (%s, vocabulary %lld)\n", o->out.c_str(),
                   static_cast<long long>(summary["docs"].get<int64_t>()), with_commas(summary["bytes"].get<int64_t>()).c_str(),
@@ -65,18 +82,29 @@ void add_info(CLI::App& data) {
     std::string file;
     double val_fraction = 0.05;
     uint64_t seed = 0;
+    double suggest_ms = 0;
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
-  auto* cmd = data.add_subcommand("info", "Describe a token file: header, split by document, unigram entropy");
+  auto* cmd = data.add_subcommand("info", "Describe a token file: header, split by document, unigram entropy; task lengths");
   cmd->add_option("file", o->file, "Token file")->required();
   cmd->add_option("--val-fraction", o->val_fraction, "Share of documents held out")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Split seed")->capture_default_str();
+  cmd->add_option("--suggest-budgets", o->suggest_ms,
+                  "Task data: print [[budgets]] for a config, batch 1 at the p90 prompt and completion lengths with this "
+                  "limit in ms, and a p99 tail");
   cmd->add_flag("--json", o->json, "Print JSON");
   cmd->callback([o] {
     auto file = std::make_shared<TokenFile>(o->file);
+    if (o->suggest_ms != 0 || file->has_completion_mask()) {
+      const TaskStats st = task_length_stats(*file);
+      if (o->suggest_ms != 0) {
+        std::cout << suggest_budgets_toml(st, o->suggest_ms, o->file);
+        return;
+      }
+    }
     TokenDataset ds(file, o->val_fraction, o->seed);
-    const json j = {{"file", o->file},
+    json j = {{"file", o->file},
                     {"tokens", file->num_tokens()},
                     {"docs", file->num_docs()},
                     {"vocab_size", file->vocab_size()},
@@ -86,6 +114,9 @@ void add_info(CLI::App& data) {
                     {"val", {{"docs", ds.val().docs}, {"tokens", ds.val().tokens}, {"bytes", ds.val().bytes}}},
                     {"unigram_bits_per_token", ds.unigram_bits_per_token()},
                     {"unigram_bits_per_byte", ds.unigram_bits_per_byte()}};
+    std::optional<TaskStats> st;
+    if (file->has_completion_mask()) st = task_length_stats(*file);
+    if (st) j["task_lengths"] = st->to_json();
     if (o->json) {
       std::cout << j.dump(2) << "\n";
       return;
@@ -97,8 +128,18 @@ void add_info(CLI::App& data) {
                 static_cast<unsigned long long>(o->seed), o->val_fraction, static_cast<long long>(ds.train().docs),
                 with_commas(ds.train().tokens).c_str(), static_cast<long long>(ds.val().docs),
                 with_commas(ds.val().tokens).c_str());
-    std::printf("unigram entropy of the training split: %.4f bits/token, %.4f bits/byte\n",
-                ds.unigram_bits_per_token(), ds.unigram_bits_per_byte());
+    std::printf("unigram entropy of the training split%s: %.4f bits/token, %.4f bits/byte\n",
+                st ? " (completion tokens)" : "", ds.unigram_bits_per_token(), ds.unigram_bits_per_byte());
+    if (st) {
+      auto line = [](const char* what, const LengthStats& l) {
+        std::printf("%-10s tokens: p50 %lld, p90 %lld, p99 %lld, max %lld, mean %.1f\n", what, static_cast<long long>(l.p50),
+                    static_cast<long long>(l.p90), static_cast<long long>(l.p99), static_cast<long long>(l.max), l.mean);
+      };
+      std::printf("task records: %lld (completion = the answer and its end marker %s)\n", static_cast<long long>(st->records),
+                  "<|end|>");
+      line("prompt", st->prompt);
+      line("completion", st->completion);
+    }
   });
 }
 

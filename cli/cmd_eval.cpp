@@ -16,6 +16,8 @@ void add_eval_command(CLI::App& app) {
   struct Opts {
     std::string model, data, logits, out;
     EvalOptions e;
+    TaskEvalOptions t;
+    std::string split = "auto";
     int threads = 0;
     bool json = false, quiet = false;
   };
@@ -29,6 +31,13 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--seq-len", o->e.seq_len, "Tokens per window (0: the model's training length)")->capture_default_str();
   cmd->add_option("--max-tokens", o->e.max_tokens, "Predict at most this many tokens (0: all)")->capture_default_str();
   cmd->add_option("--batch", o->e.batch, "Windows per forward pass")->capture_default_str();
+  cmd->add_option("--split", o->split,
+                  "Task data: auto (the held-out records when --data is the model's own training file, else all), val, all")
+      ->capture_default_str();
+  cmd->add_option("--generate", o->t.generate_records, "Task data: records completed greedily for exact match and JSON (-1: all)")
+      ->capture_default_str();
+  cmd->add_option("--max-new-tokens", o->t.max_new, "Task data: greedy tokens per record (0: the reference's + 32)")
+      ->capture_default_str();
   cmd->add_option("--threads", o->threads, "CPU threads (0: LibTorch default)")->capture_default_str();
   cmd->add_flag("--json", o->json, "Print JSON");
   cmd->add_flag("--quiet", o->quiet, "No progress lines");
@@ -53,6 +62,36 @@ void add_eval_command(CLI::App& app) {
     using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
     auto last = t0;
+    if (is_task_data(o->data)) {
+      o->t.batch = o->e.batch;
+      std::string which;
+      std::string phase;
+      auto phase_t0 = t0;
+      const TaskEvalResult r = evaluate_model_task(m, o->data, o->split, o->t, &which, [&](const char* what, int64_t done, int64_t total) {
+        const auto now = clock::now();
+        if (phase != what) phase = what, phase_t0 = now;
+        if (o->quiet || now - last < std::chrono::seconds(2)) return;
+        last = now;
+        const double s = std::chrono::duration<double>(now - phase_t0).count();
+        std::fprintf(stderr, "eval: %s %lld / %lld records, ETA %s\n", what, static_cast<long long>(done), static_cast<long long>(total),
+                     format_duration(s * double(total - done) / double(std::max<int64_t>(1, done))).c_str());
+      });
+      if (o->json) {
+        json j = r.to_json();
+        j["model"] = o->model;
+        j["data"] = o->data;
+        j["records_evaluated"] = which;
+        std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+        return;
+      }
+      std::printf("%s on %s:\n%s (%.1f s)\n", o->model.c_str(), which.c_str(), r.summary().c_str(), r.seconds);
+      for (const auto& mm : r.mismatches) {
+        std::printf("  mismatch: ...%s\n    expected: %s\n    got:      %s\n", mm.prompt_tail.c_str(), mm.expected.c_str(),
+                    mm.got.c_str());
+      }
+      return;
+    }
+    if (o->split != "auto") throw InputError("--split: only for task data (a task token file or .jsonl)");
     const EvalResult r = evaluate_model(m, o->data, o->e, [&](int64_t done, int64_t total) {
       const auto now = clock::now();
       if (o->quiet || now - last < std::chrono::seconds(2)) return;

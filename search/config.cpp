@@ -32,12 +32,12 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
     if (!t.is_object()) throw InputError(src + ": field \"train\": must be a table");
     json merged = TrainRecipe{}.to_json();
     merged["tokens"] = 0;
-    std::vector<std::string> allowed = {"data"};
+    std::vector<std::string> allowed = {"data", "objective", "task_eval_records"};
     for (const auto& [k, v] : merged.items()) {
       if (k != "optimizer") allowed.push_back(k);
     }
     for (const auto& [k, v] : t.items()) {
-      if (k == "data") continue;
+      if (k == "data" || k == "objective" || k == "task_eval_records") continue;
       if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
         throw InputError(src + ": field \"train." + k + "\": unknown; allowed: " + join_comma(allowed));
       }
@@ -49,6 +49,13 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
     }
     if (!t.contains("tokens")) throw InputError(src + ": field \"train.tokens\": training tokens per candidate are required");
     c.data = t["data"].get<std::string>();
+    FieldReader tf(t, src, "train");
+    c.objective = tf.string("objective", c.objective);
+    if (c.objective != "loss" && c.objective != "completion_bpb") {
+      tf.fail("objective", "must be \"loss\" (the validation loss) or \"completion_bpb\" (bits per completion byte, task data), got \"" +
+                               c.objective + "\"");
+    }
+    c.task_eval_records = tf.non_negative("task_eval_records", c.task_eval_records);
     try {
       c.recipe = TrainRecipe::from_json(merged, src, "train");
     } catch (const json::exception& e) {

@@ -5,7 +5,8 @@
 //   [space] ... [space.ops.<type>] ...   search/space.h
 //   [constraints] min_attention, max_params
 //   [[budgets]] name, workload, max_ms | min_tokens_per_s   search/budget.h
-//   [train] data = "tokens file", tokens, batch_size, seq_len, lr, ...
+//   [train] data = "tokens file", tokens, batch_size, seq_len, lr, ...,
+//           objective = "loss" | "completion_bpb", task_eval_records
 //   [search] algorithm = "guided" | "evolution" | "random", objective = "loss" | "pareto",
 //            population, sample, offspring, trials, seed, init = [genomes], pool, kappa,
 //            fidelities = [tokens per rung], eta, token_budget,
@@ -62,6 +63,15 @@ struct SearchConfig {
   std::vector<Budget> budgets;
   TrainRecipe recipe;
   std::filesystem::path data;           // token file (flashnas data prepare)
+  // [train] objective: "loss" (default): the validation loss over the tokens
+  // the data counts (every token of text; completion tokens of task data);
+  // "completion_bpb": bits per completion byte, for task data only (refused
+  // for text). On one data file both rank candidates in the same order; the
+  // choice sets what the study reports as the fitness.
+  std::string objective = "loss";
+  // Task data: held-out records each trained trial completes greedily for
+  // its task metrics (exact match, JSON), stored with the trial; 0: none.
+  int64_t task_eval_records = 64;
   SearchSettings search;
   std::string dtype = "float32", runtime = "eager";
 

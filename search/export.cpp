@@ -17,6 +17,9 @@
 #include "search/hf_export.h"
 #include "search/runner.h"
 #include "supernet/accounting.h"
+#include "train/checkpoint.h"
+#include "train/task_eval.h"
+#include "train/token_file.h"
 #include "train/training_data.h"
 #include "train/trainer.h"
 
@@ -82,6 +85,26 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
         if (e.is_regular_file()) fs::copy_file(e.path(), tmp / e.path().filename());
       }
     }
+    // Task data: the exported model's task metrics on every held-out record
+    // (the trial's own, from fewer records, when the data is not here).
+    json task = nullptr;
+    {
+      std::error_code tec;
+      if (fs::exists(cfg.data, tec) && is_token_file(cfg.data) && TokenFile(cfg.data).has_completion_mask()) {
+        const TrainingData data = open_training_data(cfg.data, cfg.recipe.val_fraction, cfg.recipe.seed,
+                                                     "study \"" + o.study + "\" train.data");
+        log("export: task metrics on the " + std::to_string(data.dataset->val_docs().size()) + " held-out records of " +
+            cfg.data.string());
+        const LoadedModel lm = load_model_dir(tmp);
+        task = evaluate_task(lm.model, *data.tokenizer, task_records(*data.file, data.dataset->val_docs()), TaskEvalOptions{})
+                   .to_json();
+        task["records_evaluated"] = "held-out records (validation split) of " + cfg.data.string();
+      } else if (!t->task.is_null()) {
+        task = t->task;
+        task["records_evaluated"] = "from the search: the trial's first held-out records (" + cfg.data.string() + " is not here)";
+      }
+      if (!task.is_null()) write_file_atomic(tmp / "task.json", task.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+    }
     // Latency: predicted from the LUT, measured here when this is the LUT's device.
     const fs::path lut_db = o.lut_db.empty() ? o.db : o.lut_db;
     LutStore lut(lut_db, Access::read_only);
@@ -144,6 +167,24 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
                     mc["result"].value("val_bpb", 0.0));
       card += buf;
     }
+    if (!task.is_null()) {
+      auto pct = [&](const char* k) {
+        char b[32];
+        if (!task[k].is_number()) return std::string("-");
+        std::snprintf(b, sizeof b, "%.1f%%", 100.0 * task[k].get<double>());
+        return std::string(b);
+      };
+      char buf[512];
+      std::snprintf(buf, sizeof buf,
+                    "\n## Task metrics\n\nOn %lld %s: completion loss %.4f nats/token, %.4f bits per completion byte; "
+                    "greedy completions: exact match %s of %lld; of %lld JSON references, valid JSON %s, equal after parsing %s "
+                    "(`task.json`).\n",
+                    static_cast<long long>(task.value("records", int64_t(0))), task.value("records_evaluated", std::string()).c_str(),
+                    task.value("completion_loss", 0.0), task.value("completion_bpb", 0.0), pct("exact_rate").c_str(),
+                    static_cast<long long>(task.value("generated", int64_t(0))), static_cast<long long>(task.value("json_records", int64_t(0))),
+                    pct("json_valid_rate").c_str(), pct("json_equal_rate").c_str());
+      card += buf;
+    }
     card += "\n## Latency (" + dev.at("fingerprint").get<std::string>() + ")\n\n| budget | workload | limit ms | predicted ms | measured ms |\n|---|---|---|---|---|\n";
     for (const auto& row : budgets) {
       char buf[256];
@@ -157,6 +198,7 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
             "`layers.<i>.norm.weight`, `layers.<i>.<type>.*`, `norm.weight`, `lm_head.weight` unless tied).\n"
             "- `config.json`: the ArchSpec (`arch`), tokenizer, dtype and training recipe.\n"
             "- `latency.json`: predicted and measured latency per budget.\n"
+            "- `task.json` (task data only): completion loss, exact-match and JSON rates on held-out records.\n"
             "- `configuration_flashnas.py`, `modeling_flashnas.py`, `generation_config.json` (and for the byte-level "
             "tokenizer `tokenizer.json`, `tokenizer_config.json`): the model for Hugging Face transformers.\n\n"
             "Decode with: `flashnas generate --model <this folder> --prompt \"...\"`, or in Python:\n\n"

@@ -15,6 +15,20 @@ namespace {
 
 double predicted(const TrialRow& t, const Budget& b) { return t.predicted.at(b.name).get<double>(); }
 
+// The rates of a trial's task metrics (train/task_eval.h), for reports.
+json task_rates(const json& task) {
+  return json{{"generated", task.value("generated", 0)},     {"exact_rate", task.value("exact_rate", json())},
+              {"json_records", task.value("json_records", 0)}, {"json_valid_rate", task.value("json_valid_rate", json())},
+              {"json_equal_rate", task.value("json_equal_rate", json())}, {"completion_bpb", task.value("completion_bpb", json())}};
+}
+
+std::string format_percent(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f%%", 100.0 * v);
+  return b;
+}
+std::string format_percent_or_dash(const json& v) { return v.is_number() ? format_percent(v.get<double>()) : "-"; }
+
 bool is_trained(const TrialRow& t) { return t.status == "done" && !t.reused_from && std::isfinite(t.bpb); }
 // Compared on the frontier: trained to the highest rung any trial reached.
 bool compared(const TrialRow& t, int rung) { return is_trained(t) && t.rung == rung; }
@@ -127,6 +141,7 @@ json FrontierReport::to_json() const {
       const TrialRow& t = *by_number(n);
       front.push_back({{"trial", n}, {"genome", t.genome}, {"params", t.params}, {"predicted_ms", predicted(t, f.budget)},
                        {"loss", t.loss}, {"bpb", t.bpb}});
+      if (!t.task.is_null()) front.back()["task"] = task_rates(t.task);
     }
     bs.push_back({{"budget", f.budget.to_json()},
                   {"frontier", front},
@@ -146,6 +161,7 @@ json FrontierReport::to_json() const {
   if (const TrialRow* b = best()) {
     j["best"] = {{"trial", b->number}, {"genome", b->genome}, {"loss", b->loss}, {"bpb", b->bpb},
                  {"params", b->params}, {"predicted_ms", b->predicted}};
+    if (!b->task.is_null()) j["best"]["task"] = task_rates(b->task);
   }
   return j;
 }
@@ -178,9 +194,17 @@ std::string FrontierReport::summary() const {
     s += buf;
   }
   if (const TrialRow* b = best()) {
-    std::snprintf(buf, sizeof buf, "best: trial %lld  %s  loss %.4f (%.4f bits/byte), %lld params\n",
-                  static_cast<long long>(b->number), b->genome.c_str(), b->loss, b->bpb, static_cast<long long>(b->params));
+    std::snprintf(buf, sizeof buf, "best: trial %lld  %s  loss %.4f (%.4f bits/%sbyte), %lld params\n",
+                  static_cast<long long>(b->number), b->genome.c_str(), b->loss, b->bpb, b->task.is_null() ? "" : "completion ",
+                  static_cast<long long>(b->params));
     s += buf;
+    if (!b->task.is_null()) {
+      const json r = task_rates(b->task);
+      std::snprintf(buf, sizeof buf, "best's task metrics on %lld held-out records: exact match %s, valid JSON %s, equal JSON %s\n",
+                    static_cast<long long>(b->task.value("generated", int64_t(0))), format_percent_or_dash(r["exact_rate"]).c_str(),
+                    format_percent_or_dash(r["json_valid_rate"]).c_str(), format_percent_or_dash(r["json_equal_rate"]).c_str());
+      s += buf;
+    }
   }
   return s;
 }
@@ -192,13 +216,30 @@ std::string FrontierReport::table() const {
     std::snprintf(buf, sizeof buf, "\nfrontier for %s  (hypervolume %.4g ms*bpb, reference %.4g ms, %.4f bpb)\n",
                   f.budget.describe().c_str(), f.hypervolume, f.ref_ms, f.ref_bpb);
     s += buf;
-    std::snprintf(buf, sizeof buf, "%6s %12s %10s %10s %10s  %s\n", "trial", "predicted ms", "params", "val loss",
-                  "bits/byte", "architecture");
+    // Task studies: bits per completion byte, and the exact-match and
+    // valid-JSON rates on the held-out records (train/task_eval.h).
+    bool task = false;
+    for (int64_t n : f.front) task = task || !by_number(n)->task.is_null();
+    if (task) {
+      std::snprintf(buf, sizeof buf, "%6s %12s %10s %10s %10s %7s %7s  %s\n", "trial", "predicted ms", "params", "val loss",
+                    "compl bpb", "exact", "json ok", "architecture");
+    } else {
+      std::snprintf(buf, sizeof buf, "%6s %12s %10s %10s %10s  %s\n", "trial", "predicted ms", "params", "val loss",
+                    "bits/byte", "architecture");
+    }
     s += buf;
+    auto pct = [](const json& v) { return v.is_number() ? format_percent(v.get<double>()) : std::string("-"); };
     for (int64_t n : f.front) {
       const TrialRow& t = *by_number(n);
-      std::snprintf(buf, sizeof buf, "%6lld %12.2f %10lld %10.4f %10.4f  %s\n", static_cast<long long>(n),
-                    predicted(t, f.budget), static_cast<long long>(t.params), t.loss, t.bpb, t.genome.c_str());
+      if (task) {
+        const json r = t.task.is_null() ? json::object() : task_rates(t.task);
+        std::snprintf(buf, sizeof buf, "%6lld %12.2f %10lld %10.4f %10.4f %7s %7s  %s\n", static_cast<long long>(n),
+                      predicted(t, f.budget), static_cast<long long>(t.params), t.loss, t.bpb, pct(r.value("exact_rate", json())).c_str(),
+                      pct(r.value("json_valid_rate", json())).c_str(), t.genome.c_str());
+      } else {
+        std::snprintf(buf, sizeof buf, "%6lld %12.2f %10lld %10.4f %10.4f  %s\n", static_cast<long long>(n),
+                      predicted(t, f.budget), static_cast<long long>(t.params), t.loss, t.bpb, t.genome.c_str());
+      }
       s += buf;
     }
   }

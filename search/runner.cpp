@@ -22,6 +22,8 @@
 #include "search/fidelity.h"
 #include "search/pricer.h"
 #include "supernet/accounting.h"
+#include "train/checkpoint.h"
+#include "train/task_eval.h"
 #include "train/training_data.h"
 
 namespace flashnas {
@@ -186,8 +188,35 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
     throw InputError(cfg.source + ": field \"space.vocab_size\": " + std::to_string(cfg.space.vocab_size) +
                      " is smaller than the data's vocabulary (" + std::to_string(tok->vocab_size()) + ")");
   }
+  if (cfg.objective == "completion_bpb" && !ds->task()) {
+    throw InputError(cfg.source + ": field \"train.objective\": \"completion_bpb\" needs task data, and " + cfg.data.string() +
+                     " is plain text; prepare the records (.jsonl) with flashnas data prepare, or use objective = \"loss\"");
+  }
   const Rungs rungs(cfg);
   check_rungs_fit(cfg, rungs, *ds);
+  // Task data: the held-out records each trained model completes for its task metrics.
+  std::vector<TaskRecord> task_eval;
+  if (ds->task() && cfg.task_eval_records > 0) {
+    std::vector<int64_t> docs = ds->val_docs();
+    docs.resize(std::min<size_t>(docs.size(), size_t(cfg.task_eval_records)));
+    task_eval = task_records(*data.file, docs);
+  }
+  // Task metrics of the model a finished run left in `dir` (empty: none).
+  auto task_metrics = [&](const fs::path& dir) -> json {
+    if (task_eval.empty()) return nullptr;
+    const LoadedModel m = load_model_dir(dir);
+    TaskEvalOptions te;
+    te.batch = cfg.recipe.batch_size;
+    return evaluate_task(m.model, *tok, task_eval, te).to_json();
+  };
+  auto task_text = [](const json& task) -> std::string {
+    if (task.is_null()) return "";
+    std::string out = " | exact " + std::to_string(task["exact"].get<int64_t>()) + "/" + std::to_string(task["generated"].get<int64_t>());
+    if (task["json_records"].get<int64_t>() > 0) {
+      out += ", JSON valid " + std::to_string(task["json_valid"].get<int64_t>()) + "/" + std::to_string(task["json_records"].get<int64_t>());
+    }
+    return out;
+  };
 
   Pricer pricer(cfg, table);
   {
@@ -307,15 +336,17 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       log("trial " + std::to_string(t.number) + " " + t.genome + " failed at rung " + std::to_string(p.rung) + ": " + e.what());
       return;
     }
+    const json task = task_metrics(dir);
     {
       Transaction tx(store.db());
       store.finish_rung(t.id, p.rung, r);
+      if (!task.is_null()) store.set_task_metrics(t.id, p.rung, task);
       tx.commit();
     }
     std::error_code ec;
     fs::remove_all(from, ec);  // the state this promotion continued; no other promotion needs it
     ++sum.promoted;
-    log(result_line(t, r, p.rung));
+    log(result_line(t, r, p.rung) + task_text(task));
   };
   // A claimed trial back to pending, when the study stops for a reason that
   // is not the candidate's.
@@ -508,14 +539,16 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       throw_if_stopped("search: study \"" + o.study + "\" stopped in trial " + std::to_string(t.number) +
                        "; it goes back to pending: rerun the same command to continue");
       fs::remove_all(dir / "checkpoint");
+      const json task = task_metrics(dir);
       {
         Transaction tx(store.db());
         store.finish(t.id, r);
+        if (!task.is_null()) store.set_task_metrics(t.id, 0, task);
         tx.commit();
       }
       fault.hit("result");
       ++sum.trained;
-      log(result_line(t, r, 0));
+      log(result_line(t, r, 0) + task_text(task));
     } catch (const Stopped&) {
       // Stopped by a signal: nothing of the run is kept, the trial is pending again.
       release(t);

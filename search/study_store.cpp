@@ -61,6 +61,9 @@ constexpr const char* kCurvesTable =
     "CREATE TABLE IF NOT EXISTS trial_curves(trial_id INTEGER NOT NULL REFERENCES trials(id), rung INTEGER NOT NULL,"
     " step INTEGER NOT NULL, tokens INTEGER NOT NULL, train_loss REAL, val_loss REAL, lr REAL NOT NULL,"
     " PRIMARY KEY(trial_id, rung, step));";
+constexpr const char* kTaskTable =
+    "CREATE TABLE IF NOT EXISTS trial_task(trial_id INTEGER NOT NULL REFERENCES trials(id), rung INTEGER NOT NULL,"
+    " metrics TEXT NOT NULL, PRIMARY KEY(trial_id, rung));";
 
 // Version 2 (one fidelity, no rungs) to 3, in one transaction: every trained
 // trial becomes a trial at rung 0 with its curve.
@@ -124,6 +127,12 @@ StudyStore::StudyStore(const std::filesystem::path& path, Access access) : db_(p
       "CREATE INDEX IF NOT EXISTS trials_hash ON trials(study_id, hash);");
   db_.ensure_tables(kRungsTable);
   db_.ensure_tables(kCurvesTable);
+  db_.ensure_tables(kTaskTable);
+}
+
+void StudyStore::set_task_metrics(int64_t trial_id, int rung, const json& metrics) {
+  Stmt s(db_, "INSERT OR REPLACE INTO trial_task(trial_id, rung, metrics) VALUES(?, ?, ?)");
+  s.bind(1, trial_id).bind(2, int64_t(rung)).bind(3, metrics.dump(-1, ' ', false, json::error_handler_t::replace)).run();
 }
 
 std::vector<std::string> StudyStore::study_names() const {
@@ -212,6 +221,14 @@ std::vector<TrialRow> StudyStore::trials(int64_t study) const {
     x.train_s = opt_real(r, 7);
     x.reason = r.is_null(8) ? "" : r.text(8);
     by_id.at(r.int64(0))->rungs.push_back(x);
+  }
+  Stmt m(db_, "SELECT k.trial_id, k.rung, k.metrics FROM trial_task k JOIN trials t ON t.id = k.trial_id WHERE t.study_id = ?");
+  m.bind(1, study);
+  while (m.step()) {
+    TrialRow* t = by_id.at(m.int64(0));
+    if (static_cast<int>(m.int64(1)) == t->rung) {
+      t->task = parse_json(m.text(2), "study database, trial " + std::to_string(t->number) + ", table trial_task");
+    }
   }
   return out;
 }

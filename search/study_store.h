@@ -22,6 +22,10 @@
 //     only); a promotion in flight is a 'running' row above the trial's rung.
 //   trial_curves(trial_id, rung, step, tokens, train_loss, val_loss, lr)
 //     the whole curve of the run that ended at that rung.
+//   trial_task(trial_id, rung, metrics JSON)
+//     task data only: the trained model's task metrics at that rung
+//     (train/task_eval.h, on the study's held-out records). An additive
+//     table: version 3 files without it gain it on the next write.
 // Version 2 files are migrated to 3 in place (their trials become rung 0).
 #pragma once
 #include <cmath>
@@ -54,6 +58,7 @@ struct TrialRow {
   json predicted = json::object();  // budget name -> predicted ms
   double latency_ms = NAN, loss = NAN, bpb = NAN, train_s = NAN;
   int rung = -1;               // highest finished rung (-1: none); loss and bpb are its
+  json task;                   // task metrics at that rung (null: none recorded)
   std::vector<RungRow> rungs;  // by rung
 
   // The loss at rung r (NaN when the trial has not finished it).
@@ -102,6 +107,8 @@ class StudyStore {
   void start_rung(int64_t trial_id, int rung, int64_t tokens, const std::string& worker);
   void finish_rung(int64_t trial_id, int rung, const TrainResult& r);
   void fail_rung(int64_t trial_id, int rung, const std::string& reason, double train_s);
+  // Task metrics of a trial's model at `rung` (replaces earlier ones).
+  void set_task_metrics(int64_t trial_id, int rung, const json& metrics);
   // The curve of the run that ended at `rung` (-1: the trial's highest).
   std::vector<CurvePoint> curve(int64_t trial_id, int rung = -1) const;
 

@@ -12,8 +12,11 @@
 namespace flashnas {
 
 struct Document {
-  std::string source;  // "path" or "path#k" for the k-th piece of a cut file
+  std::string source;  // "path" or "path#k" for the k-th piece of a cut file, "path:line" for a task record
   std::string text;
+  // Task records (train/task_data.h): the byte offset in `text` where the
+  // completion begins (the completion is the rest of the text); -1 for plain text.
+  int64_t completion_at = -1;
 };
 
 // The text files under `path` (or `path` itself). InputError naming the path

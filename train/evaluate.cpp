@@ -9,6 +9,8 @@
 #include "common/files.h"
 #include "train/corpus.h"
 #include "train/safetensors.h"
+#include "train/dataset.h"
+#include "train/task_data.h"
 #include "train/token_file.h"
 
 namespace flashnas {
@@ -146,6 +148,57 @@ EvalResult evaluate_model(const LoadedModel& m, const fs::path& data, const Eval
   r.bits_per_byte = used_bytes > 0 ? r.loss / std::log(2.0) * double(used_tokens) / double(used_bytes) : NAN;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
+}
+
+bool is_task_data(const fs::path& data) {
+  std::error_code ec;
+  if (!fs::is_regular_file(data, ec)) return false;
+  if (is_jsonl_path(data)) return true;
+  return is_token_file(data) && TokenFile(data).has_completion_mask();
+}
+
+TaskEvalResult evaluate_model_task(const LoadedModel& m, const fs::path& data, const std::string& split,
+                                   const TaskEvalOptions& o, std::string* which,
+                                   const std::function<void(const char*, int64_t, int64_t)>& progress) {
+  if (split != "auto" && split != "val" && split != "all") {
+    throw InputError("--split: must be auto, val or all, got \"" + split + "\"");
+  }
+  std::error_code ec;
+  if (!fs::exists(data, ec)) throw InputError("--data " + data.string() + ": no such file");
+  std::vector<TaskRecord> records;
+  if (!is_token_file(data)) {
+    if (split == "val") throw InputError("--split val: only for a token file (the split is by the model's recipe); " + data.string() + " is JSONL");
+    records = task_records_from_jsonl(data, *m.tokenizer);
+    if (which) *which = "all " + std::to_string(records.size()) + " records of " + data.string();
+  } else {
+    TokenFile f(data);
+    check_same_tokenizer(m, f, data);
+    f.check_ids();
+    const json recipe = m.config.value("recipe", json::object());
+    const json trained = m.config.value("data", json::object());
+    const bool same = trained.value("path", std::string()) == fs::absolute(data).string() &&
+                      trained.value("tokens", int64_t(-1)) == f.num_tokens();
+    std::vector<int64_t> docs;
+    if (split == "val" || (split == "auto" && same)) {
+      if (!recipe.contains("seed") || !recipe.contains("val_fraction")) {
+        throw InputError("--split val: the model's config.json records no training recipe (seed, val_fraction); use --split all");
+      }
+      auto shared = std::make_shared<TokenFile>(data);
+      TokenDataset ds(shared, recipe.at("val_fraction").get<double>(), recipe.at("seed").get<uint64_t>());
+      docs = ds.val_docs();
+      if (which) *which = "the " + std::to_string(docs.size()) + " held-out records (validation split, seed " +
+                          std::to_string(recipe.at("seed").get<uint64_t>()) + ") of " + data.string();
+    } else {
+      for (int64_t d = 0; d < f.num_docs(); ++d) docs.push_back(d);
+      if (which) *which = "all " + std::to_string(docs.size()) + " records of " + data.string();
+    }
+    records = task_records(f, docs);
+  }
+  if (m.tokenizer->vocab_size() > m.arch.vocab_size) {
+    throw InputError(data.string() + ": the model's tokenizer has " + std::to_string(m.tokenizer->vocab_size()) +
+                     " tokens, more than its vocabulary of " + std::to_string(m.arch.vocab_size));
+  }
+  return evaluate_task(m.model, *m.tokenizer, records, o, progress);
 }
 
 PromptLogits prompt_logits(const LoadedModel& m, const std::string& prompt) {

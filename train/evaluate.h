@@ -15,6 +15,7 @@
 
 #include "common/json_io.h"
 #include "train/checkpoint.h"
+#include "train/task_eval.h"
 
 namespace flashnas {
 
@@ -39,6 +40,17 @@ struct EvalResult {
 // `progress(done, total)` counts predicted tokens.
 EvalResult evaluate_model(const LoadedModel& m, const std::filesystem::path& data, const EvalOptions& o,
                           const std::function<void(int64_t, int64_t)>& progress = {});
+
+// Task data (`flashnas eval --data` a task token file or a .jsonl file):
+// the task metrics of train/task_eval.h. Records: with split "val", the
+// validation split of a token file by the model's recipe (seed,
+// val_fraction); "all", every record; "auto", "val" when the token file is
+// the one the model was trained on (the same path and token count in its
+// config.json), else "all". `which` receives a description of the records.
+bool is_task_data(const std::filesystem::path& data);
+TaskEvalResult evaluate_model_task(const LoadedModel& m, const std::filesystem::path& data, const std::string& split,
+                                   const TaskEvalOptions& o, std::string* which,
+                                   const std::function<void(const char*, int64_t, int64_t)>& progress = {});
 
 // The prompt's tokens and, for every position, the next-token logits
 // (float32 [T, vocab_size]) from one forward pass.

@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 
 namespace {
 constexpr char kMagic[8] = {'F', 'N', 'T', 'O', 'K', 'E', 'N', 'S'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kTextVersion = 1, kTaskVersion = 2;
 constexpr size_t kFixedHeader = 48;
 
 template <typename T>
@@ -34,22 +34,41 @@ int64_t write_token_file(const fs::path& out, const std::vector<Document>& docs,
   if (docs.empty()) throw InputError(out.string() + ": no documents to write");
   const int64_t vocab = tokenizer.vocab_size();
   const uint32_t width = vocab <= 65536 ? 2 : 4;
-  std::vector<uint64_t> offsets = {0}, bytes;
-  std::string tokens;
-  for (const auto& d : docs) {
-    const auto ids = tokenizer.encode(d.text);
+  const bool task = docs.front().completion_at >= 0;
+  std::vector<uint64_t> offsets = {0}, bytes, completion_bytes;
+  std::string tokens, mask;
+  auto add = [&](const std::vector<int32_t>& ids, char m) {
     for (int32_t id : ids) {
       if (width == 2) put<uint16_t>(tokens, static_cast<uint16_t>(id));
       else put<uint32_t>(tokens, static_cast<uint32_t>(id));
     }
-    offsets.push_back(offsets.back() + ids.size());
+    if (task) mask.append(ids.size(), m);
+  };
+  for (const auto& d : docs) {
+    if ((d.completion_at >= 0) != task || d.completion_at > static_cast<int64_t>(d.text.size())) {
+      throw Error(out.string() + ": documents mix task records and plain text");
+    }
+    size_t n = 0;
+    if (task) {
+      const auto prompt = tokenizer.encode(std::string_view(d.text).substr(0, size_t(d.completion_at)));
+      const auto completion = tokenizer.encode(std::string_view(d.text).substr(size_t(d.completion_at)));
+      add(prompt, 0);
+      add(completion, 1);
+      n = prompt.size() + completion.size();
+      completion_bytes.push_back(d.text.size() - size_t(d.completion_at));
+    } else {
+      const auto ids = tokenizer.encode(d.text);
+      add(ids, 0);
+      n = ids.size();
+    }
+    offsets.push_back(offsets.back() + n);
     bytes.push_back(d.text.size());
   }
   json meta = extra_meta;
   meta["tokenizer"] = tokenizer.describe(model_name);
   const std::string meta_text = meta.dump();
   std::string file(kMagic, 8);
-  put<uint32_t>(file, kVersion);
+  put<uint32_t>(file, task ? kTaskVersion : kTextVersion);
   put<uint32_t>(file, width);
   put<uint64_t>(file, static_cast<uint64_t>(vocab));
   put<uint64_t>(file, offsets.back());
@@ -59,7 +78,9 @@ int64_t write_token_file(const fs::path& out, const std::vector<Document>& docs,
   pad8(file);
   for (uint64_t o : offsets) put<uint64_t>(file, o);
   for (uint64_t b : bytes) put<uint64_t>(file, b);
+  for (uint64_t b : completion_bytes) put<uint64_t>(file, b);
   file += tokens;
+  file += mask;
   write_file_atomic(out, file);
   return static_cast<int64_t>(offsets.back());
 }
@@ -108,7 +129,10 @@ TokenFile::TokenFile(const fs::path& path) : path_(path) {
   std::memcpy(&n_tokens, base + 24, 8);
   std::memcpy(&n_docs, base + 32, 8);
   std::memcpy(&meta_len, base + 40, 8);
-  if (version != kVersion) fail("unsupported token file version " + std::to_string(version));
+  if (version != kTextVersion && version != kTaskVersion) {
+    fail("unsupported token file version " + std::to_string(version) + " (this build reads 1 and 2)");
+  }
+  const bool task = version == kTaskVersion;
   if (width != 2 && width != 4) fail("bad token width " + std::to_string(width));
   if (vocab == 0 || vocab > (uint64_t(1) << 31)) {
     fail("vocabulary size " + std::to_string(vocab) + " in the header: must be 1 to 2^31; the file is corrupt");
@@ -127,17 +151,31 @@ TokenFile::TokenFile(const fs::path& path) : path_(path) {
     fail("corrupt metadata");
   }
   pos += (8 - pos % 8) % 8;
-  const size_t need = pos + 8 * (n_docs + 1) + 8 * n_docs + width * n_tokens;
+  const size_t need = pos + 8 * (n_docs + 1) + 8 * n_docs * (task ? 2 : 1) + width * n_tokens + (task ? n_tokens : 0);
   if (need != map_size_) {
     fail("size " + std::to_string(map_size_) + " bytes does not match its header (" + std::to_string(need) +
          "); the file is truncated or corrupt");
   }
   offsets_ = reinterpret_cast<const uint64_t*>(base + pos);
   bytes_ = offsets_ + n_docs + 1;
-  tokens_ = reinterpret_cast<const unsigned char*>(bytes_ + n_docs);
+  if (task) completion_bytes_ = bytes_ + n_docs;
+  tokens_ = reinterpret_cast<const unsigned char*>(bytes_ + n_docs * (task ? 2 : 1));
+  if (task) mask_ = tokens_ + width * n_tokens;
   if (offsets_[n_docs] != n_tokens) fail("document table does not end at the token count");
   for (uint64_t d = 0; d < n_docs; ++d) {
     if (offsets_[d] > offsets_[d + 1]) fail("document table entry " + std::to_string(d) + " runs backwards; the file is corrupt");
+  }
+  if (task) {
+    // Each document's completion is its tail: mask bytes 0...0 1...1.
+    for (uint64_t d = 0; d < n_docs; ++d) {
+      bool seen = false;
+      for (uint64_t i = offsets_[d]; i < offsets_[d + 1]; ++i) {
+        if (mask_[i] > 1 || (seen && mask_[i] == 0)) {
+          fail("completion mask of document " + std::to_string(d) + " is damaged at token " + std::to_string(i));
+        }
+        seen = seen || mask_[i] == 1;
+      }
+    }
   }
   vocab_ = static_cast<int64_t>(vocab);
   n_tokens_ = static_cast<int64_t>(n_tokens);
@@ -167,6 +205,19 @@ void TokenFile::read(int64_t begin, int64_t n, int64_t* out) const {
     throw InputError(path_.string() + ": token " + std::to_string(begin + at) + " is id " + std::to_string(out[at]) +
                      ", outside the vocabulary of " + std::to_string(vocab_) + " in its header; the file is corrupt");
   }
+}
+
+int64_t TokenFile::doc_completion_tokens(int64_t d) const {
+  if (!mask_) return 0;
+  int64_t n = 0;
+  for (int64_t i = doc_end(d) - 1; i >= doc_begin(d) && mask_[i] == 1; --i) ++n;
+  return n;
+}
+
+void TokenFile::read_mask(int64_t begin, int64_t n, uint8_t* out) const {
+  if (begin < 0 || begin + n > n_tokens_) throw Error(path_.string() + ": mask range out of bounds");
+  if (mask_) std::memcpy(out, mask_ + begin, size_t(n));
+  else std::memset(out, 0, size_t(n));
 }
 
 void TokenFile::check_ids() const {

@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include "train/checkpoint.h"
+#include "train/loss.h"
 
 #include <ATen/Parallel.h>
 #include <torch/nn/functional/loss.h>
@@ -30,16 +31,16 @@ json TrainResult::to_json() const {
   return json{{"val_loss", num(val_loss)},     {"val_ppl", num(val_ppl)}, {"val_bpb", num(val_bpb)},
               {"unigram_bpb", num(unigram_bpb)}, {"tokens", tokens},      {"steps", steps},
               {"params", params},              {"tokens_per_s", tokens_per_s}, {"wall_s", wall_s},
-              {"completed", completed}};
+              {"completed", completed},      {"task", task}};
 }
 
 std::string TrainResult::summary_text() const {
   char buf[512];
   std::snprintf(buf, sizeof buf,
                 "%s: %s tokens in %s (%s tok/s), %s params\n"
-                "validation: loss %.4f, perplexity %.3f, %.4f bits/byte (unigram baseline %.4f bits/byte)\n",
+                "validation%s: loss %.4f, perplexity %.3f, %.4f bits/byte (unigram baseline %.4f bits/byte)\n",
                 completed ? "done" : "stopped", format_count(double(tokens)).c_str(), format_duration(wall_s).c_str(),
-                format_count(tokens_per_s).c_str(), format_count(double(params)).c_str(), val_loss, val_ppl, val_bpb,
+                format_count(tokens_per_s).c_str(), format_count(double(params)).c_str(), task ? " (completion tokens)" : "", val_loss, val_ppl, val_bpb,
                 unigram_bpb);
   return buf;
 }
@@ -81,13 +82,19 @@ std::string curve_csv(const std::vector<CurvePoint>& curve) {
 }
 
 json data_identity(const TokenDataset& d) {
-  return json{{"path", fs::absolute(d.file().path()).string()},
+  json j = json{{"path", fs::absolute(d.file().path()).string()},
               {"tokens", d.file().num_tokens()},
               {"docs", d.file().num_docs()},
               {"vocab_size", d.file().vocab_size()},
               {"split", {{"seed", d.seed()}, {"val_fraction", d.val_fraction()}}},
               {"train", {{"docs", d.train().docs}, {"tokens", d.train().tokens}, {"bytes", d.train().bytes}}},
               {"val", {{"docs", d.val().docs}, {"tokens", d.val().tokens}, {"bytes", d.val().bytes}}}};
+  if (d.task()) {
+    // Task data: losses and bits per byte count completion tokens only.
+    j["task"] = {{"train", {{"completion_tokens", d.train().completion_tokens}, {"completion_bytes", d.train().completion_bytes}}},
+                 {"val", {{"completion_tokens", d.val().completion_tokens}, {"completion_bytes", d.val().completion_bytes}}}};
+  }
+  return j;
 }
 
 }  // namespace
@@ -215,7 +222,6 @@ TrainResult Trainer::train(bool resume, const fs::path& continue_from, int64_t s
   }
 
   const int64_t steps = recipe_.steps(), B = recipe_.batch_size, T = recipe_.seq_len;
-  const int64_t V = arch_.vocab_size;
   const auto t0 = clock::now();
   auto elapsed = [&] { return prior_elapsed + std::chrono::duration<double>(clock::now() - t0).count(); };
   auto last_report = clock::now();
@@ -224,15 +230,16 @@ TrainResult Trainer::train(bool resume, const fs::path& continue_from, int64_t s
 
   auto evaluate = [&] {
     torch::NoGradGuard no_grad;
-    double sum = 0;
+    LossSum sum;
     for (int64_t i = 0; i < recipe_.eval_batches; ++i) {
-      auto batch = data_->val_batch(i, B, T).to(device);
+      torch::Tensor w;
+      auto batch = data_->val_batch(i, B, T, &w).to(device);
       auto logits = model->forward(batch.narrow(1, 0, T));
-      sum += torch::nn::functional::cross_entropy(logits.reshape({-1, V}).to(torch::kFloat32),
-                                                  batch.narrow(1, 1, T).reshape(-1))
-                 .item<double>();
+      const LossSum s = lm_loss_sum(logits, batch.narrow(1, 1, T), w);
+      sum.nats += s.nats;
+      sum.count += s.count;
     }
-    return sum / static_cast<double>(recipe_.eval_batches);
+    return sum.nats / std::max(1.0, sum.count);
   };
   auto save_to = [&](const fs::path& dir, int64_t step_done) {
     const fs::path tmp = dir.string() + ".tmp", old = dir.string() + ".old";
@@ -285,10 +292,10 @@ TrainResult Trainer::train(bool resume, const fs::path& continue_from, int64_t s
     if (keep_stable && step == stable_end) save_to(stable_dir(out_, recipe_), step);
     const double lr = recipe_.lr_at(step);
     for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-    auto batch = data_->train_batch(step, B, T).to(device);
+    torch::Tensor weights;
+    auto batch = data_->train_batch(step, B, T, &weights).to(device);
     auto logits = model->forward(batch.narrow(1, 0, T));
-    auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, V}).to(torch::kFloat32),
-                                                     batch.narrow(1, 1, T).reshape(-1));
+    auto loss = lm_loss(logits, batch.narrow(1, 1, T), weights);
     optimizer.zero_grad();
     loss.backward();
     const double lv = loss.item<double>();
@@ -330,6 +337,7 @@ TrainResult Trainer::train(bool resume, const fs::path& continue_from, int64_t s
   const double run_s = std::chrono::duration<double>(clock::now() - t0).count();
   r.tokens_per_s = run_s > 0 ? static_cast<double>((step - start_step) * B * T) / run_s : 0;
   r.unigram_bpb = data_->unigram_bits_per_byte();
+  r.task = data_->task();
   r.val_loss = last_val;
   r.val_ppl = std::exp(last_val);
   r.val_bpb = last_val / std::log(2.0) / data_->val_bytes_per_token();

@@ -53,6 +53,7 @@ struct TrainResult {
   int64_t tokens = 0, steps = 0, params = 0;
   double tokens_per_s = 0, wall_s = 0;
   bool completed = false;  // false when stopped early by stop_at_step
+  bool task = false;       // task data: losses and bits per byte are over completion tokens and bytes
   std::vector<CurvePoint> curve;
   json to_json() const;
   // Two lines: tokens, time, speed and parameters; the validation result.

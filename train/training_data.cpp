@@ -3,9 +3,27 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "train/corpus.h"
+#include "train/task_data.h"
 
 namespace flashnas {
 namespace fs = std::filesystem;
+
+namespace {
+// Text documents, or task records from a .jsonl file (meta gets "task").
+std::vector<Document> read_documents(const fs::path& input, int64_t max_doc_bytes, bool skip_bad, json& meta,
+                                     TaskRead* task_out) {
+  std::error_code ec;
+  if (fs::is_regular_file(input, ec) && is_jsonl_path(input)) {
+    TaskRead t = read_task_jsonl(input, skip_bad);
+    meta["task"] = t.describe();
+    std::vector<Document> docs = std::move(t.records);
+    if (task_out) *task_out = std::move(t);
+    return docs;
+  }
+  if (skip_bad) throw InputError("--skip-bad: only for task data (a .jsonl file); " + input.string() + " is read as text");
+  return read_corpus(input, max_doc_bytes);
+}
+}  // namespace
 
 TrainingData open_training_data(const fs::path& tokens, double val_fraction, uint64_t seed, const std::string& where) {
   if (!is_token_file(tokens)) {
@@ -31,10 +49,11 @@ TrainingData training_data_from(const fs::path& data, const std::string& tokeniz
   // Text: checked and tokenized into the run folder first.
   std::shared_ptr<Tokenizer> tok = tokenizer_model.empty() ? std::shared_ptr<Tokenizer>(make_byte_tokenizer())
                                                            : std::shared_ptr<Tokenizer>(load_sentencepiece(tokenizer_model));
-  const auto docs = read_corpus(data);
+  json meta = {{"source", data.string()}};
+  const auto docs = read_documents(data, 1 << 20, false, meta, nullptr);
   fs::create_directories(out_dir);
   const fs::path tokens = out_dir / "data.tokens";
-  if (!(reuse && fs::exists(tokens))) write_token_file(tokens, docs, *tok, json{{"source", data.string()}});
+  if (!(reuse && fs::exists(tokens))) write_token_file(tokens, docs, *tok, meta);
   TrainingData d;
   auto file = std::make_shared<TokenFile>(tokens);
   d.dataset = std::make_shared<TokenDataset>(file, val_fraction, seed);
@@ -44,7 +63,7 @@ TrainingData training_data_from(const fs::path& data, const std::string& tokeniz
 }
 
 json prepare_token_file(const fs::path& input, const fs::path& out, const std::string& tokenizer_model,
-                        int64_t max_doc_bytes) {
+                        int64_t max_doc_bytes, bool skip_bad) {
   // flashnas overwrites only its own token files: never the source text, a
   // tokenizer model or anything else already there.
   std::error_code ec;
@@ -56,7 +75,9 @@ json prepare_token_file(const fs::path& input, const fs::path& out, const std::s
                      "; flashnas writes a token file only to a new path or over an older token file");
   }
   std::unique_ptr<Tokenizer> tok = tokenizer_model.empty() ? make_byte_tokenizer() : load_sentencepiece(tokenizer_model);
-  const auto docs = read_corpus(input, max_doc_bytes);
+  json meta = {{"source", input.string()}};
+  TaskRead task;
+  const auto docs = read_documents(input, max_doc_bytes, skip_bad, meta, &task);
   int64_t bytes = 0;
   for (const auto& d : docs) bytes += static_cast<int64_t>(d.text.size());
   // A SentencePiece model travels with the token file, beside it as
@@ -71,13 +92,14 @@ json prepare_token_file(const fs::path& input, const fs::path& out, const std::s
                        " exists and is another file; the token file's tokenizer model would be written there");
     }
   }
-  const int64_t n = write_token_file(out, docs, *tok, json{{"source", input.string()}}, model_name);
+  const int64_t n = write_token_file(out, docs, *tok, meta, model_name);
   if (!tokenizer_model.empty() && !fs::exists(out.parent_path() / model_name, ec)) {
     tok->save_files(out.parent_path().empty() ? fs::path(".") : out.parent_path(), model_name);
   }
   return json{{"out", out.string()},          {"docs", docs.size()},       {"bytes", bytes},
               {"tokens", n},                  {"tokenizer", tok->describe(model_name)}, {"type", tok->type()},
-              {"vocab_size", tok->vocab_size()}};
+              {"vocab_size", tok->vocab_size()}, {"task", meta.contains("task") ? meta["task"] : json(nullptr)},
+              {"skipped_reasons", task.skipped_reasons}};
 }
 
 }  // namespace flashnas

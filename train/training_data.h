@@ -24,18 +24,21 @@ struct TrainingData {
 TrainingData open_training_data(const std::filesystem::path& tokens, double val_fraction, uint64_t seed,
                                 const std::string& where);
 
-// `data` is a token file, or UTF-8 text (a file or folder) that is tokenized
+// `data` is a token file, task records (.jsonl) or UTF-8 text (a file or folder) that is tokenized
 // into `out_dir`/data.tokens with the SentencePiece model `tokenizer_model`
 // (byte-level when empty); an existing data.tokens is reused when `reuse`.
 // InputError for --tokenizer given with a token file.
 TrainingData training_data_from(const std::filesystem::path& data, const std::string& tokenizer_model,
                                 const std::filesystem::path& out_dir, bool reuse, double val_fraction, uint64_t seed);
 
-// `flashnas data prepare`: tokenizes UTF-8 text (a file or folder) with the
-// SentencePiece model `tokenizer_model` (byte-level when empty) into the
-// token file `out`. Returns out, docs, bytes, tokens, the tokenizer's
-// description, type and vocab_size.
+// `flashnas data prepare`: tokenizes UTF-8 text (a file or folder), or the
+// task records of a .jsonl file (train/task_data.h; `skip_bad` skips bad
+// records instead of refusing the file), with the SentencePiece model
+// `tokenizer_model` (byte-level when empty) into the token file `out`.
+// Returns out, docs, bytes, tokens, the tokenizer's description, type and
+// vocab_size, task (null for text: else records, skipped, ...) and
+// skipped_reasons (the first few).
 json prepare_token_file(const std::filesystem::path& input, const std::filesystem::path& out,
-                        const std::string& tokenizer_model, int64_t max_doc_bytes);
+                        const std::string& tokenizer_model, int64_t max_doc_bytes, bool skip_bad = false);
 
 }  // namespace flashnas
