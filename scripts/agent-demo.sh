@@ -12,7 +12,9 @@
 #   4. export the best trial, with its exact-match and JSON rates on every
 #      held-out record (task.json), and one greedy completion
 #   5. the same search on plain text (the demo corpus) under the same budgets
-#      and recipe, so the two winners can be compared on the task
+#      and recipe; then both studies' best architectures trained alike on the
+#      task and judged on its held-out records (does the task pick another
+#      architecture, and what is it worth?)
 # Safe to rerun: finished steps are resumed or skipped.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -32,7 +34,7 @@ log "1/5 task data: tool calls from $docs -> $out/calls.jsonl, $out/calls.tokens
 "$FLASHNAS_PYTHON" scripts/agent_data.py --docs "$docs" --out "$out/calls.jsonl"
 [ -f "$out/calls.tokens" ] || "$flashnas" data prepare --input "$out/calls.jsonl" --out "$out/calls.tokens"
 "$flashnas" data info "$out/calls.tokens" --val-fraction 0.05
-"$flashnas" data info "$out/calls.tokens" --suggest-budgets 60
+"$flashnas" data info "$out/calls.tokens" --suggest-budgets 30
 
 log "2/5 profile this CPU (2 threads) for $config -> $db"
 "$flashnas" profile --space "$config" --db "$db" --threads 2 --validate 20
@@ -41,12 +43,12 @@ log "3/5 search on the task -> study 'agent' in $db"
 "$flashnas" search --config "$config" --db "$db" --study agent --accept-unreliable-lut
 "$flashnas" frontier --db "$db" --study agent --svg "$out/frontier.svg"
 
-log "4/5 export the best trial, trained on 524,288 tokens -> $out/model"
+log "4/5 export the best trial, trained on 1,048,576 tokens -> $out/model"
 rm -rf "$out/model"
-"$flashnas" export --db "$db" --study agent --out "$out/model" --train-tokens 524288 --threads 2
+"$flashnas" export --db "$db" --study agent --out "$out/model" --train-tokens 1048576 --threads 2
 "$flashnas" eval --model "$out/model" --data "$out/calls.tokens" --generate 0 --threads 2
 
-log "5/5 the same search on plain text (the demo corpus), same budgets -> study 'text' in $db"
+log "5/5 the same search on plain text (the demo corpus), same budgets and recipe -> study 'text' in $db"
 if [ ! -f out/demo/pydoc.tokens ]; then
   mkdir -p out/demo
   "$flashnas" data prepare --input "$docs" --out out/demo/pydoc.tokens
@@ -55,8 +57,17 @@ sed -e 's|^data = .*|data = "out/demo/pydoc.tokens"|' -e 's|^objective = "comple
   "$config" >"$out/text.toml"
 "$flashnas" search --config "$out/text.toml" --db "$db" --study text --accept-unreliable-lut
 "$flashnas" frontier --db "$db" --study text
-rm -rf "$out/text-model"
-"$flashnas" export --db "$db" --study text --out "$out/text-model" --train-tokens 524288 --threads 2
-log "the text winner on the task's held-out records:"
-"$flashnas" eval --model "$out/text-model" --data "$out/calls.jsonl" --generate 0 --threads 2
+# Both studies' best architectures, trained alike on the task (the export's
+# length: 1,048,576 tokens; cosine), then judged on its held-out records.
+for study in agent text; do
+  best=$("$flashnas" frontier --db "$db" --study "$study" --json |
+    "$FLASHNAS_PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["best"]["trial"])')
+  sqlite3 "$db" "SELECT t.arch FROM trials t JOIN studies s ON s.id = t.study_id WHERE s.name = '$study' AND t.number = $best" \
+    >"$out/$study-best.json"
+  rm -rf "$out/$study-best"
+  "$flashnas" train --arch "$out/$study-best.json" --data "$out/calls.tokens" --tokens 1048576 --batch-size 8 --seq-len 384 \
+    --lr 3e-3 --threads 2 --quiet --out "$out/$study-best" >/dev/null
+  log "study $study's best (trial $best) trained on the task:"
+  "$flashnas" eval --model "$out/$study-best" --data "$out/calls.tokens" --threads 2 --quiet
+done
 log "agent demo done in $(($(now) - start)) s after set-up and build; outputs in $out/"

@@ -3,8 +3,10 @@
 already on the machine (Debian's python3-doc): no download, deterministic.
 
 Every documented function (``.. function:: name(params)`` in the library
-reference's reStructuredText sources) whose first sentence is unique becomes a
-tool. Each tool yields `--per-tool` records: the prompt asks in words for the
+reference's reStructuredText sources) whose first sentence is unique is a
+candidate tool; `--tools` of them, picked by a seeded hash of their names,
+make the agent's tool set (an agent knows tens to hundreds of tools, not
+thousands). Each tool yields `--per-tool` records: the prompt asks in words for the
 call (the tool's first sentence and the argument values), the completion is
 the JSON call: {"name": "module.function", "arguments": {...}}. Half the
 records are prompt/completion records, half chat records (a system message,
@@ -131,7 +133,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--docs", required=True, help="the Python documentation's _sources folder")
     ap.add_argument("--out", required=True, help="JSONL file to write")
-    ap.add_argument("--per-tool", type=int, default=3, help="records per tool (default 3)")
+    ap.add_argument("--tools", type=int, default=100, help="tools in the agent's set (default 100; 0: every candidate)")
+    ap.add_argument("--per-tool", type=int, default=30, help="records per tool (default 30)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     if not os.path.isdir(os.path.join(a.docs, "library")):
@@ -139,6 +142,11 @@ def main():
     found = tools(a.docs)
     if not found:
         sys.exit(f"agent_data.py: --docs {a.docs}: no documented functions found")
+    if a.tools < 0 or a.per_tool < 1:
+        sys.exit("agent_data.py: --tools must be >= 0 and --per-tool >= 1")
+    if a.tools:
+        pick = sorted(found, key=lambda t: hashlib.sha256(f"{a.seed}:{t[0]}".encode()).hexdigest())[:a.tools]
+        found = [t for t in found if t in pick]  # documentation order
     records = []
     for name, sentence, required, optional in found:
         key = int(hashlib.sha256(f"{a.seed}:{name}".encode()).hexdigest()[:16], 16)
@@ -163,7 +171,7 @@ def main():
         for r in records:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     os.replace(tmp, a.out)
-    print(f"{a.out}: {len(records)} records for {len(found)} functions")
+    print(f"{a.out}: {len(records)} records for {len(found)} tools")
 
 
 if __name__ == "__main__":

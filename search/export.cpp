@@ -96,8 +96,10 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
         log("export: task metrics on the " + std::to_string(data.dataset->val_docs().size()) + " held-out records of " +
             cfg.data.string());
         const LoadedModel lm = load_model_dir(tmp);
-        task = evaluate_task(lm.model, *data.tokenizer, task_records(*data.file, data.dataset->val_docs()), TaskEvalOptions{})
-                   .to_json();
+        const TaskEvalResult te =
+            evaluate_task(lm.model, *data.tokenizer, task_records(*data.file, data.dataset->val_docs()), TaskEvalOptions{});
+        log("export: " + te.summary());
+        task = te.to_json();
         task["records_evaluated"] = "held-out records (validation split) of " + cfg.data.string();
       } else if (!t->task.is_null()) {
         task = t->task;
