@@ -151,6 +151,39 @@ TEST(TaskData, TheTokenFileKeepsTheCompletionMaskPerToken) {
   EXPECT_FALSE(TokenFile(dir / "plain.tokens").has_completion_mask());
 }
 
+TEST(TaskData, SentencePieceTokenizesPromptAndCompletionApart) {
+  TempDir dir;
+  std::string jsonl, text;
+  for (int k = 0; k < 60; ++k) {
+    const std::string prompt = "Request: read the file number " + std::to_string(k) + " please.\nCall: ";
+    const std::string completion = "{\"name\": \"open\", \"arguments\": {\"n\": " + std::to_string(k) + "}}";
+    jsonl += json{{"prompt", prompt}, {"completion", completion}}.dump() + "\n";
+    text += prompt + completion + "<|end|>\n";
+  }
+  dir.write("calls.jsonl", jsonl);
+  dir.write("corpus.txt", text);
+  train_sentencepiece({dir / "corpus.txt"}, 300, dir / "sp.model");
+  const json summary = prepare_token_file(dir / "calls.jsonl", dir / "calls.tokens", (dir / "sp.model").string(), 1 << 20);
+  EXPECT_EQ(summary["type"], "sentencepiece");
+  TokenFile f(dir / "calls.tokens");
+  ASSERT_TRUE(f.has_completion_mask());
+  auto sp = load_sentencepiece(dir / "sp.model");
+  const auto records = read_task_jsonl(dir / "calls.jsonl", false).records;
+  ASSERT_EQ(f.num_docs(), int64_t(records.size()));
+  for (int64_t d = 0; d < f.num_docs(); ++d) {
+    const int64_t n = f.doc_end(d) - f.doc_begin(d), c = f.doc_completion_tokens(d);
+    std::vector<int64_t> ids(static_cast<size_t>(n), 0);
+    f.read(f.doc_begin(d), n, ids.data());
+    const std::vector<int32_t> prompt(ids.begin(), ids.end() - c), completion(ids.end() - c, ids.end());
+    const std::string& t = records[size_t(d)].text;
+    // The boundary: each part is the tokenizer's encoding of that part alone.
+    EXPECT_EQ(prompt, sp->encode(t.substr(0, size_t(records[size_t(d)].completion_at)))) << "record " << d;
+    EXPECT_EQ(completion, sp->encode(t.substr(size_t(records[size_t(d)].completion_at)))) << "record " << d;
+    EXPECT_EQ(sp->decode(completion), t.substr(size_t(records[size_t(d)].completion_at))) << "record " << d;
+    EXPECT_EQ(f.doc_completion_bytes(d), int64_t(t.size()) - records[size_t(d)].completion_at);
+  }
+}
+
 TEST(TaskData, ValidationWindowsScoreEveryCompletionTokenOnce) {
   TempDir dir;
   auto file = std::make_shared<TokenFile>(task_file(dir, 60));
