@@ -12,12 +12,16 @@ with AutoModelForCausalLM / AutoTokenizer (trust_remote_code) and checks:
     logits of the whole prompt at once (the chunked forms) within 1e-4;
   - greedy generate() gives the text `flashnas generate --temperature 0` does;
   - the loss over a text file, in the windows `flashnas eval` uses, agrees with
-    its figure within 1e-5.
+    its figure within 1e-5;
+  - damaged folders (a renamed tensor, a config of a newer format version, a
+    tokenizer that is not the model's) are refused by both loaders, each
+    naming what is wrong.
 Prints load time and ms per generated token next to flashnas generate's
 (reported, not asserted). Usage: test_hf_export.py FLASHNAS_BINARY SOURCE_DIR
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,7 +29,7 @@ import time
 
 import torch
 import transformers
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 FLASHNAS, SOURCE = sys.argv[1], sys.argv[2]
 PROMPT = ("The for statement in Python differs a bit from what you may be used to in C or Pascal. "
@@ -44,6 +48,69 @@ def flashnas(*args):
     if r.returncode != 0:
         sys.exit(f"flashnas {' '.join(args)} exited {r.returncode}:\n{r.stderr}")
     return r.stdout
+
+
+def flashnas_fails(args, *needles):
+    """flashnas exits 2 and its message holds every needle."""
+    r = subprocess.run([FLASHNAS, *args], capture_output=True, text=True)
+    return r.returncode == 2 and all(n in r.stderr for n in needles), r.stderr.strip()
+
+
+def transformers_fails(folder, *needles):
+    """Loading in transformers raises ValueError whose message holds every needle."""
+    try:
+        transformers.AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)
+    except ValueError as e:
+        return all(n in str(e) for n in needles), str(e)
+    return False, "loaded without an error"
+
+
+def damaged_folders(tmp, hf, corpus):
+    def copy(name):
+        d = os.path.join(tmp, name)
+        shutil.copytree(hf, d)
+        return d
+
+    def edit_config(d, fn):
+        path = os.path.join(d, "config.json")
+        cfg = json.load(open(path, encoding="utf-8"))
+        fn(cfg)
+        json.dump(cfg, open(path, "w", encoding="utf-8"))
+
+    # A renamed tensor.
+    d = copy("renamed")
+    w = load_file(os.path.join(d, "model.safetensors"))
+    w["norm.scale"] = w.pop("norm.weight")
+    save_file(w, os.path.join(d, "model.safetensors"), metadata={"format": "pt"})
+    ok, msg = transformers_fails(d, "missing: norm.weight", "not in the architecture: norm.scale")
+    check(ok, f"transformers refuses a renamed tensor, naming both names ({msg})")
+    ok, msg = flashnas_fails(["eval", "--model", d, "--logits", "x", "--out", os.path.join(tmp, "x.npy")], "norm")
+    check(ok, f"flashnas refuses it too, naming the tensor ({msg})")
+    # A config of a newer format version.
+    d = copy("newer")
+    edit_config(d, lambda c: c.update(format="flashnas.checkpoint/2"))
+    ok, msg = transformers_fails(d, "'format'", "flashnas.checkpoint/2")
+    check(ok, f"transformers refuses a newer format version ({msg})")
+    ok, msg = flashnas_fails(["eval", "--model", d, "--logits", "x", "--out", os.path.join(tmp, "x.npy")],
+                             "field \"format\"", "flashnas.checkpoint/2")
+    check(ok, f"flashnas refuses it too ({msg})")
+    # A tokenizer that is not the model's: a byte-level tokenizer.json of another
+    # size; a SentencePiece model other than the one config.json records.
+    d = copy("tokjson")
+    tj = json.load(open(os.path.join(d, "tokenizer.json"), encoding="utf-8"))
+    tj["model"]["vocab"]["<extra>"] = 256
+    json.dump(tj, open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8"))
+    ok, msg = transformers_fails(d, "tokenizer.json has 257 tokens")
+    check(ok, f"transformers refuses a tokenizer.json of another vocabulary ({msg})")
+    d = copy("othersp")
+    flashnas("data", "tokenizer", "--input", corpus, "--vocab-size", "500", "--out", os.path.join(d, "tokenizer.model"))
+    edit_config(d, lambda c: c.update(tokenizer={"type": "sentencepiece", "model": "tokenizer.model", "vocab_size": 500,
+                                                 "sha256": "0" * 64}))
+    ok, msg = transformers_fails(d, "tokenizer.model has SHA-256")
+    check(ok, f"transformers refuses a SentencePiece model that is not the recorded one ({msg})")
+    ok, msg = flashnas_fails(["eval", "--model", d, "--logits", "x", "--out", os.path.join(tmp, "x.npy")],
+                             "tokenizer.model: SHA-256")
+    check(ok, f"flashnas refuses it too ({msg})")
 
 
 def main():
@@ -121,6 +188,8 @@ def main():
         loss = nats / n
         check(n == ev["tokens"] and abs(loss - ev["loss"]) <= 1e-5,
               f"loss over {n} tokens {loss:.7f} agrees with flashnas eval's {ev['loss']:.7f} within 1e-5")
+
+        damaged_folders(tmp, hf, corpus)
 
         print(f"      load {load_s:.2f} s; generate {hf_ms:.2f} ms/token in transformers "
               f"{transformers.__version__}, {gen['decode_ms_per_token']:.2f} ms/token in flashnas generate")

@@ -42,6 +42,12 @@ LoadedModel load_model_dir(const std::filesystem::path& dir) {
   }
   LoadedModel m;
   m.config = load_json_file(cfg_path);
+  // The folder's format: a newer flashnas may lay out or name things otherwise.
+  const json fmt = m.config.value("format", json());
+  if (fmt != "flashnas.checkpoint/1") {
+    throw InputError(cfg_path.string() + ": field \"format\" is " + (fmt.is_null() ? std::string("missing") : fmt.dump()) +
+                     "; this flashnas reads \"flashnas.checkpoint/1\" (a folder from a newer flashnas needs that version)");
+  }
   if (!m.config.contains("arch") || !m.config.contains("tokenizer")) {
     throw InputError(cfg_path.string() + ": needs the fields \"arch\" and \"tokenizer\"");
   }

@@ -11,7 +11,16 @@ from transformers import PretrainedConfig
 class FlashnasConfig(PretrainedConfig):
     model_type = "flashnas"
 
+    # The flashnas model-folder format this code reads; a folder from a newer
+    # flashnas may name or lay out things otherwise.
+    FORMAT = "flashnas.checkpoint/1"
+
     def __init__(self, arch=None, **kwargs):
+        fmt = kwargs.get("format", self.FORMAT)
+        if fmt != self.FORMAT:
+            raise ValueError(f"flashnas: config.json field 'format' is {fmt!r}; this modelling code reads "
+                             f"{self.FORMAT!r} (export the model again with this flashnas, or use the modelling "
+                             f"code of the flashnas that wrote it)")
         self.arch = dict(arch or {})
         # Tied embeddings are handled by the model itself (no lm_head), so
         # transformers must not try to tie anything.

@@ -14,7 +14,10 @@ state [B, H, head_dim, d_state] and the delta-rule state [B, H, dk, dv], the
 states kept in float32. Padding is not supported: every sequence of a batch
 has the same length.
 """
+import hashlib
+import json
 import math
+import os
 
 import torch
 import torch.nn.functional as F
@@ -384,6 +387,36 @@ class FlashnasCache:
                 state[name] = state[name].index_select(0, beam_idx.to(state[name].device))
 
 
+def _check_tokenizer_files(folder, config):
+    """The tokenizer files beside the weights must be the ones config.json names."""
+    desc = getattr(config, "tokenizer", None) or {}
+    if not os.path.isdir(folder) or not desc:
+        return
+    vocab = config.arch.get("vocab_size", 0)
+    if desc.get("type") == "byte":
+        path = os.path.join(folder, "tokenizer.json")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                tj = json.load(f)
+            n = len((tj.get("model") or {}).get("vocab") or {})
+            if n != 256:
+                raise ValueError(f"flashnas: {path} has {n} tokens, but config.json says the model reads bytes "
+                                 f"(256 tokens); write the folder again with flashnas export")
+    elif desc.get("type") == "sentencepiece":
+        path = os.path.join(folder, desc.get("model", "tokenizer.model"))
+        if not os.path.exists(path):
+            raise ValueError(f"flashnas: {path}: the SentencePiece model config.json names is missing")
+        if desc.get("sha256"):
+            with open(path, "rb") as f:
+                got = hashlib.sha256(f.read()).hexdigest()
+            if got != desc["sha256"]:
+                raise ValueError(f"flashnas: {path} has SHA-256 {got[:12]}..., but config.json's tokenizer is "
+                                 f"{desc['sha256'][:12]}...: another tokenizer than the model was trained with")
+    if desc.get("vocab_size", 0) > vocab:
+        raise ValueError(f"flashnas: config.json's tokenizer has {desc['vocab_size']} tokens, more than the "
+                         f"model's vocabulary of {vocab}")
+
+
 class FlashnasPreTrainedModel(PreTrainedModel):
     config_class = FlashnasConfig
     base_model_prefix = "flashnas"
@@ -409,6 +442,26 @@ class FlashnasForCausalLM(FlashnasPreTrainedModel, GenerationMixin):
         if not self.tied:
             self.lm_head = _linear(d, arch["vocab_size"])
         self.post_init()
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """As transformers loads, but a tensor that is missing, extra or of
+        another shape, or a tokenizer that does not match config.json, is an
+        error naming it (transformers itself would only warn and initialise
+        missing weights at random)."""
+        want_info = kwargs.pop("output_loading_info", False)
+        model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
+        where = os.path.join(str(pretrained_model_name_or_path), "model.safetensors")
+        problems = []
+        for key, what in (("missing_keys", "missing"), ("unexpected_keys", "not in the architecture"),
+                          ("mismatched_keys", "of another shape")):
+            names = sorted(str(k if isinstance(k, str) else k[0]) for k in (info.get(key) or []))
+            if names:
+                problems.append(f"{what}: {', '.join(names[:8])}{' ...' if len(names) > 8 else ''}")
+        if problems:
+            raise ValueError(f"flashnas: {where} does not match config.json's arch ({'; '.join(problems)})")
+        _check_tokenizer_files(str(pretrained_model_name_or_path), model.config)
+        return (model, info) if want_info else model
 
     @classmethod
     def _supports_default_dynamic_cache(cls):
