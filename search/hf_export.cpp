@@ -1,5 +1,7 @@
 #include "search/hf_export.h"
 
+#include "supernet/registry.h"
+
 #include <set>
 
 #include "common/error.h"
@@ -12,10 +14,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The operator types modeling_flashnas.py implements.
-const std::set<std::string>& hf_op_types() {
-  static const std::set<std::string> s = {"attn", "swa", "mamba2", "deltanet", "gdn", "ffn"};
-  return s;
+// The operator types modeling_flashnas.py implements (the registry's
+// `transformers` flag), as "attn, swa and ffn".
+std::string hf_op_list() {
+  std::vector<std::string> names;
+  for (const auto& k : op_kinds()) {
+    if (k.transformers) names.push_back(k.name);
+  }
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) out += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + names[i];
+  return out;
 }
 
 // GPT-2's reversible map from bytes to printable characters, as UTF-8: the
@@ -80,10 +88,9 @@ void write_hf_files(const fs::path& dir) {
   const json& arch = cfg["arch"];
   for (const auto& l : arch.at("layers")) {
     const std::string t = l.at("type").get<std::string>();
-    if (!hf_op_types().count(t)) {
-      throw InputError(cfg_path.string() + ": operator \"" + t +
-                       "\" has no transformers implementation yet (modeling_flashnas.py has attn, swa, mamba2, "
-                       "deltanet, gdn and ffn)");
+    if (!find_op_kind(t, cfg_path.string() + ": arch").transformers) {
+      throw InputError(cfg_path.string() + ": operator \"" + t + "\" has no transformers implementation yet (modeling_flashnas.py has " +
+                       hf_op_list() + ")");
     }
   }
   for (const auto& [name, text] : hf_code_files()) write_file_atomic(dir / name, text);

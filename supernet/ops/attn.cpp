@@ -72,6 +72,7 @@ OpState AttnOp::init_state(int64_t batch, int64_t max_context, torch::ScalarType
 OpKind attn_kind() {
   OpKind k;
   k.name = "attn";
+  k.transformers = true;
   k.description = "causal attention, grouped-query heads, RoPE; KV cache grows with context";
   k.defaults_doc = {{"n_heads", "8"},
                     {"n_kv_heads", "2 (must divide n_heads)"},

@@ -180,6 +180,7 @@ std::string deltanet_summary(const json& hp) {
 OpKind deltanet_kind() {
   OpKind k;
   k.name = "deltanet";
+  k.transformers = true;
   k.description = "DeltaNet (chunked WY delta rule; conv + [heads, dk, dv] recurrent state, flat in context)";
   k.defaults_doc = {{"n_heads", "4"},          {"head_k_dim", "d_model / n_heads"}, {"head_v_dim", "head_k_dim"},
                     {"use_gate", "false"},     {"conv_kernel", "4"},                {"chunk_size", "64"},

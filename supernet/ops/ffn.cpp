@@ -38,6 +38,7 @@ OpState FfnOp::init_state(int64_t, int64_t max_context, torch::ScalarType) const
 OpKind ffn_kind() {
   OpKind k;
   k.name = "ffn";
+  k.transformers = true;
   k.description = "SwiGLU MLP (gate, up, down); no decode state";
   k.defaults_doc = {{"d_ff", "ceil(8/3 * d_model) rounded up to a multiple of 256"}};
   k.canonicalize = [](FieldReader& f, const ModelDims& dims) {

@@ -5,6 +5,7 @@ namespace flashnas {
 OpKind gdn_kind() {
   OpKind k;
   k.name = "gdn";
+  k.transformers = true;
   k.description = "Gated DeltaNet (DeltaNet + decay gate; conv + [heads, dk, dv] recurrent state)";
   k.defaults_doc = {{"n_heads", "6"},      {"head_k_dim", "256"}, {"head_v_dim", "2 * head_k_dim"}, {"use_gate", "true"},
                     {"conv_kernel", "4"},  {"chunk_size", "64"},  {"norm_eps", "1e-5"}};

@@ -106,6 +106,7 @@ OpState Mamba2Op::init_state(int64_t batch, int64_t max_context, torch::ScalarTy
 OpKind mamba2_kind() {
   OpKind k;
   k.name = "mamba2";
+  k.transformers = true;
   k.description = "Mamba2 (chunked SSD; conv + [heads, head_dim, d_state] recurrent state, flat in context)";
   k.defaults_doc = {{"expand", "2"},     {"head_dim", "64"},   {"d_state", "128"},  {"n_groups", "1"},
                     {"conv_kernel", "4"}, {"chunk_size", "64"}, {"norm_eps", "1e-5"}};

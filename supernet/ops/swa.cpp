@@ -105,6 +105,7 @@ OpKind swa_kind() {
   const auto attn_cost = k.cost;
   const auto attn_summary = k.summary;
   k.name = "swa";
+  k.transformers = true;
   k.description = "sliding-window attention (a query sees W keys incl. itself), GQA, RoPE; ring-buffer cache of W";
   k.defaults_doc.push_back({"window", "512"});
   k.canonicalize = [attn_canon](FieldReader& f, const ModelDims& dims) {
