@@ -42,7 +42,8 @@ void add_profile_command(CLI::App& app) {
                   "Rounds for the architectures measured end to end (fit and held out alike); those past --rounds "
                   "come last")
       ->capture_default_str();
-  cmd->add_option("--policy", r.policy, "How an item's rounds become one value: " + join_comma(kPolicies))
+  cmd->add_option("--policy", r.policy, "How an item's rounds become one value: " + join_comma(kPolicies) +
+                      ", or auto (the one whose latency model cross-validates best on the fit runs)")
       ->capture_default_str();
   cmd->add_option("--seed", r.sp.seed, "Seed for drawing the architectures and the measuring order")->capture_default_str();
   cmd->add_option("--db", o->db, "SQLite database to create or extend")->required();

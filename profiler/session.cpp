@@ -212,8 +212,8 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
 
 json finalize_table(LutStore& store, int64_t device, const std::string& dtype, const std::string& runtime,
                     const std::vector<Workload>& workloads, const std::string& policy, const Bar& bar) {
-  if (std::find(kPolicies.begin(), kPolicies.end(), policy) == kPolicies.end()) {
-    throw InputError("policy \"" + policy + "\": must be one of " + join_comma(kPolicies));
+  if (policy != "auto" && std::find(kPolicies.begin(), kPolicies.end(), policy) == kPolicies.end()) {
+    throw InputError("policy \"" + policy + "\": must be auto or one of " + join_comma(kPolicies));
   }
   const auto entry_rounds = store.all_rounds(device, dtype, runtime);
   const auto run_rows = store.runs(device, dtype, runtime);
@@ -269,28 +269,53 @@ json finalize_table(LutStore& store, int64_t device, const std::string& dtype, c
     g.probe.push_back(track.at(r.at_s, r.probe.index()));
   }
 
-  // Every policy: its table, its fitted models, its held-out accuracy.
+  // Every policy: its table and its models fitted on the fit runs, with their
+  // cross-validated error (which chooses the policy under "auto").
   LutTable base = LutTable::load(store, device, dtype, runtime);
-  json comparison = json::array(), chosen;
+  struct Fitted {
+    LutTable table;
+    std::map<std::string, double> measured;  // group id -> ms
+    std::map<int64_t, ModelChoice> choices;  // per batch size
+    double cv = 0;                           // mean over batch sizes of the chosen model's CV error
+  };
+  std::map<std::string, Fitted> fitted;
+  json policy_cv = json::object();
+  std::string selected = policy;
   for (const std::string& pol : kPolicies) {
-    LutTable table = base;
+    Fitted& f = fitted.emplace(pol, Fitted{base, {}, {}, 0}).first->second;
     for (const auto& [k, rs] : entry_rounds) {
       std::vector<double> v, pi;
       for (const auto& r : rs) v.push_back(r.median_us), pi.push_back(track.at(r.at_s, r.probe.index()));
-      table.set(k, combine(v, pi, ref, pol));
+      f.table.set(k, combine(v, pi, ref, pol));
     }
-    // Fit per batch size.
     std::map<int64_t, std::vector<FitRow>> fit_rows;
-    std::map<std::string, double> measured;  // group id -> ms
     for (const auto& [id, g] : groups) {
-      measured[id] = combine(g.total_ms, g.probe, ref, pol);
+      f.measured[id] = combine(g.total_ms, g.probe, ref, pol);
       if (g.role != "fit") continue;
-      FitRow row = predict(g.arch, g.w, table, false).row;
-      row.measured_ms = measured[id];
+      FitRow row = predict(g.arch, g.w, f.table, false).row;
+      row.measured_ms = f.measured[id];
       fit_rows[g.w.batch].push_back(row);
     }
-    std::map<int64_t, ModelChoice> choices;
-    for (const auto& [batch, rows] : fit_rows) choices[batch] = choose_model(rows, cache_mb);
+    json per_batch = json::object();
+    for (const auto& [batch, rows] : fit_rows) {
+      f.choices[batch] = choose_model(rows, cache_mb);
+      const double e = f.choices[batch].models.at(f.choices[batch].best).cv_error;
+      per_batch[std::to_string(batch)] = e;
+      f.cv += e / double(fit_rows.size());
+    }
+    policy_cv[pol] = {{"mean", f.cv}, {"batches", per_batch}};
+  }
+  if (policy == "auto") {
+    selected = kPolicies.front();
+    for (const auto& pol : kPolicies) {
+      if (fitted.at(pol).cv < fitted.at(selected).cv) selected = pol;
+    }
+  }
+  json comparison = json::array(), chosen;
+  for (const std::string& pol : kPolicies) {
+    const LutTable& table = fitted.at(pol).table;
+    const std::map<std::string, double>& measured = fitted.at(pol).measured;
+    const std::map<int64_t, ModelChoice>& choices = fitted.at(pol).choices;
     // Held-out accuracy of every model kind, per role and workload.
     json pol_models = json::array(), pol_val = json::object();
     // The entry sums of every held-out run, once; each model kind applies to them.
@@ -316,7 +341,7 @@ json finalize_table(LutStore& store, int64_t device, const std::string& dtype, c
         }
         any = true;
         by[g.role][g.workload].push_back(ValidationRow{g.arch.name.empty() ? g.hash.substr(0, 12) : g.arch.name, g.hash,
-                                                       pred, measured[id]});
+                                                       pred, measured.at(id)});
       }
       if (!any) continue;
       for (const auto& [role, per_w] : by) {
@@ -338,7 +363,7 @@ json finalize_table(LutStore& store, int64_t device, const std::string& dtype, c
         }
       }
     }
-    if (pol != policy) continue;
+    if (pol != selected) continue;
     // The chosen policy: write its entry values and keep its models and validation.
     for (const auto& [k, rs] : entry_rounds) {
       std::vector<double> v, pi;
@@ -398,7 +423,9 @@ json finalize_table(LutStore& store, int64_t device, const std::string& dtype, c
   const json verdict = table_verdict(chosen.value("validation", json::array()), chosen.value("spread", json::array()),
                                      drift, workloads, bar);
 
-  json report = {{"policy", policy},
+  json report = {{"policy", selected},
+                 {"policy_requested", policy},
+                 {"policy_cv", policy_cv},
                  {"probe", {{"reference_index_us", ref}, {"smoothing_s", kSmoothSeconds}}},
                  {"cache_mb", cache_mb},
                  {"drift", drift},

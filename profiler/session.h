@@ -86,6 +86,9 @@ inline const std::vector<std::string> kPolicies = {"raw_min", "raw_median", "nor
 // that the probe, read between items, does not catch; the probe's readings
 // are still stored and the drift reported, and the comparison of all four
 // is part of every profile report.
+// "auto" (not the default until more tables back it) takes, per table, the
+// policy whose chosen latency model has the lowest cross-validated error on
+// the fit runs; every report records each policy's CV error (policy_cv).
 inline constexpr const char* kDefaultPolicy = "raw_min";
 
 // Finalises the table of (device, dtype, runtime) from the stored rounds:

@@ -164,8 +164,8 @@ json run_profile_request(ProfileRequest r, const DeviceInfo& info, const Measure
   if (!(r.max_minutes >= 0) || !std::isfinite(r.max_minutes)) {
     throw InputError("--max-minutes: must be a finite number >= 0 (0: no limit)");
   }
-  if (std::find(kPolicies.begin(), kPolicies.end(), r.policy) == kPolicies.end()) {
-    throw InputError("--policy: must be one of " + join_comma(kPolicies) + ", got \"" + r.policy + "\"");
+  if (r.policy != "auto" && std::find(kPolicies.begin(), kPolicies.end(), r.policy) == kPolicies.end()) {
+    throw InputError("--policy: must be auto or one of " + join_comma(kPolicies) + ", got \"" + r.policy + "\"");
   }
   if (r.sp.validate > 0 && r.space.empty()) throw InputError("--validate: needs --space to draw architectures from");
   MeasureOptions mo = m;

@@ -129,6 +129,45 @@ TEST(LatencySession, FinalizeFitsTheModelValidatesAndJudgesReliable) {
   EXPECT_NE(report_text(rep).find("table verdict: reliable"), std::string::npos) << report_text(rep);
 }
 
+// --policy auto: the policy whose chosen model cross-validates best on the
+// fit runs, recorded with every policy's CV error; its table is the one that
+// policy gives when asked for by name.
+TEST(LatencySession, AutoPolicyTakesTheLowestCrossValidatedError) {
+  auto make = [] {
+    auto s = std::make_unique<Synthetic>();
+    s->put_entries(1.5);
+    // Round 2 of every whole model is 20% slower for half the architectures:
+    // the policies disagree on what was measured, and their fits differ.
+    auto truth = [](size_t i, double raw, int round) { return 1.3 * raw * (round == 2 && i % 2 ? 1.2 : 1.0); };
+    s->put_runs("fit", s->fit, truth);
+    s->put_runs("validate", s->held, truth);
+    return s;
+  };
+  auto a = make();
+  const json rep = finalize_table(*a->store, a->dev, "float32", "eager", {a->w}, "auto");
+  EXPECT_EQ(rep["policy_requested"], "auto");
+  std::string best;
+  double best_cv = 1e300;
+  for (const auto& p : kPolicies) {
+    ASSERT_TRUE(rep["policy_cv"].contains(p)) << p;
+    const double cv = rep["policy_cv"][p]["mean"].get<double>();
+    if (cv < best_cv) best_cv = cv, best = p;
+  }
+  EXPECT_EQ(rep["policy"], best);
+  double worst_cv = 0;
+  for (const auto& p : kPolicies) worst_cv = std::max(worst_cv, rep["policy_cv"][p]["mean"].get<double>());
+  EXPECT_GT(worst_cv - best_cv, 1e-3) << "the policies' fits must differ for the choice to mean something: "
+                                      << rep["policy_cv"].dump();
+  auto b = make();
+  const json named = finalize_table(*b->store, b->dev, "float32", "eager", {b->w}, best);
+  EXPECT_EQ(named["policy"], best);
+  EXPECT_EQ(rep["validation"], named["validation"]);
+  EXPECT_EQ(rep["models"], named["models"]);
+  EXPECT_NE(test::input_error_of([&] { finalize_table(*b->store, b->dev, "float32", "eager", {b->w}, "fastest"); })
+                .find("must be auto or one of raw_min"),
+            std::string::npos);
+}
+
 TEST(LatencySession, VerdictSaysUnreliableOrLimitedWithTheReason) {
   {
     // Held-out models that the entries do not predict (every second one 1.6x),
