@@ -5,7 +5,10 @@ error, Spearman rho), the outside-the-space set, the measurement spread
 (each architecture's odd rounds against its even rounds, for the held-out
 set and for the outside set), the drift the probe
 saw and the verdict; then the spread between runs (the same architectures,
-measured in different runs) and the comparison of every policy and model.
+measured in different runs), the comparison of every policy and model, and,
+where the reports record each policy's cross-validated error (policy_cv), the
+policy `--policy auto` picks per run and its held-out figures next to the
+default's.
 """
 import json
 import sys
@@ -67,6 +70,22 @@ def main(paths):
         rho = [c["spearman"] for c in cs if c["spearman"] is not None]
         print(f'| {pol} | {model} | {role} | {w} | {pct(sum(c["within_10pct"] for c in cs) / n)} | '
               f'{100 * sum(c["median_abs_error"] for c in cs) / n:.1f}% | {sum(rho) / max(1, len(rho)):.3f} |')
+    # --policy auto: per run, the policy with the lowest CV error on the fit runs.
+    if all("policy_cv" in r["report"] for r in runs):
+        print()
+        print("| run | CV error per policy (fit runs) | auto picks | workload | auto: within ±10% (ρ) | default raw_min: within ±10% (ρ) |")
+        print("|---|---|---|---|---|---|")
+        for i, r in enumerate(runs, 1):
+            rep = r["report"]
+            cv = {p: v["mean"] for p, v in rep["policy_cv"].items()}
+            pick = min(cv, key=lambda p: cv[p])
+            cvs = ", ".join(f"{p} {100 * v:.1f}%" for p, v in sorted(cv.items(), key=lambda kv: kv[1]))
+            held = {(c["policy"], c["workload"]): c for c in rep["comparison"]
+                    if c["model"] == "chosen" and c["role"] == "validate"}
+            for w in sorted({w for (_, w) in held}):
+                a, d = held.get((pick, w)), held.get(("raw_min", w))
+                fmt = lambda c: f'{pct(c["within_10pct"])} ({c["spearman"]:.3f})' if c else "-"
+                print(f"| {i} | {cvs} | {pick} | {w} | {fmt(a)} | {fmt(d)} |")
 
 
 if __name__ == "__main__":
