@@ -48,4 +48,11 @@ std::string format_duration(double s) {
   return buf;
 }
 
+std::string format_rate(double r) {
+  if (!std::isfinite(r)) return "-";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f%%", 100.0 * r);
+  return b;
+}
+
 }  // namespace flashnas

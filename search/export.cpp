@@ -7,6 +7,7 @@
 #include "common/device.h"
 #include "common/error.h"
 #include "common/files.h"
+#include "common/format.h"
 #include "common/version.h"
 #include "common/threads.h"
 #include "profiler/measure.h"
@@ -170,12 +171,7 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
       card += buf;
     }
     if (!task.is_null()) {
-      auto pct = [&](const char* k) {
-        char b[32];
-        if (!task[k].is_number()) return std::string("-");
-        std::snprintf(b, sizeof b, "%.1f%%", 100.0 * task[k].get<double>());
-        return std::string(b);
-      };
+      auto pct = [&](const char* k) { return format_rate(task[k].is_number() ? task[k].get<double>() : NAN); };
       char buf[512];
       std::snprintf(buf, sizeof buf,
                     "\n## Task metrics\n\nOn %lld %s: completion loss %.4f nats/token, %.4f bits per completion byte; "

@@ -22,12 +22,7 @@ json task_rates(const json& task) {
               {"json_equal_rate", task.value("json_equal_rate", json())}, {"completion_bpb", task.value("completion_bpb", json())}};
 }
 
-std::string format_percent(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.1f%%", 100.0 * v);
-  return b;
-}
-std::string format_percent_or_dash(const json& v) { return v.is_number() ? format_percent(v.get<double>()) : "-"; }
+std::string format_percent_or_dash(const json& v) { return format_rate(v.is_number() ? v.get<double>() : NAN); }
 
 bool is_trained(const TrialRow& t) { return t.status == "done" && !t.reused_from && std::isfinite(t.bpb); }
 // Compared on the frontier: trained to the highest rung any trial reached.
@@ -228,14 +223,13 @@ std::string FrontierReport::table() const {
                     "bits/byte", "architecture");
     }
     s += buf;
-    auto pct = [](const json& v) { return v.is_number() ? format_percent(v.get<double>()) : std::string("-"); };
     for (int64_t n : f.front) {
       const TrialRow& t = *by_number(n);
       if (task) {
         const json r = t.task.is_null() ? json::object() : task_rates(t.task);
         std::snprintf(buf, sizeof buf, "%6lld %12.2f %10lld %10.4f %10.4f %7s %7s  %s\n", static_cast<long long>(n),
-                      predicted(t, f.budget), static_cast<long long>(t.params), t.loss, t.bpb, pct(r.value("exact_rate", json())).c_str(),
-                      pct(r.value("json_valid_rate", json())).c_str(), t.genome.c_str());
+                      predicted(t, f.budget), static_cast<long long>(t.params), t.loss, t.bpb, format_percent_or_dash(r.value("exact_rate", json())).c_str(),
+                      format_percent_or_dash(r.value("json_valid_rate", json())).c_str(), t.genome.c_str());
       } else {
         std::snprintf(buf, sizeof buf, "%6lld %12.2f %10lld %10.4f %10.4f  %s\n", static_cast<long long>(n),
                       predicted(t, f.budget), static_cast<long long>(t.params), t.loss, t.bpb, t.genome.c_str());

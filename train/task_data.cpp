@@ -129,6 +129,11 @@ TaskRead read_task_jsonl(const fs::path& path, bool skip_bad) {
   return out;
 }
 
+TaskTokens encode_task_record(const Tokenizer& tokenizer, const Document& d) {
+  const std::string_view text(d.text);
+  return {tokenizer.encode(text.substr(0, size_t(d.completion_at))), tokenizer.encode(text.substr(size_t(d.completion_at)))};
+}
+
 std::string strip_task_end(std::string_view completion) {
   if (completion.size() >= kTaskEnd.size() && completion.substr(completion.size() - kTaskEnd.size()) == kTaskEnd) {
     completion.remove_suffix(kTaskEnd.size());

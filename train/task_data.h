@@ -22,6 +22,7 @@
 
 #include "common/json_io.h"
 #include "train/corpus.h"
+#include "train/tokenizer.h"
 
 namespace flashnas {
 
@@ -47,6 +48,13 @@ Document render_task_record(const json& record, const std::string& where);
 // InputError naming the file, line and field, unless `skip_bad`, which skips
 // it and counts it. InputError when no record is left.
 TaskRead read_task_jsonl(const std::filesystem::path& path, bool skip_bad);
+
+// A record's prompt and completion, each tokenized alone (so the boundary
+// falls between tokens with every tokenizer); d.completion_at must be set.
+struct TaskTokens {
+  std::vector<int32_t> prompt, completion;
+};
+TaskTokens encode_task_record(const Tokenizer& tokenizer, const Document& d);
 
 // The completion text of a record's completion part, without the end marker
 // (the end marker is removed only where it ends the text).

@@ -36,10 +36,9 @@ std::vector<TaskRecord> task_records_from_jsonl(const fs::path& path, const Toke
   std::vector<TaskRecord> out;
   for (const Document& d : read_task_jsonl(path, false).records) {
     TaskRecord r;
-    const auto p = tokenizer.encode(std::string_view(d.text).substr(0, size_t(d.completion_at)));
-    const auto c = tokenizer.encode(std::string_view(d.text).substr(size_t(d.completion_at)));
-    r.prompt.assign(p.begin(), p.end());
-    r.completion.assign(c.begin(), c.end());
+    const TaskTokens t = encode_task_record(tokenizer, d);
+    r.prompt.assign(t.prompt.begin(), t.prompt.end());
+    r.completion.assign(t.completion.begin(), t.completion.end());
     r.completion_bytes = int64_t(d.text.size()) - d.completion_at;
     out.push_back(std::move(r));
   }

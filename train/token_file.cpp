@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/json_io.h"
+#include "train/task_data.h"
 
 namespace flashnas {
 namespace fs = std::filesystem;
@@ -50,11 +51,10 @@ int64_t write_token_file(const fs::path& out, const std::vector<Document>& docs,
     }
     size_t n = 0;
     if (task) {
-      const auto prompt = tokenizer.encode(std::string_view(d.text).substr(0, size_t(d.completion_at)));
-      const auto completion = tokenizer.encode(std::string_view(d.text).substr(size_t(d.completion_at)));
-      add(prompt, 0);
-      add(completion, 1);
-      n = prompt.size() + completion.size();
+      const TaskTokens t = encode_task_record(tokenizer, d);
+      add(t.prompt, 0);
+      add(t.completion, 1);
+      n = t.prompt.size() + t.completion.size();
       completion_bytes.push_back(d.text.size() - size_t(d.completion_at));
     } else {
       const auto ids = tokenizer.encode(d.text);
