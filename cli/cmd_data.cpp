@@ -2,14 +2,12 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
-#include <optional>
 
 #include "cli/commands.h"
 #include "common/error.h"
-#include "common/format.h"
 #include "train/corpus.h"
+#include "train/data_report.h"
 #include "train/task_stats.h"
-#include "train/dataset.h"
 #include "train/token_file.h"
 #include "train/tokenizer.h"
 #include "train/training_data.h"
@@ -38,25 +36,7 @@ void add_prepare(CLI::App& data) {
   cmd->add_flag("--json", o->json, "Print a JSON summary");
   cmd->callback([o] {
     const json summary = prepare_token_file(o->input, o->out, o->tokenizer, o->max_doc_bytes, o->skip_bad);
-    if (o->json) {
-      std::cout << summary.dump(2) << "\n";
-    } else if (!summary["task"].is_null()) {
-      const json& t = summary["task"];
-      std::printf("%s: %lld task records (%lld prompt/completion, %lld chat), %s bytes -> %s tokens (%s, vocabulary %lld)\n",
-                  o->out.c_str(), static_cast<long long>(t["records"].get<int64_t>()),
-                  static_cast<long long>(t["prompt_completion"].get<int64_t>()), static_cast<long long>(t["chat"].get<int64_t>()),
-                  with_commas(summary["bytes"].get<int64_t>()).c_str(), with_commas(summary["tokens"].get<int64_t>()).c_str(),
-                  summary["type"].get<std::string>().c_str(), static_cast<long long>(summary["vocab_size"].get<int64_t>()));
-      if (t["skipped"].get<int64_t>() > 0) {
-        std::printf("skipped %lld bad records; the first:\n", static_cast<long long>(t["skipped"].get<int64_t>()));
-        for (const auto& r : summary["skipped_reasons"]) std::printf("  %s\n", r.get<std::string>().c_str());
-      }
-    } else {
-      std::printf("%s: %lld documents, %s bytes -> %s tokens (%s, vocabulary %lld)\n", o->out.c_str(),
-                  static_cast<long long>(summary["docs"].get<int64_t>()), with_commas(summary["bytes"].get<int64_t>()).c_str(),
-                  with_commas(summary["tokens"].get<int64_t>()).c_str(), summary["type"].get<std::string>().c_str(),
-                  static_cast<long long>(summary["vocab_size"].get<int64_t>()));
-    }
+    std::cout << (o->json ? summary.dump(2) + "\n" : prepare_summary_text(summary, o->out));
   });
 }
 
@@ -95,51 +75,12 @@ void add_info(CLI::App& data) {
                   "limit in ms, and a p99 tail");
   cmd->add_flag("--json", o->json, "Print JSON");
   cmd->callback([o] {
-    auto file = std::make_shared<TokenFile>(o->file);
-    if (o->suggest_ms != 0 || file->has_completion_mask()) {
-      const TaskStats st = task_length_stats(*file);
-      if (o->suggest_ms != 0) {
-        std::cout << suggest_budgets_toml(st, o->suggest_ms, o->file);
-        return;
-      }
-    }
-    TokenDataset ds(file, o->val_fraction, o->seed);
-    json j = {{"file", o->file},
-                    {"tokens", file->num_tokens()},
-                    {"docs", file->num_docs()},
-                    {"vocab_size", file->vocab_size()},
-                    {"token_bytes", file->token_bytes()},
-                    {"meta", file->meta()},
-                    {"train", {{"docs", ds.train().docs}, {"tokens", ds.train().tokens}, {"bytes", ds.train().bytes}}},
-                    {"val", {{"docs", ds.val().docs}, {"tokens", ds.val().tokens}, {"bytes", ds.val().bytes}}},
-                    {"unigram_bits_per_token", ds.unigram_bits_per_token()},
-                    {"unigram_bits_per_byte", ds.unigram_bits_per_byte()}};
-    std::optional<TaskStats> st;
-    if (file->has_completion_mask()) st = task_length_stats(*file);
-    if (st) j["task_lengths"] = st->to_json();
-    if (o->json) {
-      std::cout << j.dump(2) << "\n";
+    if (o->suggest_ms != 0) {
+      std::cout << suggest_budgets_toml(task_length_stats(TokenFile(o->file)), o->suggest_ms, o->file);
       return;
     }
-    std::printf("%s: %s tokens in %s documents, vocabulary %lld (%lld-byte tokens)\n", o->file.c_str(),
-                with_commas(file->num_tokens()).c_str(), with_commas(file->num_docs()).c_str(),
-                static_cast<long long>(file->vocab_size()), static_cast<long long>(file->token_bytes()));
-    std::printf("split (seed %llu, val fraction %.3g): train %lld docs / %s tokens, val %lld docs / %s tokens\n",
-                static_cast<unsigned long long>(o->seed), o->val_fraction, static_cast<long long>(ds.train().docs),
-                with_commas(ds.train().tokens).c_str(), static_cast<long long>(ds.val().docs),
-                with_commas(ds.val().tokens).c_str());
-    std::printf("unigram entropy of the training split%s: %.4f bits/token, %.4f bits/byte\n",
-                st ? " (completion tokens)" : "", ds.unigram_bits_per_token(), ds.unigram_bits_per_byte());
-    if (st) {
-      auto line = [](const char* what, const LengthStats& l) {
-        std::printf("%-10s tokens: p50 %lld, p90 %lld, p99 %lld, max %lld, mean %.1f\n", what, static_cast<long long>(l.p50),
-                    static_cast<long long>(l.p90), static_cast<long long>(l.p99), static_cast<long long>(l.max), l.mean);
-      };
-      std::printf("task records: %lld (completion = the answer and its end marker %s)\n", static_cast<long long>(st->records),
-                  "<|end|>");
-      line("prompt", st->prompt);
-      line("completion", st->completion);
-    }
+    const json info = token_file_info(o->file, o->val_fraction, o->seed);
+    std::cout << (o->json ? info.dump(2) + "\n" : token_file_info_text(info));
   });
 }
 

@@ -47,8 +47,8 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
   }
   const int64_t source_trial = t->reused_from ? *t->reused_from : t->number;
   const ArchSpec arch = ArchSpec::from_json(parse_json(t->arch, "trial " + std::to_string(t->number) + ", column arch"), "trial " + std::to_string(t->number));
-  // The study's record (its config and the LUT device it priced with), read once.
-  const auto study = StudyStore(o.db, Access::read_only).get_study(o.study);
+  // The study's record (its config and the LUT device it priced with), read with its trials.
+  const StudyRow& study = rep.record;
   const json& config_doc = study.config;
   const SearchConfig cfg = SearchConfig::from_json(config_doc, "study \"" + o.study + "\" config");
 

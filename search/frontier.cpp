@@ -49,12 +49,11 @@ double nice_step(double range, int ticks) {
   return 10 * mag;
 }
 
-FrontierReport build(const SearchConfig& cfg, const std::filesystem::path& db, const std::string& study,
-                     std::optional<double> ref_bpb) {
-  if (!std::filesystem::exists(db)) throw InputError(db.string() + ": no such database");
-  StudyStore store(db, Access::read_only);
-  const StudyRow s = store.get_study(study);
+// From the study's row and its trials, both read through one open store.
+FrontierReport build(const SearchConfig& cfg, const std::filesystem::path& db, const std::string& study, StudyStore& store,
+                     const StudyRow& s, std::optional<double> ref_bpb) {
   FrontierReport r;
+  r.record = s;
   r.study = study;
   r.db = db.string();
   r.config_source = cfg.source;
@@ -100,17 +99,16 @@ FrontierReport build(const SearchConfig& cfg, const std::filesystem::path& db, c
 
 FrontierReport frontier_report(const std::filesystem::path& db, const std::string& study, std::optional<double> ref_bpb) {
   if (!std::filesystem::exists(db)) throw InputError(db.string() + ": no such database");
-  json config;
-  {
-    StudyStore store(db, Access::read_only);
-    config = store.get_study(study).config;
-  }
-  const SearchConfig cfg = SearchConfig::from_json(config, "study \"" + study + "\" config");
-  return build(cfg, db, study, ref_bpb);
+  StudyStore store(db, Access::read_only);
+  const StudyRow s = store.get_study(study);
+  const SearchConfig cfg = SearchConfig::from_json(s.config, "study \"" + study + "\" config");
+  return build(cfg, db, study, store, s, ref_bpb);
 }
 
 FrontierReport frontier_report(const SearchConfig& cfg, const std::filesystem::path& db, const std::string& study) {
-  return build(cfg, db, study, std::nullopt);
+  if (!std::filesystem::exists(db)) throw InputError(db.string() + ": no such database");
+  StudyStore store(db, Access::read_only);
+  return build(cfg, db, study, store, store.get_study(study), std::nullopt);
 }
 
 const TrialRow* FrontierReport::by_number(int64_t n) const {

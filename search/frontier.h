@@ -24,6 +24,7 @@ struct BudgetFrontier {
 
 struct FrontierReport {
   std::string study, db, config_source;
+  StudyRow record;                // the study's row (config, LUT device and table), read with the trials
   SearchSettings settings;
   std::vector<TrialRow> trials;   // all rows of the study
   std::vector<BudgetFrontier> budgets;
