@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version",
                        "flashnas " + flashnas::version_string() + " (commit " + flashnas::git_commit() +
-                           ", LibTorch " + flashnas::torch_version() + ", " + flashnas::build_type() + ")");
+                           ", LibTorch " + flashnas::torch_version() + ", " + flashnas::build_type() +
+                           ", CUDA paths: " + (flashnas::cuda_paths_built() ? "built" : "not built") + ")");
   flashnas::cli::add_arch_command(app);
   flashnas::cli::add_data_command(app);
   flashnas::cli::add_train_command(app);

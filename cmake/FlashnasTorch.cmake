@@ -31,7 +31,9 @@ if(FLASHNAS_CUDA)
   target_link_libraries(flashnas_torch INTERFACE ${FLASHNAS_torch_cpu_LIB}
     "-Wl,--no-as-needed" ${FLASHNAS_torch_cuda_LIB} ${FLASHNAS_c10_cuda_LIB} "-Wl,--as-needed" ${FLASHNAS_c10_LIB})
   target_compile_options(flashnas_torch INTERFACE $<$<COMPILE_LANGUAGE:CXX>:${_torch_flags}>)
-  target_compile_definitions(flashnas_torch INTERFACE FLASHNAS_WITH_CUDA=1)
+  # FLASHNAS_WITH_CUDA is not a compile flag: it lives in the generated
+  # flashnas_cuda.h, so that only the files that include it differ from a CPU
+  # build (CMakeLists.txt).
 else()
   find_path(FLASHNAS_TORCH_CMAKE_DIR TorchConfig.cmake
     HINTS ${CMAKE_PREFIX_PATH} PATH_SUFFIXES Torch share/cmake/Torch)

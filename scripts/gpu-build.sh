@@ -4,6 +4,7 @@
 # comes from .gpu-deps/ (made here by scripts/gpu-deps.sh and carried along).
 #   bash scripts/gpu-build.sh            # build into build-gpu/, then run ctest
 #   FLASHNAS_GPU_TESTS=0 bash scripts/gpu-build.sh   # build only
+#   FLASHNAS_GPU_CONFIGURE_ONLY=1 bash scripts/gpu-build.sh   # configure only (checks .gpu-deps)
 # Uses the machine's own python3 (the one with torch) for the LibTorch path.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,6 +20,10 @@ start=$(date +%s)
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFLASHNAS_CUDA=ON \
   -DCMAKE_PREFIX_PATH="$torch_prefix;$deps/usr" -DCMAKE_LIBRARY_ARCHITECTURE="$arch" \
   -DFLASHNAS_GTEST_SOURCE="$deps/src/googletest/googletest" "$@"
+if [ "${FLASHNAS_GPU_CONFIGURE_ONLY:-0}" = 1 ]; then
+  echo "gpu-build: configured in $(($(date +%s) - start)) s into $build (nothing built)"
+  exit 0
+fi
 cmake --build "$build" -j "$(nproc)"
 echo "gpu-build: built in $(($(date +%s) - start)) s into $build"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "gpu-build: no nvidia-smi"

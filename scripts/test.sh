@@ -12,18 +12,29 @@ ctest --test-dir "$FLASHNAS_BUILD" --output-on-failure -j "$(nproc)"
 log "tests done in $(($(now) - start)) s"
 
 # The CUDA build must keep compiling and linking here, where no GPU runs it.
-# It is built the way the GPU machine builds it (scripts/gpu-build.sh, with the
-# dependencies from .gpu-deps/), into build-cuda/; then its GPU tests run, and
-# skip without a GPU.
+# 1. The GPU machine's configuration (LibTorch plus .gpu-deps/ only, as
+#    scripts/gpu-build.sh does there) is configured into build-gpu-deps/: every
+#    package must be found in .gpu-deps/. Nothing is built there.
+# 2. The CUDA configuration is built with this machine's packages into
+#    build-cuda/, and its GPU tests run (they skip without a GPU). Only the
+#    files that include the generated flashnas_cuda.h differ from build/; every
+#    other object comes from ccache, filled by the CPU build above.
 if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
   start=$(now)
-  log "CUDA build check (FLASHNAS_CUDA=ON, dependencies from .gpu-deps/) in $FLASHNAS_ROOT/build-cuda"
+  log "CUDA build check (FLASHNAS_CUDA=ON): .gpu-deps/ configured in build-gpu-deps/, built in build-cuda/"
   bash "$FLASHNAS_ROOT/scripts/gpu-deps.sh"
-  PATH="$PATH:/usr/local/cuda/bin" FLASHNAS_PYTHON="$FLASHNAS_VENV/bin/python" FLASHNAS_BUILD="$FLASHNAS_ROOT/build-cuda" \
-    FLASHNAS_GPU_TESTS=0 bash "$FLASHNAS_ROOT/scripts/gpu-build.sh" -DFLASHNAS_BENCH=OFF >"$FLASHNAS_ROOT/build-cuda.log" 2>&1 ||
+  {
+    PATH="$PATH:/usr/local/cuda/bin" FLASHNAS_PYTHON="$FLASHNAS_VENV/bin/python" FLASHNAS_BUILD="$FLASHNAS_ROOT/build-gpu-deps" \
+      FLASHNAS_GPU_CONFIGURE_ONLY=1 bash "$FLASHNAS_ROOT/scripts/gpu-build.sh" -DFLASHNAS_BENCH=OFF &&
+      PATH="$PATH:/usr/local/cuda/bin" FLASHNAS_BUILD="$FLASHNAS_ROOT/build-cuda" \
+        bash "$FLASHNAS_ROOT/scripts/build.sh" -DFLASHNAS_CUDA=ON -DFLASHNAS_BENCH=OFF
+  } >"$FLASHNAS_ROOT/build-cuda.log" 2>&1 ||
     { tail -n 40 "$FLASHNAS_ROOT/build-cuda.log" >&2; die "the CUDA build failed (log: build-cuda.log)"; }
-  LD_LIBRARY_PATH="$FLASHNAS_ROOT/.gpu-deps/usr/lib/$(gcc -print-multiarch)" "$FLASHNAS_ROOT/build-cuda/bin/test_cuda" --gtest_brief=1
-  LD_LIBRARY_PATH="$FLASHNAS_ROOT/.gpu-deps/usr/lib/$(gcc -print-multiarch)" "$FLASHNAS_ROOT/build-cuda/bin/flashnas" --version
+  grep -E "configured in|build done in" "$FLASHNAS_ROOT/build-cuda.log" >&2 || true
+  "$FLASHNAS_ROOT/build-cuda/bin/test_cuda" --gtest_brief=1
+  "$FLASHNAS_ROOT/build-cuda/bin/flashnas" --version
+  "$FLASHNAS_ROOT/build-cuda/bin/flashnas" --version | grep -q "CUDA paths: built" ||
+    die "build-cuda/bin/flashnas does not report its CUDA paths as built (flashnas_cuda.h not included where FLASHNAS_WITH_CUDA is used?)"
   log "CUDA build check done in $(($(now) - start)) s"
 else
   log "no CUDA Toolkit (nvcc) on this machine: the CUDA build check is skipped"
