@@ -184,7 +184,7 @@ TEST(ArchSpec, UnknownFieldsAndBadTypes) {
 
 TEST(ArchSpec, ShippedConfigsLoad) {
   for (const char* name : {"demo-tiny.json", "attn-baseline-small.json"}) {
-    const ArchSpec a = ArchSpec::load(std::string(FLASHNAS_SOURCE_DIR) + "/configs/arch/" + name);
+    const ArchSpec a = ArchSpec::load(std::string(test::source_dir()) + "/configs/arch/" + name);
     EXPECT_FALSE(a.layers.empty()) << name;
   }
 }

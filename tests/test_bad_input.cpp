@@ -16,7 +16,7 @@ namespace flashnas::test {
 namespace {
 
 namespace fs = std::filesystem;
-const std::string kArch = std::string(FLASHNAS_SOURCE_DIR) + "/configs/arch/demo-tiny.json";
+const std::string kArch = std::string(test::source_dir()) + "/configs/arch/demo-tiny.json";
 
 // Overwrites `n` bytes of `path` at `offset` with `byte`.
 void poke(const fs::path& path, size_t offset, size_t n, char byte) {

@@ -14,7 +14,7 @@ namespace {
 using test::run_cli;
 using test::TempDir;
 
-const std::string kDemo = std::string(FLASHNAS_SOURCE_DIR) + "/configs/arch/demo-tiny.json";
+const std::string kDemo = std::string(test::source_dir()) + "/configs/arch/demo-tiny.json";
 
 bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
 

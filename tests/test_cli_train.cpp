@@ -154,7 +154,7 @@ TEST(CliTrain, ACheckpointThatCannotBeWrittenIsACleanError) {
   corpus(dir, "text");
   dir.write("arch.json", kArch);
   const std::string out = (dir / "run").string();
-  std::string cmd = "ulimit -f 60; trap '' XFSZ; '" + std::string(FLASHNAS_BIN) + "' train --arch '" +
+  std::string cmd = "ulimit -f 60; trap '' XFSZ; '" + std::string(test::flashnas_bin()) + "' train --arch '" +
                     (dir / "arch.json").string() + "' --data '" + (dir / "text").string() +
                     "' --tokens 4096 --batch-size 4 --seq-len 32 --eval-interval 8 --eval-batches 2 --val-fraction 0.3"
                     " --threads 1 --out '" + out + "' 2>'" + (dir / "err.txt").string() + "'";

@@ -94,7 +94,7 @@ INSTANTIATE_TEST_SUITE_P(Ops, CudaOp,
 
 TEST(CudaModel, PrefillAndDecodeMatchTheCpu) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device visible (or a CPU-only build)";
-  const ArchSpec spec = ArchSpec::load(std::string(FLASHNAS_SOURCE_DIR) + "/configs/arch/demo-hybrid.json");
+  const ArchSpec spec = ArchSpec::load(std::string(test::source_dir()) + "/configs/arch/demo-hybrid.json");
   torch::manual_seed(3);
   HybridLM cpu(spec), gpu(spec);
   {

@@ -59,7 +59,7 @@ class Corpus {
       if (!q.step()) throw std::runtime_error("corpus study has no trained trial");
       std::ofstream(root_ / "arch.json") << q.text(0);
     }
-    std::string arch = read_file(std::string(FLASHNAS_SOURCE_DIR) + "/configs/arch/demo-tiny.json");
+    std::string arch = read_file(std::string(test::source_dir()) + "/configs/arch/demo-tiny.json");
     replace_once(arch, "\"vocab_size\": 256", "\"vocab_size\": 512");
     std::ofstream(root_ / "arch512.json") << arch;
     // A token file made with the SentencePiece model, which travels beside it.

@@ -28,7 +28,7 @@ struct Trained {
   Trained() {
     tokens = tiny_token_file(dir);
     model = dir / "run";
-    const auto r = run_cli({"train", "--arch", std::string(FLASHNAS_SOURCE_DIR) + "/configs/arch/demo-tiny.json", "--data",
+    const auto r = run_cli({"train", "--arch", std::string(test::source_dir()) + "/configs/arch/demo-tiny.json", "--data",
                             tokens.string(), "--tokens", "512", "--batch-size", "2", "--seq-len", "16", "--threads", "1",
                             "--quiet", "--out", model.string()});
     if (r.exit_code != 0) throw std::runtime_error("train failed: " + r.err);

@@ -31,7 +31,7 @@ using test::run_cli;
 using test::scalar;
 using test::Study;
 
-const fs::path kDemoTable = fs::path(FLASHNAS_SOURCE_DIR) / "results/search-bench/demo-300.csv";
+const fs::path kDemoTable = fs::path(test::source_dir()) / "results/search-bench/demo-300.csv";
 // The tiny space (tests/search_fixture.h), guided, with and without rungs.
 const std::string kGuided = "algorithm = \"guided\"\npool = 48\n";
 const std::string kGuidedRungs = kGuided + "fidelities = [256, 768, 2304]\neta = 2\n";
@@ -241,7 +241,7 @@ TEST(Guided, TwoWorkersShareARungedGuidedStudy) {
 TEST(Guided, KilledAndResumedEqualsTheUninterruptedStudy) {
   Study ref(kGuidedRungs), st(kGuidedRungs);
   ASSERT_EQ(run_cli(ref.search_args()).exit_code, 0);
-  std::vector<std::string> args = {FLASHNAS_BIN};
+  std::vector<std::string> args = {test::flashnas_bin()};
   for (const auto& a : st.search_args()) args.push_back(a);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

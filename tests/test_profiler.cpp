@@ -418,7 +418,7 @@ TEST(Profile, KilledRunLeavesASoundDatabaseAndResumes) {
                                          "--db", db, "--threads", "1", "--rounds", "1"};
   // Killed (SIGKILL, from inside: common/fault.h) right after its third
   // measurement was committed.
-  std::string cmd = "FLASHNAS_FAULT=kill-profile-item:3 '" + std::string(FLASHNAS_BIN) + "'";
+  std::string cmd = "FLASHNAS_FAULT=kill-profile-item:3 '" + std::string(test::flashnas_bin()) + "'";
   for (const auto& a : args) cmd += " '" + a + "'";
   const int status = std::system((cmd + " >/dev/null 2>&1").c_str());
   ASSERT_TRUE(WIFEXITED(status));

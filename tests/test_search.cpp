@@ -60,7 +60,7 @@ TEST(SearchSpace, TemplatesEvaluateExactlyOrSayWhy) {
 }
 
 TEST(SearchSpace, GenomesRoundTripRepairAndDecode) {
-  const SearchConfig cfg = SearchConfig::load(std::string(FLASHNAS_SOURCE_DIR) + "/configs/demo.toml");
+  const SearchConfig cfg = SearchConfig::load(std::string(test::source_dir()) + "/configs/demo.toml");
   const SearchSpace& sp = cfg.space;
   Rng rng(11);
   std::set<std::string> distinct;
@@ -83,7 +83,7 @@ TEST(SearchSpace, GenomesRoundTripRepairAndDecode) {
 }
 
 TEST(SearchSpace, MutationChangesExactlyOneGene) {
-  const SearchConfig cfg = SearchConfig::load(std::string(FLASHNAS_SOURCE_DIR) + "/configs/demo.toml");
+  const SearchConfig cfg = SearchConfig::load(std::string(test::source_dir()) + "/configs/demo.toml");
   const SearchSpace& sp = cfg.space;
   Rng rng(12);
   for (int i = 0; i < 300; ++i) {
@@ -110,7 +110,7 @@ TEST(SearchSpace, MutationChangesExactlyOneGene) {
 }
 
 TEST(SearchSpace, ProfilerGridCoversEveryOperatorTheSpaceEmits) {
-  const SearchConfig cfg = SearchConfig::load(std::string(FLASHNAS_SOURCE_DIR) + "/configs/demo.toml");
+  const SearchConfig cfg = SearchConfig::load(std::string(test::source_dir()) + "/configs/demo.toml");
   std::vector<Workload> ws;
   for (const auto& b : cfg.budgets) ws.push_back(b.workload);
   std::set<std::string> grid;
@@ -515,7 +515,7 @@ TEST(SearchCli, KilledAtEveryKindOfMomentResumesWithoutLossOrDuplicates) {
   // whatever this machine's speed.
   const std::vector<std::string> faults = {"kill-claim:2",      "kill-train-step:5", "kill-result:1",
                                            "kill-train-step:20", "kill-claim:1",      "kill-result:2"};
-  std::vector<std::string> args = {FLASHNAS_BIN};
+  std::vector<std::string> args = {test::flashnas_bin()};
   for (const auto& a : st.search_args()) args.push_back(a);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -578,7 +578,7 @@ TEST(SearchCli, AKilledParentTakesItsWorkersWithIt) {
   std::string toml = read_file(st.config);
   replace_once(toml, "trials = 8", "trials = 400");  // far more than the test lets it train
   st.dir.write("space.toml", toml);
-  std::vector<std::string> args = {FLASHNAS_BIN};
+  std::vector<std::string> args = {test::flashnas_bin()};
   for (const auto& a : st.search_args()) args.push_back(a);
   args.insert(args.end(), {"--workers", "2"});
   std::vector<char*> argv;

@@ -321,7 +321,7 @@ TEST(TaskEval, EvalOnTaskDataReportsCompletionLossExactMatchAndJson) {
   dir.write("calls.jsonl", jsonl);
   const auto p = run_cli({"data", "prepare", "--input", (dir / "calls.jsonl").string(), "--out", (dir / "calls.tokens").string()});
   ASSERT_EQ(p.exit_code, 0) << p.err;
-  const auto t = run_cli({"train", "--arch", std::string(FLASHNAS_SOURCE_DIR) + "/configs/arch/demo-tiny.json", "--data",
+  const auto t = run_cli({"train", "--arch", std::string(test::source_dir()) + "/configs/arch/demo-tiny.json", "--data",
                           (dir / "calls.tokens").string(), "--tokens", "120000", "--batch-size", "8", "--seq-len", "32",
                           "--lr", "0.01", "--threads", "2", "--quiet", "--out", (dir / "run").string()});
   ASSERT_EQ(t.exit_code, 0) << t.err;

@@ -12,6 +12,10 @@
 #include <sstream>
 
 namespace flashnas::test {
+
+std::string source_dir() { return FLASHNAS_SOURCE_DIR; }
+std::string flashnas_bin() { return FLASHNAS_BIN; }
+
 namespace fs = std::filesystem;
 
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {

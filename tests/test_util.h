@@ -11,6 +11,13 @@
 
 namespace flashnas::test {
 
+// The source tree, and the flashnas binary of this build. Only test_util.cpp
+// is compiled with their paths, so that no other test object depends on where
+// the clone or the build folder is (and every other one is shared through
+// ccache between clones and with the CUDA build).
+std::string source_dir();
+std::string flashnas_bin();
+
 // max |a - b|
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b);
 
