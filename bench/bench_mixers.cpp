@@ -8,6 +8,7 @@
 //   bench_mixers [--d-model D] [--seq T] [--threads N] [--json FILE]
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -48,14 +49,20 @@ int main(int argc, char** argv) {
   const DeviceInfo dev = describe_device(torch::Device(torch::kCPU));
   std::printf("device: %s, %d threads; LibTorch %s; commit %s; d_model %lld, sequence %lld, batch 1, float32\n\n", dev.name.c_str(),
               dev.threads, dev.torch_version.c_str(), dev.commit.c_str(), (long long)d, (long long)T);
-  const int64_t heads = std::max<int64_t>(1, d / 64);
-  const std::vector<Mixer> mixers = {
-      {"attn", {{"type", "attn"}, {"n_heads", heads}, {"n_kv_heads", std::max<int64_t>(1, heads / 4)}}},
-      {"swa W=512", {{"type", "swa"}, {"n_heads", heads}, {"n_kv_heads", std::max<int64_t>(1, heads / 4)}, {"window", 512}}},
-      {"mamba2", {{"type", "mamba2"}}},
-      {"deltanet", {{"type", "deltanet"}, {"n_heads", heads}}},
-      {"gdn", {{"type", "gdn"}, {"n_heads", heads}, {"head_k_dim", 64}, {"head_v_dim", 128}}},
-  };
+  // Every registered token mixer, at the hyperparameters its registry entry
+  // gives for this width (supernet/ops/op_kind.h, OpTesting::bench); attn first.
+  std::vector<Mixer> mixers;
+  for (const auto& k : op_kinds()) {
+    if (!k.testing.bench) continue;
+    json layer = k.testing.bench(d);
+    layer["type"] = k.name;
+    mixers.push_back({k.name, layer});
+  }
+  std::stable_partition(mixers.begin(), mixers.end(), [](const Mixer& m) { return m.label == "attn"; });
+  if (mixers.empty() || mixers[0].label != "attn") {
+    std::fprintf(stderr, "bench_mixers: the registry has no attn to compare with\n");
+    return 1;
+  }
   TimingOptions opts;
   opts.warmup = 1;
   opts.min_count = 3;

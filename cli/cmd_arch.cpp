@@ -92,16 +92,7 @@ void add_ops(CLI::App& arch) {
   auto* cmd = arch.add_subcommand("ops", "List the registered operators with their default hyperparameters");
   cmd->add_flag("--json", *as_json, "Print JSON");
   cmd->callback([as_json] {
-    json all = json::array();
-    for (const auto& k : op_kinds()) {
-      json defaults = json::object();
-      for (const auto& [key, doc] : k.defaults_doc) defaults[key] = doc;
-      all.push_back({{"name", k.name}, {"description", k.description}, {"defaults", defaults}});
-      if (*as_json) continue;
-      std::printf("%-8s %s\n", k.name.c_str(), k.description.c_str());
-      for (const auto& [key, doc] : k.defaults_doc) std::printf("           %-12s default %s\n", key.c_str(), doc.c_str());
-    }
-    if (*as_json) std::cout << all.dump(2) << "\n";
+    std::cout << (*as_json ? describe_op_kinds().dump(2) + "\n" : op_kinds_text());
   });
 }
 

@@ -4,7 +4,7 @@
 FLASHNAS_TORCH_VERSION=2.11.0
 # Python packages the benchmarks and tests use, in the same environment
 # (bench/optuna_replay.py; tests/test_hf_export.py loads exports in transformers).
-FLASHNAS_PY_PACKAGES=(optuna==5.0.0 transformers==5.23.0 safetensors==0.8.0)
+FLASHNAS_PY_PACKAGES=(optuna==5.0.0 transformers==5.23.0 safetensors==0.8.0 einops==0.8.2)
 FLASHNAS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FLASHNAS_PYTHON=${FLASHNAS_PYTHON:-/usr/bin/python3}
 _pyver=$("$FLASHNAS_PYTHON" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")' 2>/dev/null || echo unknown)

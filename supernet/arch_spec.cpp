@@ -66,7 +66,7 @@ LayerSpec ArchSpec::parse_layer(const json& layer, int64_t d_model, const std::s
   FieldReader fields(layer, source, where);
   const std::string type = fields.string("type");
   const OpKind& kind = find_op_kind(type, source + ": field \"" + where + ".type\"");
-  json hp = kind.canonicalize(fields, ModelDims{d_model});
+  json hp = canonical_hp(kind, fields, ModelDims{d_model});
   fields.finish();
   for (auto it = hp.begin(); it != hp.end(); ++it) {
     if (it.value().is_number_integer() && it.value().get<int64_t>() > kMaxHyperparameter) {

@@ -32,21 +32,22 @@ namespace {
 
 using test::max_rel_diff;
 
+// Every registered operator's test cases (supernet/ops/op_kind.h, OpTesting),
+// at their d_model.
 struct OpCase {
   std::string type;
   json hp;
 };
 
 std::vector<OpCase> op_cases() {
-  return {{"attn", {{"n_heads", 4}, {"n_kv_heads", 2}}},
-          {"swa", {{"n_heads", 4}, {"n_kv_heads", 2}, {"window", 16}}},
-          {"mamba2", {{"head_dim", 16}, {"d_state", 16}, {"chunk_size", 16}}},
-          {"deltanet", {{"n_heads", 4}, {"chunk_size", 16}}},
-          {"gdn", {{"n_heads", 2}, {"head_k_dim", 32}, {"head_v_dim", 32}, {"chunk_size", 16}}},
-          {"ffn", {{"d_ff", 192}}}};
+  std::vector<OpCase> cases;
+  for (const auto& k : op_kinds()) {
+    for (const auto& hp : k.testing.cases) cases.push_back({k.name, hp});
+  }
+  return cases;
 }
 
-constexpr int64_t kD = 64;
+constexpr int64_t kD = kOpTestDModel;
 
 double tolerance(torch::ScalarType dt) { return dt == torch::kBFloat16 ? 3e-2 : 1e-4; }
 
@@ -86,9 +87,10 @@ TEST_P(CudaOp, ForwardAndStepMatchTheCpu) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Ops, CudaOp,
-                         ::testing::Combine(::testing::Range(0, 6), ::testing::Values(torch::kFloat32, torch::kBFloat16)),
+                         ::testing::Combine(::testing::Range(0, int(op_cases().size())),
+                                            ::testing::Values(torch::kFloat32, torch::kBFloat16)),
                          [](const auto& info) {
-                           return op_cases()[size_t(std::get<0>(info.param))].type +
+                           return op_cases()[size_t(std::get<0>(info.param))].type + std::to_string(std::get<0>(info.param)) +
                                   (std::get<1>(info.param) == torch::kBFloat16 ? "_bf16" : "_f32");
                          });
 

@@ -1,6 +1,8 @@
-// The recurrent and windowed mixers (swa, mamba2, deltanet, gdn): chunked /
-// parallel forms against token-by-token recurrences, states, gradients, and
-// long sequences with extreme decays.
+// The chunked kernels (SSD, the delta rule) against their token-by-token
+// recurrences; operator-specific checks (the SWA ring, extreme decays); a
+// whole hybrid of every registered operator. The per-operator checks
+// (forward against steps, prefill then decode, gradients) are driven by the
+// registry in tests/test_registry_ops.cpp, with these tolerances.
 //
 // Tolerances. float64: 1e-10 absolute. The chunked forms reassociate the same
 // sums (within-chunk matrix products, triangular solves, state passing), so in
@@ -100,74 +102,10 @@ std::shared_ptr<Operator> make_op(const std::string& type, json hp, int64_t d_mo
   return op;
 }
 
-struct MixerCase {
-  std::string type;
-  json hp;
-};
 const int64_t kD = 16;
-std::vector<MixerCase> mixer_cases() {
-  return {
-      {"swa", {{"n_heads", 4}, {"n_kv_heads", 2}, {"window", 5}}},
-      {"mamba2", {{"expand", 2}, {"head_dim", 8}, {"d_state", 6}, {"n_groups", 2}, {"chunk_size", 8}}},
-      {"deltanet", {{"n_heads", 2}, {"chunk_size", 8}}},
-      {"deltanet", {{"n_heads", 2}, {"head_v_dim", 6}, {"use_gate", true}, {"chunk_size", 8}}},
-      {"gdn", {{"n_heads", 2}, {"head_k_dim", 4}, {"head_v_dim", 6}, {"chunk_size", 8}}},
-  };
-}
 
-// Random, non-trivial initial state: recurrent buffers drawn at random; the
-// windowed cache filled by running a random prefix through the op.
-OpState random_state(Operator& op, const std::string& type, int64_t B, int64_t cap, torch::ScalarType dt) {
-  OpState st = op.init_state(B, cap, dt);
-  torch::NoGradGuard no_grad;
-  if (type == "swa") {
-    op.forward(torch::randn({B, 7, kD}, torch::dtype(dt)), &st);
-  } else {
-    for (auto& [name, t] : st.buffers) t.copy_(torch::randn_like(t) * 0.5);
-    st.pos = 7;
-  }
-  return st;
-}
-
-class MixerConsistency : public ::testing::TestWithParam<std::tuple<int, torch::ScalarType, int64_t>> {};
-
-TEST_P(MixerConsistency, ForwardEqualsStepLoopAndFinalState) {
-  const auto [idx, dt, T] = GetParam();
-  const MixerCase c = mixer_cases()[idx];
-  torch::manual_seed(idx * 31 + T);
-  auto op = make_op(c.type, c.hp, kD, dt);
-  torch::NoGradGuard no_grad;
-  const int64_t B = 2;
-  auto x = torch::randn({B, T, kD}, torch::dtype(dt));
-  // From an empty state: forward without a state equals stepping from init_state.
-  auto full = op->forward(x, nullptr);
-  OpState fresh = op->init_state(B, T + 8, dt);
-  std::vector<torch::Tensor> ys;
-  for (int64_t t = 0; t < T; ++t) ys.push_back(op->step(x.select(1, t), fresh));
-  EXPECT_LE(err(torch::stack(ys, 1), full), tol(dt)) << c.type << " from empty";
-  // From a random state: forward with the state equals stepping, and leaves the same state.
-  OpState s1 = random_state(*op, c.type, B, T + 16, dt);
-  OpState s2 = clone_state(s1);
-  auto par = op->forward(x, &s1);
-  ys.clear();
-  for (int64_t t = 0; t < T; ++t) ys.push_back(op->step(x.select(1, t), s2));
-  EXPECT_LE(err(torch::stack(ys, 1), par), tol(dt)) << c.type << " from random state";
-  EXPECT_EQ(s1.pos, s2.pos);
-  for (const auto& [name, t] : s1.buffers) {
-    EXPECT_LE(err(t, s2.buffers.at(name)), tol(dt)) << c.type << " state " << name;
-  }
-}
-
-// T = 16 is a multiple of the chunk (8), 21 is not, 3 is shorter than one chunk
-// (and than the SWA window).
-INSTANTIATE_TEST_SUITE_P(Mixers, MixerConsistency,
-                         ::testing::Combine(::testing::Range(0, 5), ::testing::Values(torch::kFloat64, torch::kFloat32),
-                                            ::testing::Values(16, 21, 3)),
-                         [](const auto& info) {
-                           const MixerCase c = mixer_cases()[std::get<0>(info.param)];
-                           return c.type + std::to_string(std::get<0>(info.param)) + "_" +
-                                  dname(std::get<1>(info.param)) + "_T" + std::to_string(std::get<2>(info.param));
-                         });
+// Every operator's forward against its step recurrence, gradients, accounting
+// and fields: tests/test_registry_ops.cpp, driven by the registry.
 
 TEST(Swa, ChunkedPrefillAcrossRingWrapEqualsForward) {
   torch::manual_seed(9);
@@ -201,22 +139,6 @@ TEST(Swa, WindowCoveringTheSequenceEqualsFullAttention) {
   EXPECT_GT(max_abs_diff(narrow->forward(x, nullptr), attn->forward(x, nullptr)), 1e-3);
 }
 
-// Finite differences in float64 against autograd through the chunked forms
-// (tiny sizes; T = 11 spans two chunks of 8).
-TEST(GradCheck, EveryMixer) {
-  for (int i = 0; i < static_cast<int>(mixer_cases().size()); ++i) {
-    const MixerCase c = mixer_cases()[i];
-    torch::manual_seed(40 + i);
-    auto op = make_op(c.type, c.hp, kD, torch::kFloat64);
-    auto x = torch::randn({1, 11, kD}, torch::kFloat64).requires_grad_(true);
-    auto w = torch::randn({1, 11, kD}, torch::kFloat64);
-    auto loss = [&] { return (op->forward(x, nullptr) * w).sum(); };
-    std::vector<torch::Tensor> wrt = {x};
-    for (const auto& p : op->parameters()) wrt.push_back(p);
-    EXPECT_LE(test::gradcheck_max_rel_err(loss, wrt, 1e-6, 24), 1e-6) << c.type << " case " << i;
-  }
-}
-
 // T = 2048 with decays at their extremes (near-total forgetting and almost
 // none): chunked forward and the final states stay finite.
 TEST(Stability, LongSequencesWithExtremeDecays) {
@@ -246,19 +168,16 @@ TEST(Stability, LongSequencesWithExtremeDecays) {
 TEST(HybridModel, EveryMixerPrefillThenStepEqualsForward) {
   for (auto dt : {torch::kFloat64, torch::kFloat32}) {
     torch::manual_seed(60);
+    // Every registered operator (its first test case), each followed by an FFN.
+    json layers = json::array();
+    for (const auto& k : op_kinds()) {
+      json l = k.testing.cases.at(0);
+      l["type"] = k.name;
+      layers.push_back(l);
+      layers.push_back(json{{"type", "ffn"}, {"d_ff", 24}});
+    }
     const ArchSpec spec = ArchSpec::from_json(
-        json{{"d_model", kD},
-             {"vocab_size", 40},
-             {"n_meta_tokens", 2},
-             {"layers",
-              {{{"type", "deltanet"}, {"n_heads", 2}, {"chunk_size", 8}},
-               {{"type", "ffn"}, {"d_ff", 24}},
-               {{"type", "mamba2"}, {"head_dim", 8}, {"d_state", 4}, {"chunk_size", 8}},
-               {{"type", "attn"}, {"n_heads", 4}, {"n_kv_heads", 2}},
-               {{"type", "swa"}, {"n_heads", 2}, {"window", 6}},
-               {{"type", "gdn"}, {"n_heads", 2}, {"head_k_dim", 4}, {"head_v_dim", 8}, {"chunk_size", 8}},
-               {{"type", "ffn"}, {"d_ff", 24}}}}},
-        "hybrid");
+        json{{"d_model", kD}, {"vocab_size", 40}, {"n_meta_tokens", 2}, {"layers", layers}}, "hybrid");
     HybridLM model(spec);
     model->to(dt);
     torch::NoGradGuard no_grad;

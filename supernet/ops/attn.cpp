@@ -18,10 +18,6 @@ AttnConfig AttnConfig::from_json(const json& hp) {
   return c;
 }
 
-json AttnConfig::to_json() const {
-  return json{{"n_heads", n_heads}, {"n_kv_heads", n_kv_heads}, {"head_dim", head_dim}, {"rope_theta", rope_theta}};
-}
-
 AttnOp::AttnOp(const AttnConfig& cfg, int64_t d_model) : cfg_(cfg), d_model_(d_model) {
   const int64_t q_dim = cfg.n_heads * cfg.head_dim, kv_dim = cfg.n_kv_heads * cfg.head_dim;
   q_proj = register_module("q_proj", linear_no_bias(d_model, q_dim));
@@ -74,30 +70,37 @@ OpKind attn_kind() {
   k.name = "attn";
   k.transformers = true;
   k.description = "causal attention, grouped-query heads, RoPE; KV cache grows with context";
-  k.defaults_doc = {{"n_heads", "8"},
-                    {"n_kv_heads", "2 (must divide n_heads)"},
-                    {"head_dim", "d_model / n_heads (n_heads must then divide d_model)"},
-                    {"rope_theta", "10000"}};
-  k.canonicalize = [](FieldReader& f, const ModelDims& dims) {
-    AttnConfig c;
-    c.n_heads = f.positive("n_heads", 8);
-    c.n_kv_heads = f.positive("n_kv_heads", std::min<int64_t>(2, c.n_heads));
-    if (c.n_heads % c.n_kv_heads != 0) {
-      f.fail("n_kv_heads", "must divide n_heads (" + std::to_string(c.n_heads) + "), got " +
-                               std::to_string(c.n_kv_heads));
-    }
-    if (f.has("head_dim")) {
-      c.head_dim = f.positive("head_dim");
-    } else {
-      if (dims.d_model % c.n_heads != 0) {
-        f.fail("n_heads", "must divide d_model (" + std::to_string(dims.d_model) + ") when head_dim is not given, got " +
-                              std::to_string(c.n_heads));
-      }
-      c.head_dim = dims.d_model / c.n_heads;
-    }
-    if (c.head_dim % 2 != 0) f.fail("head_dim", "must be even for RoPE, got " + std::to_string(c.head_dim));
-    c.rope_theta = f.positive_number("rope_theta", 10000.0);
-    return c.to_json();
+  k.fields = {
+      int_field("n_heads", "query heads Hq", 8),
+      int_field("n_kv_heads", "key/value heads Hkv (must divide n_heads)", "min(2, n_heads)",
+                [](const json& hp, const ModelDims&, FieldReader&) { return std::min<int64_t>(2, hp["n_heads"]); }),
+      int_field("head_dim", "dh, per head (even, for RoPE)", "d_model / n_heads (n_heads must then divide d_model)",
+                [](const json& hp, const ModelDims& dims, FieldReader& f) {
+                  const int64_t H = hp["n_heads"];
+                  if (dims.d_model % H != 0) {
+                    f.fail("n_heads", "must divide d_model (" + std::to_string(dims.d_model) +
+                                          ") when head_dim is not given, got " + std::to_string(H));
+                  }
+                  return dims.d_model / H;
+                }),
+      number_field("rope_theta", "RoPE base", 10000.0),
+  };
+  k.check = [](const json& hp, const ModelDims&, FieldReader& f) {
+    const int64_t H = hp["n_heads"], Hkv = hp["n_kv_heads"], dh = hp["head_dim"];
+    if (H % Hkv != 0) f.fail("n_kv_heads", "must divide n_heads (" + std::to_string(H) + "), got " + std::to_string(Hkv));
+    if (dh % 2 != 0) f.fail("head_dim", "must be even for RoPE, got " + std::to_string(dh));
+  };
+  // fla's naive_parallel_attn: q, k, v [B, T, H, D]; "window" 0 = full causal attention.
+  k.testing.golden = [](const OpTesting::Tensors& in, const std::map<std::string, std::string>& meta) {
+    auto tr = [&](const char* n) { return in.at(n).transpose(1, 2); };
+    const int64_t window = std::stoll(meta.at("window"));
+    return OpTesting::Tensors{{"o", attention(tr("q"), tr("k"), tr("v"), 0, 0, window).transpose(1, 2)}};
+  };
+  k.testing.state = StateKind::cache;
+  k.testing.cases = {json{{"n_heads", 4}, {"n_kv_heads", 2}}, json{{"n_heads", 2}, {"n_kv_heads", 2}, {"head_dim", 6}}};
+  k.testing.bench = [](int64_t d) {
+    const int64_t heads = std::max<int64_t>(1, d / 64);
+    return json{{"n_heads", heads}, {"n_kv_heads", std::max<int64_t>(1, heads / 4)}};
   };
   k.create = [](const json& hp, const ModelDims& dims) {
     return std::make_shared<AttnOp>(AttnConfig::from_json(hp), dims.d_model);

@@ -18,8 +18,7 @@ struct AttnConfig {
   int64_t head_dim = 0;         // dh; default d_model / n_heads
   double rope_theta = 10000.0;  // RoPE base
 
-  static AttnConfig from_json(const json& hp);
-  json to_json() const;
+  static AttnConfig from_json(const json& hp);  // canonical hyperparameters (see attn_kind's fields)
 };
 
 class AttnOp : public Operator {

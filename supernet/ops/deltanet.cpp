@@ -23,12 +23,6 @@ DeltaNetConfig DeltaNetConfig::from_json(const json& hp, bool decay) {
   return c;
 }
 
-json DeltaNetConfig::to_json() const {
-  return json{{"n_heads", n_heads},         {"head_k_dim", head_k_dim}, {"head_v_dim", head_v_dim},
-              {"use_gate", use_gate},       {"conv_kernel", conv_kernel}, {"chunk_size", chunk_size},
-              {"norm_eps", norm_eps}};
-}
-
 DeltaNetOp::DeltaNetOp(const DeltaNetConfig& cfg, int64_t d) : cfg_(cfg) {
   const int64_t H = cfg.n_heads, kd = H * cfg.head_k_dim, vd = H * cfg.head_v_dim;
   q_proj = register_module("q_proj", linear_no_bias(d, kd));
@@ -125,21 +119,27 @@ OpState DeltaNetOp::init_state(int64_t batch, int64_t max_context, torch::Scalar
   return s;
 }
 
-json canonicalize_deltanet(FieldReader& f, const ModelDims& dims, const DeltaNetConfig& def, int64_t v_expand) {
-  DeltaNetConfig c;
-  c.n_heads = f.positive("n_heads", def.n_heads);
-  if (!f.has("head_k_dim") && dims.d_model % c.n_heads != 0 && def.head_k_dim == 0) {
-    f.fail("n_heads", "must divide d_model (" + std::to_string(dims.d_model) +
-                          ") when head_k_dim is not given, got " + std::to_string(c.n_heads));
-  }
-  c.head_k_dim = f.positive("head_k_dim", def.head_k_dim > 0 ? def.head_k_dim : dims.d_model / c.n_heads);
-  c.head_v_dim = f.positive("head_v_dim", v_expand * c.head_k_dim);
-  c.use_gate = f.boolean("use_gate", def.use_gate);
-  c.conv_kernel = f.positive("conv_kernel", def.conv_kernel);
-  if (c.conv_kernel < 2) f.fail("conv_kernel", "must be at least 2, got " + std::to_string(c.conv_kernel));
-  c.chunk_size = f.positive("chunk_size", def.chunk_size);
-  c.norm_eps = f.positive_number("norm_eps", def.norm_eps);
-  return c.to_json();
+std::vector<HpField> deltanet_fields(int64_t n_heads, int64_t head_k_dim, int64_t v_expand, bool use_gate) {
+  HpField dk = head_k_dim > 0 ? int_field("head_k_dim", "dk, key width per head", head_k_dim)
+                              : int_field("head_k_dim", "dk, key width per head", "d_model / n_heads (n_heads must then divide d_model)",
+                                          [](const json& hp, const ModelDims& dims, FieldReader& f) {
+                                            const int64_t H = hp["n_heads"];
+                                            if (dims.d_model % H != 0) {
+                                              f.fail("n_heads", "must divide d_model (" + std::to_string(dims.d_model) +
+                                                                    ") when head_k_dim is not given, got " + std::to_string(H));
+                                            }
+                                            return dims.d_model / H;
+                                          });
+  return {
+      int_field("n_heads", "heads H", n_heads),
+      std::move(dk),
+      int_field("head_v_dim", "dv, value width per head", v_expand == 1 ? "head_k_dim" : std::to_string(v_expand) + " * head_k_dim",
+                [v_expand](const json& hp, const ModelDims&, FieldReader&) { return v_expand * hp["head_k_dim"].get<int64_t>(); }),
+      bool_field("use_gate", "output gate g_proj (silu) before the output projection", use_gate),
+      int_field("conv_kernel", "K, causal depthwise convolutions on q, k, v", 4, 2),
+      int_field("chunk_size", "C, chunk length of the chunked forward (does not change results)", 64),
+      number_field("norm_eps", "epsilon of the output RMSNorm", 1e-5),
+  };
 }
 
 OpCost deltanet_cost(const json& hp, const ModelDims& dims, bool decay) {
@@ -182,10 +182,17 @@ OpKind deltanet_kind() {
   k.name = "deltanet";
   k.transformers = true;
   k.description = "DeltaNet (chunked WY delta rule; conv + [heads, dk, dv] recurrent state, flat in context)";
-  k.defaults_doc = {{"n_heads", "4"},          {"head_k_dim", "d_model / n_heads"}, {"head_v_dim", "head_k_dim"},
-                    {"use_gate", "false"},     {"conv_kernel", "4"},                {"chunk_size", "64"},
-                    {"norm_eps", "1e-5"}};
-  k.canonicalize = [](FieldReader& f, const ModelDims& dims) { return canonicalize_deltanet(f, dims, DeltaNetConfig{}, 1); };
+  k.fields = deltanet_fields(4, 0, 1, false);
+  k.testing.cases = {json{{"n_heads", 2}, {"chunk_size", 8}},
+                     json{{"n_heads", 2}, {"head_v_dim", 6}, {"use_gate", true}, {"chunk_size", 8}}};
+  k.testing.bench = [](int64_t d) { return json{{"n_heads", std::max<int64_t>(1, d / 64)}}; };
+  // fla's delta_rule_recurrence: q, k, v [B, H, T, D] (q scaled by dk^-1/2 inside), beta [B, H, T], S0 [B, H, dk, dv].
+  k.testing.golden = [](const OpTesting::Tensors& in, const std::map<std::string, std::string>&) {
+    const auto& q = in.at("q");
+    auto [o, S] = delta_rule_chunked(q / std::sqrt(static_cast<double>(q.size(-1))), in.at("k"), in.at("v"), in.at("beta"),
+                                     torch::Tensor(), in.at("S0"), 8);
+    return OpTesting::Tensors{{"o", o}, {"state", S}};
+  };
   k.create = [](const json& hp, const ModelDims& dims) {
     return std::make_shared<DeltaNetOp>(DeltaNetConfig::from_json(hp, false), dims.d_model);
   };

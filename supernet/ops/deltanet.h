@@ -32,7 +32,6 @@ struct DeltaNetConfig {
   bool decay = false;       // Gated DeltaNet's decay gate (set by the kind, not a hyperparameter)
 
   static DeltaNetConfig from_json(const json& hp, bool decay);
-  json to_json() const;
 };
 
 class DeltaNetOp : public Operator {
@@ -57,10 +56,11 @@ class DeltaNetOp : public Operator {
   DeltaNetConfig cfg_;
 };
 
-// Shared by deltanet_kind() and gdn_kind(): canonicalisation, accounting and
+// Shared by deltanet_kind() and gdn_kind(): the field table, accounting and
 // residual roles of the DeltaNet family. `decay` selects Gated DeltaNet.
-// Default head_v_dim = v_expand * head_k_dim.
-json canonicalize_deltanet(FieldReader& f, const ModelDims& dims, const DeltaNetConfig& defaults, int64_t v_expand);
+// head_k_dim = 0: its default is d_model / n_heads. Default head_v_dim =
+// v_expand * head_k_dim.
+std::vector<HpField> deltanet_fields(int64_t n_heads, int64_t head_k_dim, int64_t v_expand, bool use_gate);
 OpCost deltanet_cost(const json& hp, const ModelDims& dims, bool decay);
 ResidualRoles deltanet_roles(const json& hp, bool decay);
 std::string deltanet_summary(const json& hp);

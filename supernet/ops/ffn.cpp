@@ -10,7 +10,6 @@ int64_t FfnConfig::default_d_ff(int64_t d_model) {
 }
 
 FfnConfig FfnConfig::from_json(const json& hp) { return FfnConfig{hp.at("d_ff").get<int64_t>()}; }
-json FfnConfig::to_json() const { return json{{"d_ff", d_ff}}; }
 
 FfnOp::FfnOp(const FfnConfig& cfg, int64_t d_model) {
   gate_proj = register_module("gate_proj", linear_no_bias(d_model, cfg.d_ff));
@@ -40,9 +39,18 @@ OpKind ffn_kind() {
   k.name = "ffn";
   k.transformers = true;
   k.description = "SwiGLU MLP (gate, up, down); no decode state";
-  k.defaults_doc = {{"d_ff", "ceil(8/3 * d_model) rounded up to a multiple of 256"}};
-  k.canonicalize = [](FieldReader& f, const ModelDims& dims) {
-    return FfnConfig{f.positive("d_ff", FfnConfig::default_d_ff(dims.d_model))}.to_json();
+  k.fields = {int_field("d_ff", "hidden width of the SwiGLU MLP", "ceil(8/3 * d_model) rounded up to a multiple of 256",
+                        [](const json&, const ModelDims& dims, FieldReader&) { return FfnConfig::default_d_ff(dims.d_model); })};
+  k.testing.state = StateKind::none;
+  k.testing.cases = {json{{"d_ff", 24}}};
+  // transformers' LlamaMLP, with the file's weights: x [B, T, d].
+  k.testing.golden = [](const OpTesting::Tensors& in, const std::map<std::string, std::string>& meta) {
+    const auto& x = in.at("x");
+    FfnOp op(FfnConfig{std::stoll(meta.at("d_ff"))}, x.size(-1));
+    op.to(x.scalar_type());
+    torch::NoGradGuard no_grad;
+    for (auto& p : op.named_parameters()) p.value().copy_(in.at(p.key()));
+    return OpTesting::Tensors{{"o", op.forward(x, nullptr)}};
   };
   k.create = [](const json& hp, const ModelDims& dims) {
     return std::make_shared<FfnOp>(FfnConfig::from_json(hp), dims.d_model);

@@ -13,8 +13,7 @@ namespace flashnas {
 struct FfnConfig {
   int64_t d_ff = 0;  // default: 8/3 * d_model rounded up to a multiple of 256 (fla GatedMLP)
 
-  static FfnConfig from_json(const json& hp);
-  json to_json() const;
+  static FfnConfig from_json(const json& hp);  // canonical hyperparameters (see ffn_kind's fields)
   static int64_t default_d_ff(int64_t d_model);
 };
 

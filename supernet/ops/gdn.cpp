@@ -1,5 +1,9 @@
 #include "supernet/ops/gdn.h"
 
+#include <cmath>
+
+#include "supernet/ops/delta_rule.h"
+
 namespace flashnas {
 
 OpKind gdn_kind() {
@@ -7,14 +11,18 @@ OpKind gdn_kind() {
   k.name = "gdn";
   k.transformers = true;
   k.description = "Gated DeltaNet (DeltaNet + decay gate; conv + [heads, dk, dv] recurrent state)";
-  k.defaults_doc = {{"n_heads", "6"},      {"head_k_dim", "256"}, {"head_v_dim", "2 * head_k_dim"}, {"use_gate", "true"},
-                    {"conv_kernel", "4"},  {"chunk_size", "64"},  {"norm_eps", "1e-5"}};
-  k.canonicalize = [](FieldReader& f, const ModelDims& dims) {
-    DeltaNetConfig def;
-    def.n_heads = 6;
-    def.head_k_dim = 256;
-    def.use_gate = true;
-    return canonicalize_deltanet(f, dims, def, 2);
+  k.fields = deltanet_fields(6, 256, 2, true);
+  k.testing.cases = {json{{"n_heads", 2}, {"head_k_dim", 4}, {"head_v_dim", 6}, {"chunk_size", 8}}};
+  k.testing.bench = [](int64_t d) {
+    return json{{"n_heads", std::max<int64_t>(1, d / 64)}, {"head_k_dim", 64}, {"head_v_dim", 128}};
+  };
+  // fla's naive_recurrent_gated_delta_rule: q, k, v [B, T, H, D] (q scaled inside), beta, g [B, T, H], S0 [B, H, dk, dv].
+  k.testing.golden = [](const OpTesting::Tensors& in, const std::map<std::string, std::string>&) {
+    auto tr = [&](const char* n) { return in.at(n).transpose(1, 2); };
+    auto q = tr("q");
+    auto [o, S] = delta_rule_chunked(q / std::sqrt(static_cast<double>(q.size(-1))), tr("k"), tr("v"), tr("beta"), tr("g"),
+                                     in.at("S0"), 8);
+    return OpTesting::Tensors{{"o", o.transpose(1, 2)}, {"state", S}};
   };
   k.create = [](const json& hp, const ModelDims& dims) {
     return std::make_shared<DeltaNetOp>(DeltaNetConfig::from_json(hp, true), dims.d_model);

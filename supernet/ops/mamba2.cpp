@@ -22,11 +22,6 @@ Mamba2Config Mamba2Config::from_json(const json& hp) {
   return c;
 }
 
-json Mamba2Config::to_json() const {
-  return json{{"expand", expand},         {"head_dim", head_dim},     {"d_state", d_state}, {"n_groups", n_groups},
-              {"conv_kernel", conv_kernel}, {"chunk_size", chunk_size}, {"norm_eps", norm_eps}};
-}
-
 Mamba2Op::Mamba2Op(const Mamba2Config& cfg, int64_t d_model) : cfg_(cfg) {
   E_ = cfg.expand * d_model;
   H_ = E_ / cfg.head_dim;
@@ -108,28 +103,29 @@ OpKind mamba2_kind() {
   k.name = "mamba2";
   k.transformers = true;
   k.description = "Mamba2 (chunked SSD; conv + [heads, head_dim, d_state] recurrent state, flat in context)";
-  k.defaults_doc = {{"expand", "2"},     {"head_dim", "64"},   {"d_state", "128"},  {"n_groups", "1"},
-                    {"conv_kernel", "4"}, {"chunk_size", "64"}, {"norm_eps", "1e-5"}};
-  k.canonicalize = [](FieldReader& f, const ModelDims& dims) {
-    Mamba2Config c;
-    c.expand = f.positive("expand", 2);
-    c.head_dim = f.positive("head_dim", 64);
-    c.d_state = f.positive("d_state", 128);
-    c.n_groups = f.positive("n_groups", 1);
-    c.conv_kernel = f.positive("conv_kernel", 4);
-    c.chunk_size = f.positive("chunk_size", 64);
-    c.norm_eps = f.positive_number("norm_eps", 1e-5);
-    const int64_t E = c.expand * dims.d_model;
-    if (E % c.head_dim != 0) {
-      f.fail("head_dim", "must divide expand * d_model (" + std::to_string(E) + "), got " + std::to_string(c.head_dim));
+  k.fields = {
+      int_field("expand", "inner width E = expand * d_model", 2),
+      int_field("head_dim", "P, per head (must divide E)", 64),
+      int_field("d_state", "N, state size per head", 128),
+      int_field("n_groups", "G, groups sharing B and C (must divide the heads E / P)", 1),
+      int_field("conv_kernel", "K, causal depthwise convolution width", 4, 2),
+      int_field("chunk_size", "Q, chunk length of the chunked SSD forward (does not change results)", 64),
+      number_field("norm_eps", "epsilon of the gated RMSNorm", 1e-5),
+  };
+  k.check = [](const json& hp, const ModelDims& dims, FieldReader& f) {
+    const int64_t E = hp["expand"].get<int64_t>() * dims.d_model, P = hp["head_dim"], G = hp["n_groups"];
+    if (E % P != 0) f.fail("head_dim", "must divide expand * d_model (" + std::to_string(E) + "), got " + std::to_string(P));
+    if ((E / P) % G != 0) {
+      f.fail("n_groups", "must divide the number of heads expand * d_model / head_dim (" + std::to_string(E / P) +
+                             "), got " + std::to_string(G));
     }
-    const int64_t H = E / c.head_dim;
-    if (H % c.n_groups != 0) {
-      f.fail("n_groups", "must divide the number of heads expand * d_model / head_dim (" + std::to_string(H) +
-                             "), got " + std::to_string(c.n_groups));
-    }
-    if (c.conv_kernel < 2) f.fail("conv_kernel", "must be at least 2, got " + std::to_string(c.conv_kernel));
-    return c.to_json();
+  };
+  k.testing.cases = {json{{"expand", 2}, {"head_dim", 8}, {"d_state", 6}, {"n_groups", 2}, {"chunk_size", 8}}};
+  k.testing.bench = [](int64_t) { return json::object(); };
+  // mamba_ssm's ssd_minimal_discrete: x [B, T, H, P], a [B, T, H], B, C [B, T, H, N], h0 [B, H, P, N].
+  k.testing.golden = [](const OpTesting::Tensors& in, const std::map<std::string, std::string>&) {
+    auto [y, h] = ssd_chunked(in.at("x"), in.at("a"), in.at("B"), in.at("C"), in.at("h0"), 8);
+    return OpTesting::Tensors{{"y", y}, {"state", h}};
   };
   k.create = [](const json& hp, const ModelDims& dims) {
     return std::make_shared<Mamba2Op>(Mamba2Config::from_json(hp), dims.d_model);

@@ -30,8 +30,7 @@ struct Mamba2Config {
   int64_t chunk_size = 64;  // Q, for the chunked forward (does not change results)
   double norm_eps = 1e-5;
 
-  static Mamba2Config from_json(const json& hp);
-  json to_json() const;
+  static Mamba2Config from_json(const json& hp);  // canonical hyperparameters (see mamba2_kind's fields)
 };
 
 class Mamba2Op : public Operator {

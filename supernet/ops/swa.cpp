@@ -13,12 +13,6 @@ SwaConfig SwaConfig::from_json(const json& hp) {
   return c;
 }
 
-json SwaConfig::to_json() const {
-  json j = attn.to_json();
-  j["window"] = window;
-  return j;
-}
-
 SwaOp::SwaOp(const SwaConfig& cfg, int64_t d_model) : cfg_(cfg) {
   const int64_t q_dim = cfg.attn.n_heads * cfg.attn.head_dim, kv_dim = cfg.attn.n_kv_heads * cfg.attn.head_dim;
   q_proj = register_module("q_proj", linear_no_bias(d_model, q_dim));
@@ -101,17 +95,16 @@ OpState SwaOp::init_state(int64_t batch, int64_t max_context, torch::ScalarType 
 
 OpKind swa_kind() {
   OpKind k = attn_kind();  // same projections, heads, validation and residual roles
-  const auto attn_canon = k.canonicalize;
   const auto attn_cost = k.cost;
   const auto attn_summary = k.summary;
   k.name = "swa";
   k.transformers = true;
   k.description = "sliding-window attention (a query sees W keys incl. itself), GQA, RoPE; ring-buffer cache of W";
-  k.defaults_doc.push_back({"window", "512"});
-  k.canonicalize = [attn_canon](FieldReader& f, const ModelDims& dims) {
-    json j = attn_canon(f, dims);
-    j["window"] = f.positive("window", 512);
-    return j;
+  k.fields.push_back(int_field("window", "W, keys a query sees (itself included)", 512));
+  k.testing.cases = {json{{"n_heads", 4}, {"n_kv_heads", 2}, {"window", 5}}};
+  k.testing.bench = [](int64_t d) {
+    const int64_t heads = std::max<int64_t>(1, d / 64);
+    return json{{"n_heads", heads}, {"n_kv_heads", std::max<int64_t>(1, heads / 4)}, {"window", 512}};
   };
   k.create = [](const json& hp, const ModelDims& dims) {
     return std::make_shared<SwaOp>(SwaConfig::from_json(hp), dims.d_model);

@@ -19,8 +19,7 @@ struct SwaConfig {
   AttnConfig attn;      // heads, kv heads, head dim, RoPE base (as `attn`)
   int64_t window = 512; // W (the paper's search uses 512)
 
-  static SwaConfig from_json(const json& hp);
-  json to_json() const;
+  static SwaConfig from_json(const json& hp);  // canonical hyperparameters (see swa_kind's fields)
 };
 
 class SwaOp : public Operator {
