@@ -16,6 +16,7 @@
   X(mamba2)                   \
   X(deltanet)                 \
   X(gdn)                      \
+  X(gla)                      \
   X(ffn)
 
 namespace flashnas {
