@@ -17,6 +17,7 @@
   X(deltanet)                 \
   X(gdn)                      \
   X(gla)                      \
+  X(shortconv)                \
   X(ffn)
 
 namespace flashnas {
