@@ -80,16 +80,19 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
 // reference (the median reading); "min" keeps the fastest round,
 // "median" the middle one.
 inline const std::vector<std::string> kPolicies = {"raw_min", "raw_median", "norm_min", "norm_median"};
-// The default, decided from data (README, "Latency predictions"): on the
-// development machine the probe-normalised policies validated worse than
-// the fastest raw round, because that machine's variation is short spells
-// that the probe, read between items, does not catch; the probe's readings
-// are still stored and the drift reported, and the comparison of all four
-// is part of every profile report.
-// "auto" (not the default until more tables back it) takes, per table, the
-// policy whose chosen latency model has the lowest cross-validated error on
-// the fit runs; every report records each policy's CV error (policy_cv).
-inline constexpr const char* kDefaultPolicy = "raw_min";
+// Which one validates best depends on the machine and its state (README,
+// "Latency predictions"): on the first development machine the fastest raw
+// round did, because its variation was short spells the probe, read
+// between items, does not catch; on a noisier one the normalised fastest
+// round did. The probe's readings are stored, the drift reported, and the
+// comparison of all four is part of every profile report.
+// "auto", the default, takes per table the policy whose chosen latency model
+// has the lowest cross-validated error on the fit runs (the held-out runs
+// are not used); every report records each policy's CV error (policy_cv).
+// Over six fresh-clone tables on two machines it validated as well as
+// raw_min (five, where it picked it) or better (one) (results/demo-cpu/
+// latency-runs-fresh-clones-cv, latency-runs-fresh-clones-xeon).
+inline constexpr const char* kDefaultPolicy = "auto";
 
 // Finalises the table of (device, dtype, runtime) from the stored rounds:
 // entry values, latency models, validation, spread, drift, verdict; stores

@@ -104,7 +104,8 @@ TEST(LatencySession, FinalizeFitsTheModelValidatesAndJudgesReliable) {
   auto truth = [](size_t, double raw, int round) { return 1.3 * raw * (round == 2 ? 1.03 : 1.0); };
   s.put_runs("fit", s.fit, truth);
   s.put_runs("validate", s.held, truth);
-  const json rep = finalize_table(*s.store, s.dev, "float32", "eager", {s.w});
+  // raw_min by name (the default, auto, may take another policy that fits as well).
+  const json rep = finalize_table(*s.store, s.dev, "float32", "eager", {s.w}, "raw_min");
   ASSERT_EQ(rep["models"].size(), 1u);
   const json& scale = rep["models"][0]["candidates"]["scale"];
   EXPECT_NEAR(scale["prefill_scale"].get<double>(), 1.3, 1e-6);
