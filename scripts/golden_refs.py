@@ -119,6 +119,18 @@ def float64_everywhere():
         torch.float32 = saved_f32
 
 
+def run_module(m, width):
+    """A whole reference module in float64 with random weights (not its init):
+    its input x [2, 11, width], output and weights by parameter name."""
+    m = m.double()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(torch.randn_like(p) * 0.3)
+        x = torch.randn(2, 11, width, dtype=torch.float64)
+        y = m(x)
+    return x, y, {n: p.detach().clone() for n, p in m.named_parameters()}
+
+
 def l2(x):
     return x / x.norm(dim=-1, keepdim=True)
 
@@ -200,26 +212,16 @@ def main():
     # shortconv: the whole LFM2 block, with its weights (random, not its init).
     dm, K = 16, 3
     cfg = Lfm2Config(hidden_size=dm, conv_L_cache=K, conv_bias=False, num_hidden_layers=1, layer_types=["conv"])
-    m = Lfm2ShortConv(cfg, 0).double()
-    with torch.no_grad():
-        for p in m.parameters():
-            p.copy_(torch.randn_like(p) * 0.3)
-        x = torch.randn(2, 11, dm, dtype=d)
-        y = m(x)
-    files["shortconv"] = ({"x": x, "o": y, **{n: p.detach().clone() for n, p in m.named_parameters()}},
+    x, y, weights = run_module(Lfm2ShortConv(cfg, 0), dm)
+    files["shortconv"] = ({"x": x, "o": y, **weights},
                           {"reference": tf_src + " transformers.models.lfm2.modeling_lfm2.Lfm2ShortConv",
                            "conv_kernel": str(K), "conv_bias": "false"})
 
     # ffn: the SwiGLU MLP, with its weights.
     cfg = LlamaConfig(hidden_size=dm, intermediate_size=24, num_attention_heads=2, num_key_value_heads=2,
                       hidden_act="silu", mlp_bias=False)
-    m = LlamaMLP(cfg).double()
-    with torch.no_grad():
-        for p in m.parameters():
-            p.copy_(torch.randn_like(p) * 0.3)
-        x = torch.randn(2, 11, dm, dtype=d)
-        y = m(x)
-    files["ffn"] = ({"x": x, "o": y, **{n: p.detach().clone() for n, p in m.named_parameters()}},
+    x, y, weights = run_module(LlamaMLP(cfg), dm)
+    files["ffn"] = ({"x": x, "o": y, **weights},
                     {"reference": tf_src + " transformers.models.llama.modeling_llama.LlamaMLP", "d_ff": "24"})
 
     for name, (tensors, meta) in sorted(files.items()):
