@@ -7,8 +7,8 @@
 
 namespace flashnas {
 
-ShortConvImpl::ShortConvImpl(int64_t channels_, int64_t kernel_, bool use_bias)
-    : channels(channels_), kernel(kernel_) {
+ShortConvImpl::ShortConvImpl(int64_t channels_, int64_t kernel_, bool use_bias, bool silu_)
+    : channels(channels_), kernel(kernel_), silu(silu_) {
   // PyTorch's Conv1d default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = K for depthwise.
   const double bound = 1.0 / std::sqrt(static_cast<double>(kernel));
   weight = register_parameter("weight", torch::empty({channels, 1, kernel}).uniform_(-bound, bound));
@@ -24,7 +24,7 @@ torch::Tensor ShortConvImpl::forward(const torch::Tensor& x, torch::Tensor* stat
   namespace F = torch::nn::functional;
   auto y = F::conv1d(xp, weight, F::Conv1dFuncOptions().bias(bias).groups(channels));  // [B, D, T]
   if (state) state->copy_(xp.narrow(2, T - 1, kernel));
-  return torch::silu(y).transpose(1, 2);
+  return (silu ? torch::silu(y) : y).transpose(1, 2);
 }
 
 torch::Tensor ShortConvImpl::step(const torch::Tensor& x, torch::Tensor& state) {
@@ -32,7 +32,7 @@ torch::Tensor ShortConvImpl::step(const torch::Tensor& x, torch::Tensor& state) 
   state.copy_(torch::cat({state.narrow(2, 1, kernel - 1), x.unsqueeze(2).to(state.scalar_type())}, 2));
   auto y = (state * weight.squeeze(1)).sum(-1);
   if (bias.defined()) y = y + bias;
-  return torch::silu(y);
+  return silu ? torch::silu(y) : y;
 }
 
 torch::Tensor ShortConvImpl::init_state(int64_t batch, torch::ScalarType dtype) const {

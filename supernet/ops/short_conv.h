@@ -1,5 +1,6 @@
 // Short causal depthwise convolution followed by SiLU (Mamba2's conv1d,
-// DeltaNet's q/k/v convs): y_t = silu(sum_{i<K} w[:, i] * x_{t-K+1+i} + b).
+// DeltaNet's q/k/v convs): y_t = silu(sum_{i<K} w[:, i] * x_{t-K+1+i} + b),
+// or without the SiLU (silu = false; the `shortconv` operator's conv).
 //
 // Parameters: weight [D, 1, K] (Conv1d layout), bias [D] (optional).
 // Shapes: forward x [B, T, D] -> [B, T, D]; step x [B, D] -> [B, D].
@@ -14,13 +15,14 @@ namespace flashnas {
 
 class ShortConvImpl : public torch::nn::Module {
  public:
-  ShortConvImpl(int64_t channels, int64_t kernel, bool bias);
+  ShortConvImpl(int64_t channels, int64_t kernel, bool bias, bool silu = true);
   torch::Tensor forward(const torch::Tensor& x, torch::Tensor* state);
   torch::Tensor step(const torch::Tensor& x, torch::Tensor& state);
   torch::Tensor init_state(int64_t batch, torch::ScalarType dtype) const;
 
   torch::Tensor weight, bias;  // bias undefined when disabled
   int64_t channels, kernel;
+  bool silu;
 };
 TORCH_MODULE(ShortConv);
 

@@ -1,9 +1,5 @@
 #include "supernet/ops/shortconv.h"
 
-#include <torch/nn/functional/conv.h>
-
-#include <cmath>
-
 #include "supernet/ops/init.h"
 
 namespace flashnas {
@@ -12,7 +8,7 @@ ShortConvConfig ShortConvConfig::from_json(const json& hp) {
   return ShortConvConfig{hp.at("conv_kernel").get<int64_t>(), hp.at("conv_bias").get<bool>()};
 }
 
-ShortConvOp::ShortConvOp(const ShortConvConfig& cfg, int64_t d) : cfg_(cfg), d_(d) {
+ShortConvOp::ShortConvOp(const ShortConvConfig& cfg, int64_t d) : d_(d) {
   auto linear = [&](int64_t in, int64_t out) {
     torch::nn::Linear l(torch::nn::LinearOptions(in, out).bias(cfg.conv_bias));
     torch::NoGradGuard no_grad;
@@ -21,39 +17,20 @@ ShortConvOp::ShortConvOp(const ShortConvConfig& cfg, int64_t d) : cfg_(cfg), d_(
     return l;
   };
   in_proj = register_module("in_proj", linear(d, 3 * d));
-  // PyTorch's Conv1d default init: U(-1/sqrt(K), 1/sqrt(K)) for a depthwise kernel.
-  auto conv = register_module("conv", std::make_shared<torch::nn::Module>());
-  const double bound = 1.0 / std::sqrt(static_cast<double>(cfg.conv_kernel));
-  conv_weight = conv->register_parameter("weight", torch::empty({d, 1, cfg.conv_kernel}).uniform_(-bound, bound));
-  if (cfg.conv_bias) conv_bias = conv->register_parameter("bias", torch::empty({d}).uniform_(-bound, bound));
+  conv = register_module("conv", ShortConv(d, cfg.conv_kernel, cfg.conv_bias, /*silu=*/false));
   out_proj = register_module("out_proj", linear(d, d));
 }
 
 torch::Tensor ShortConvOp::forward(const torch::Tensor& x, OpState* state) {
-  const int64_t B = x.size(0), T = x.size(1), K = cfg_.conv_kernel;
   auto bcu = in_proj->forward(x);  // [B, T, 3d]
-  auto c = bcu.narrow(-1, d_, d_);
-  auto z = (bcu.narrow(-1, 0, d_) * bcu.narrow(-1, 2 * d_, d_)).transpose(1, 2);  // b * u: [B, d, T]
-  torch::Tensor left = state ? state->buffers.at("conv").narrow(2, 1, K - 1).to(z.scalar_type())
-                             : torch::zeros({B, d_, K - 1}, z.options());
-  auto zp = torch::cat({left, z}, 2);  // [B, d, T + K - 1]
-  namespace F = torch::nn::functional;
-  auto y = F::conv1d(zp, conv_weight, F::Conv1dFuncOptions().bias(conv_bias).groups(d_)).transpose(1, 2);  // [B, T, d]
-  if (state) {
-    state->buffers.at("conv").copy_(zp.narrow(2, T - 1, K));
-    state->pos += T;
-  }
-  return out_proj->forward(c * y);
+  auto y = conv->forward(bcu.narrow(-1, 0, d_) * bcu.narrow(-1, 2 * d_, d_), state ? &state->buffers.at("conv") : nullptr);
+  if (state) state->pos += x.size(1);
+  return out_proj->forward(bcu.narrow(-1, d_, d_) * y);
 }
 
 torch::Tensor ShortConvOp::step(const torch::Tensor& x, OpState& state) {
-  const int64_t K = cfg_.conv_kernel;
   auto bcu = in_proj->forward(x);  // [B, 3d]
-  auto& window = state.buffers.at("conv");
-  auto z = (bcu.narrow(-1, 0, d_) * bcu.narrow(-1, 2 * d_, d_)).unsqueeze(2).to(window.scalar_type());
-  window.copy_(torch::cat({window.narrow(2, 1, K - 1), z}, 2));
-  auto y = (window * conv_weight.squeeze(1)).sum(-1);
-  if (conv_bias.defined()) y = y + conv_bias;
+  auto y = conv->step(bcu.narrow(-1, 0, d_) * bcu.narrow(-1, 2 * d_, d_), state.buffers.at("conv"));
   state.pos += 1;
   return out_proj->forward(bcu.narrow(-1, d_, d_) * y.to(x.scalar_type()));
 }
@@ -61,8 +38,7 @@ torch::Tensor ShortConvOp::step(const torch::Tensor& x, OpState& state) {
 OpState ShortConvOp::init_state(int64_t batch, int64_t max_context, torch::ScalarType dtype) const {
   OpState s;
   s.max_context = max_context;
-  s.buffers["conv"] =
-      torch::zeros({batch, d_, cfg_.conv_kernel}, torch::TensorOptions().dtype(dtype).device(conv_weight.device()));
+  s.buffers["conv"] = conv->init_state(batch, dtype);
   return s;
 }
 

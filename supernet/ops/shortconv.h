@@ -13,6 +13,7 @@
 #include <torch/nn/modules/linear.h>
 
 #include "supernet/ops/op_kind.h"
+#include "supernet/ops/short_conv.h"
 
 namespace flashnas {
 
@@ -31,10 +32,9 @@ class ShortConvOp : public Operator {
   OpState init_state(int64_t batch, int64_t max_context, torch::ScalarType dtype) const override;
 
   torch::nn::Linear in_proj{nullptr}, out_proj{nullptr};
-  torch::Tensor conv_weight, conv_bias;  // [d, 1, K], [d] (undefined without conv_bias)
+  ShortConv conv{nullptr};  // without SiLU
 
  private:
-  ShortConvConfig cfg_;
   int64_t d_;
 };
 
