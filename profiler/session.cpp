@@ -150,6 +150,12 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
   MeasureOptions run_opts = opts;
   run_opts.timing = so.run_timing;
   run_opts.timing.sync = opts.timing.sync;
+  MeasureOptions entry_opts = opts;
+  if (so.entry_timing) {
+    entry_opts.timing = *so.entry_timing;
+    entry_opts.timing.sync = opts.timing.sync;
+    entry_opts.attempts = so.entry_attempts;
+  }
   const auto t0 = clock_type::now();
   Fault fault = Fault::from_env();
   ProbeReading before = probe.read();
@@ -166,7 +172,7 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
     const Item& it = todo[i];
     SessionProgress p;
     if (it.key) {
-      const TimingStats s = measure_entry(*it.key, opts);
+      const TimingStats s = measure_entry(*it.key, entry_opts);
       const ProbeReading after = probe.read();
       p.probe = mean_reading(before, after);
       before = after;

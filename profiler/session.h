@@ -22,6 +22,7 @@
 // stored in lut_tables and returned.
 #pragma once
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,11 @@ struct SessionOptions {
   // protocol (a fit on fewer or shorter rounds is biased slow, and the
   // held-out ones then look over-predicted).
   TimingOptions run_timing;
+  // Entries: unset, the MeasureOptions' own timing and attempts. A profile
+  // sets them short (run_profile_request): an entry's rounds, spread over the
+  // run and normalised by the probe, are what steady it, not a long sample.
+  std::optional<TimingOptions> entry_timing;
+  int entry_attempts = 1;
   int64_t probe_bytes = 0;  // the probe's memory buffer; 0: from the machine's caches
 };
 

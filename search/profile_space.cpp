@@ -208,6 +208,18 @@ json run_profile_request(ProfileRequest r, const DeviceInfo& info, const Measure
   so.run_timing.warmup = 1;
   so.run_timing.min_count = 4;
   so.run_timing.min_seconds = 0.1;
+  // Entries: one warm-up, 5 samples and 50 ms, no re-measuring of a noisy
+  // sample. On a 2-core VM the default rule (0.2 s, up to 3 attempts while
+  // the samples' CV exceeded 10%) spent 198 of a 417 s profile on entries,
+  // 45% of them using all 3 attempts; refitting the same table from only the
+  // first 50 ms of each entry's samples changed no validation figure
+  // (README, "Latency predictions": profiling time).
+  TimingOptions entry;
+  entry.warmup = 1;
+  entry.min_count = 5;
+  entry.min_seconds = 0.05;
+  so.entry_timing = entry;
+  so.entry_attempts = 1;
   const SessionReport rep = run_session(plan.entries, plan.runs, store, device, mo, so, progress);
   if (rep.stopped) {
     throw_if_stopped("profile: " + r.db.string() + ": stopped after " + std::to_string(rep.measured) +

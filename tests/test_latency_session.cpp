@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "common/sqlite.h"
 #include "profiler/judge.h"
 #include "profiler/lut_table.h"
 #include "profiler/predict.h"
@@ -227,6 +228,10 @@ TEST(LatencySession, RunsEntriesAndModelsInterleavedWithTheProbeAndResumes) {
   so.run_rounds = 2;
   so.run_timing = m.timing;
   so.probe_bytes = 1 << 20;
+  // Entries take the session's own timing rule when it has one.
+  TimingOptions entry_timing = m.timing;
+  entry_timing.min_count = 3;
+  so.entry_timing = entry_timing;
   std::vector<std::string> order;
   const SessionReport r = run_session(entries, runs, store, dev, m, so, [&](const SessionProgress& p) {
     order.push_back(p.what);
@@ -241,6 +246,14 @@ TEST(LatencySession, RunsEntriesAndModelsInterleavedWithTheProbeAndResumes) {
   std::set<std::string> first(order.begin(), order.begin() + items);
   EXPECT_EQ(int64_t(first.size()), items);
   EXPECT_EQ(store.runs(dev, "float32", "eager").size(), 4u);
+  {
+    Db db(dir / "lut.db", false);
+    Stmt counts(db, "SELECT MIN(count), MAX(count), COUNT(*) FROM lut_entry_rounds");
+    ASSERT_TRUE(counts.step());
+    EXPECT_EQ(counts.int64(0), 3);  // the session's rule, not m.timing's 2 samples
+    EXPECT_EQ(counts.int64(1), 3);
+    EXPECT_EQ(counts.int64(2), 2 * int64_t(entries.size()));
+  }
   for (const auto& [k, rs] : store.all_rounds(dev, "float32", "eager")) {
     ASSERT_EQ(rs.size(), 2u) << k.describe();
     EXPECT_GT(rs[0].probe.index(), 0);
