@@ -151,6 +151,7 @@ def main():
     delta = src(fla_whl, "bdist_wheel", "fla/ops/delta_rule/naive.py", ["delta_rule_recurrence"])
     gdelta = src(fla_whl, "bdist_wheel", "fla/ops/gated_delta_rule/naive.py", ["naive_recurrent_gated_delta_rule"])
     gla = src(fla_whl, "bdist_wheel", "fla/ops/gla/naive.py", ["naive_recurrent_gla"])
+    dplr = src(fla_whl, "bdist_wheel", "fla/ops/generalized_delta_rule/dplr/naive.py", ["dplr_recurrence"])
     ssd = src(mamba_tgz, "sdist", "mamba_ssm/modules/ssd_minimal.py", ["ssd_minimal_discrete"])
     import transformers
     from transformers.models.lfm2.configuration_lfm2 import Lfm2Config
@@ -223,6 +224,19 @@ def main():
     x, y, weights = run_module(LlamaMLP(cfg), dm)
     files["ffn"] = ({"x": x, "o": y, **weights},
                     {"reference": tf_src + " transformers.models.llama.modeling_llama.LlamaMLP", "d_ff": "24"})
+
+    # rwkv7: fla's diagonal-plus-low-rank recurrence, [B, H, T, D] layout, q scaled by dk^-1/2 inside,
+    # with the inputs RWKV-7's layer gives it: alpha = -kk, beta = kk * a (kk unit per head, a in (0, 1)),
+    # log decays in (-exp(-1/2), 0).
+    B, H, T, DK, DV = 2, 3, 21, 6, 5
+    q, k, v = torch.randn(B, H, T, DK, dtype=d), torch.randn(B, H, T, DK, dtype=d), torch.randn(B, H, T, DV, dtype=d)
+    kk, a = l2(torch.randn(B, H, T, DK, dtype=d)), torch.rand(B, H, T, DK, dtype=d)
+    gk = -0.6065306597126334 * torch.sigmoid(torch.randn(B, H, T, DK, dtype=d) * 2)
+    S0 = torch.randn(B, H, DK, DV, dtype=d)
+    with float64_everywhere():
+        o, S = dplr.dplr_recurrence(q, k, v, -kk, kk * a, gk, initial_state=S0.clone(), output_final_state=True)
+    files["rwkv7"] = ({"q": q, "k": k, "v": v, "alpha": -kk, "beta": kk * a, "gk": gk, "S0": S0, "o": o, "state": S},
+                      {"reference": fla_src + " fla/ops/generalized_delta_rule/dplr/naive.py dplr_recurrence"})
 
     for name, (tensors, meta) in sorted(files.items()):
         path = out / f"{name}.safetensors"
