@@ -18,6 +18,7 @@
   X(gdn)                      \
   X(gla)                      \
   X(shortconv)                \
+  X(rwkv7)                    \
   X(ffn)
 
 namespace flashnas {
