@@ -20,7 +20,7 @@ void add_export_command(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("export", "Write a trial (or a trained model folder) as a model folder that flashnas and "
                                            "Hugging Face transformers load (safetensors, config, latency report, card)");
-  auto* db = cmd->add_option("--db", o->db, "Study database");
+  auto* db = cmd->add_option("--db", o->db, "Study database: a SQLite file, or postgresql://user@host:port/dbname");
   auto* study = cmd->add_option("--study", o->e.study, "Study name");
   auto* model = cmd->add_option("--model", o->model, "Instead of a study: a model folder (flashnas train's run folder, "
                                                      "or an export) to copy with the transformers files added");
@@ -29,6 +29,8 @@ void add_export_command(CLI::App& app) {
   cmd->add_option("--trial", o->e.trial, "Trial number (default: the study's best)")->excludes(model);
   cmd->add_option("--out", o->out, "Folder to create")->required();
   cmd->add_option("--lut", o->lut, "LUT database, when not in --db")->excludes(model);
+  cmd->add_option("--artifacts", o->e.artifacts, "The study's run folders (default: DB.runs; required with a PostgreSQL --db)")
+      ->excludes(model);
   cmd->add_option("--train-tokens", o->e.train_tokens,
                   "Train the architecture again for this many tokens first (0: keep the trial's weights)")
       ->capture_default_str()

@@ -19,7 +19,7 @@ void add_frontier_command(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("frontier", "Show a study's loss-latency frontier per budget (table, JSON, SVG)");
-  cmd->add_option("--db", o->db, "Study database")->required();
+  cmd->add_option("--db", o->db, "Study database: a SQLite file, or postgresql://user@host:port/dbname")->required();
   cmd->add_option("--study", o->study, "Study name")->required();
   cmd->add_option("--svg", o->svg, "Write the plot to this SVG file");
   cmd->add_option("--ref-bpb", o->ref_bpb,

@@ -17,7 +17,7 @@ void add_latency_command(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("latency", "Predict a workload's latency for an architecture from a LUT");
-  cmd->add_option("--db", o->db, "LUT database (flashnas profile)")->required();
+  cmd->add_option("--db", o->db, "LUT database (flashnas profile): a SQLite file or a postgresql:// URL")->required();
   cmd->add_option("--arch", o->arch, "ArchSpec JSON file")->required();
   cmd->add_option("--workload", o->workload, "batch=B,prompt=P,generate=G")->required();
   cmd->add_option("--lut-device", o->lut_device,

@@ -46,7 +46,7 @@ void add_profile_command(CLI::App& app) {
                       ", or auto (the one whose latency model cross-validates best on the fit runs)")
       ->capture_default_str();
   cmd->add_option("--seed", r.sp.seed, "Seed for drawing the architectures and the measuring order")->capture_default_str();
-  cmd->add_option("--db", o->db, "SQLite database to create or extend")->required();
+  cmd->add_option("--db", o->db, "Database to create or extend: a SQLite file, or postgresql://user@host:port/dbname")->required();
   cmd->add_option("--ops", r.sp.ops, "Only these operator types (comma-separated); embed_head names the model's ends")
       ->delimiter(',');
   cmd->add_option("--max-minutes", r.max_minutes, "Stop after this long; rerun to resume (0: no limit)")

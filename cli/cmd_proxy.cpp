@@ -17,7 +17,8 @@ void add_proxy_command(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("proxy", "Check how well short training ranks architectures: train N at two budgets");
   cmd->add_option("--config", o->config, "Search config (TOML): the space, data and training recipe");
-  cmd->add_option("--db", o->p.db, "SQLite database for the runs and the report (resumable)");
+  cmd->add_option("--db", o->p.db, "Database for the runs and the report (resumable): a SQLite file, or a postgresql:// URL");
+  cmd->add_option("--artifacts", o->p.artifacts, "Folder for the runs (default: DB.runs; required with a PostgreSQL --db)");
   cmd->add_option("--table", o->table,
                   "Compare two rungs of a bench table (flashnas bench-table --csv) instead of training; no --config or --db");
   cmd->add_option("--archs", o->p.archs, "Architectures to train (>= 4)")->capture_default_str();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "common/db.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/threads.h"
@@ -10,7 +11,9 @@
 namespace flashnas::cli {
 
 void StudyOptions::add_to(CLI::App& cmd, const std::string& default_study) {
-  cmd.add_option("--db", db, "SQLite database for the study (and, by default, the LUT)")->required();
+  cmd.add_option("--db", db, "Study database (and, by default, the LUT's): a SQLite file, or postgresql://user@host:port/dbname")
+      ->required();
+  cmd.add_option("--artifacts", artifacts, "Folder for the trials' runs (default: DB.runs; required with a PostgreSQL --db)");
   auto* s = cmd.add_option("--study", study, "Study name; rerunning with the same name resumes it");
   if (default_study.empty()) {
     s->required();
@@ -32,6 +35,7 @@ SearchOptions StudyOptions::apply(int workers) const {
   SearchOptions so;
   so.db = db;
   so.lut_db = lut;
+  so.artifacts = artifacts_root(db, artifacts);  // refuses a PostgreSQL --db without --artifacts, before anything runs
   so.study = study;
   so.lut_device = lut_device;
   so.accept_unreliable_lut = accept_unreliable;
@@ -44,6 +48,7 @@ std::vector<std::string> StudyOptions::lut_args() const {
   if (!lut.empty()) a.insert(a.end(), {"--lut", lut});
   if (!lut_device.empty()) a.insert(a.end(), {"--lut-device", lut_device});
   if (accept_unreliable) a.push_back("--accept-unreliable-lut");
+  if (!artifacts.empty()) a.insert(a.end(), {"--artifacts", artifacts});
   return a;
 }
 

@@ -12,7 +12,7 @@
 namespace flashnas::cli {
 
 struct StudyOptions {
-  std::string db, study, lut, lut_device;
+  std::string db, study, lut, lut_device, artifacts;
   int threads = 0;
   bool accept_unreliable = false;
 
@@ -20,7 +20,7 @@ struct StudyOptions {
   void add_to(CLI::App& cmd, const std::string& default_study = "");
   // InputError for a negative --threads; threads 0 become the cores divided among `workers`.
   SearchOptions apply(int workers = 1) const;
-  // The latency-table flags again, for a worker process's command line.
+  // The latency-table and artifacts flags again, for a worker process's command line.
   std::vector<std::string> lut_args() const;
 };
 

@@ -1,5 +1,6 @@
 #include "common/sqlite.h"
 
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,9 +48,62 @@ sqlite3* open_db(const std::filesystem::path& path, const std::string& target, i
   return db;
 }
 
+class SqliteConnection : public Connection {
+ public:
+  SqliteConnection(const std::filesystem::path& path, Access access);
+  ~SqliteConnection() override;
+  Dialect dialect() const override { return Dialect::sqlite; }
+  void exec(const std::string& sql) override;
+  std::unique_ptr<Cursor> prepare(const std::string& sql) override;
+  void ensure_tables(const std::string& ddl, bool read_only) override;
+  void begin_write() override { exec("BEGIN IMMEDIATE"); }
+  bool has_table(const std::string& name) override;
+  [[noreturn]] void fail(const std::string& what) const;
+  sqlite3* handle() { return db_; }
+
+ private:
+  void open_read_only();
+  void check_owner(bool create);
+  void check_integrity();
+  sqlite3* db_ = nullptr;
+  std::filesystem::path path_;
+  Access access_;
+};
+
+class SqliteCursor : public Cursor {
+ public:
+  SqliteCursor(SqliteConnection& db, const std::string& sql);
+  ~SqliteCursor() override { sqlite3_finalize(stmt_); }
+  void bind_int(int i, int64_t v) override { check(sqlite3_bind_int64(stmt_, i, v)); }
+  void bind_real(int i, double v) override { check(sqlite3_bind_double(stmt_, i, v)); }
+  void bind_text(int i, const std::string& v) override {
+    check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+  }
+  void bind_null(int i) override { check(sqlite3_bind_null(stmt_, i)); }
+  bool step() override;
+  void reset() override {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  int64_t int64(int col) const override { return sqlite3_column_int64(stmt_, col); }
+  double real(int col) const override { return sqlite3_column_double(stmt_, col); }
+  std::string text(int col) const override {
+    const auto* p = sqlite3_column_text(stmt_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col))) : "";
+  }
+  bool is_null(int col) const override { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+
+ private:
+  void check(int rc) {
+    if (rc != SQLITE_OK) db_.fail("bind");
+  }
+  SqliteConnection& db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
 }  // namespace
 
-Db::Db(const std::filesystem::path& path, Access access) : path_(path), access_(access) {
+SqliteConnection::SqliteConnection(const std::filesystem::path& path, Access access) : path_(path), access_(access) {
   std::error_code ec;
   if (access != Access::create && !std::filesystem::exists(path, ec)) throw InputError(path.string() + ": no such database");
   if (access == Access::read_only) {
@@ -79,7 +133,7 @@ Db::Db(const std::filesystem::path& path, Access access) : path_(path), access_(
     db_ = nullptr;
     throw;
   }
-  if (read_only()) return;
+  if (access_ == Access::read_only) return;
   exec("PRAGMA journal_mode=WAL");
   exec("PRAGMA synchronous=NORMAL");
   exec("PRAGMA foreign_keys=ON");
@@ -92,7 +146,7 @@ Db::Db(const std::filesystem::path& path, Access access) : path_(path), access_(
 // is opened read-only; a WAL database in a folder SQLite cannot create its
 // -shm file in (a read-only mount) is read as immutable: nothing can be
 // writing it there.
-void Db::open_read_only() {
+void SqliteConnection::open_read_only() {
   const std::string p = path_.string();
   const std::filesystem::path folder = std::filesystem::absolute(path_).parent_path();
   std::error_code ec;
@@ -119,7 +173,7 @@ void Db::open_read_only() {
 // flashnas changes only its own databases (those with a schema version in
 // `meta`) and new, empty ones; this runs before the first write (even the WAL
 // pragma rewrites the file's header).
-void Db::check_owner(bool create) {
+void SqliteConnection::check_owner(bool create) {
   std::vector<std::string> tables;
   bool marked = false;
   auto query = [&](const char* sql, auto&& row) {
@@ -154,7 +208,7 @@ void Db::check_owner(bool create) {
 // could work on, or write into, a database that is already damaged. Every
 // page is checked once per process and file (PRAGMA quick_check: about 0.1 s
 // for a 12 MB latency table).
-void Db::check_integrity() {
+void SqliteConnection::check_integrity() {
   static std::mutex mu;
   static std::set<std::string> checked;
   std::error_code ec;
@@ -177,15 +231,15 @@ void Db::check_integrity() {
   checked.insert(key);
 }
 
-Db::~Db() {
+SqliteConnection::~SqliteConnection() {
   if (db_) sqlite3_close_v2(db_);
 }
 
-void Db::fail(const std::string& what) const {
+void SqliteConnection::fail(const std::string& what) const {
   throw Error(path_.string() + ": " + what + ": " + sqlite3_errmsg(db_));
 }
 
-void Db::exec(const std::string& sql) {
+void SqliteConnection::exec(const std::string& sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     const std::string msg = err ? err : "unknown error";
@@ -194,8 +248,8 @@ void Db::exec(const std::string& sql) {
   }
 }
 
-void Db::ensure_tables(const std::string& ddl) {
-  if (!read_only()) {
+void SqliteConnection::ensure_tables(const std::string& ddl, bool read_only) {
+  if (!read_only) {
     exec(ddl);
     return;
   }
@@ -208,10 +262,10 @@ void Db::ensure_tables(const std::string& ddl) {
     start = end + 1;
     stmt.erase(0, stmt.find_first_not_of(" \n\t"));
     if (stmt.empty() || stmt.rfind(kIndex, 0) == 0) continue;
-    if (stmt.rfind(kTable, 0) != 0) throw Error("Db::ensure_tables: not a CREATE TABLE/INDEX IF NOT EXISTS: " + stmt.substr(0, 60));
+    if (stmt.rfind(kTable, 0) != 0) throw Error("ensure_tables: not a CREATE TABLE/INDEX IF NOT EXISTS: " + stmt.substr(0, 60));
     const std::string name = stmt.substr(kTable.size(), stmt.find_first_of("( ", kTable.size()) - kTable.size());
-    Stmt q(*this, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?");
-    q.bind(1, name);
+    SqliteCursor q(*this, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?");
+    q.bind_text(1, name);
     q.step();
     if (q.int64(0) > 0) continue;
     // TEMP tables live in this connection's memory, not in the file; a
@@ -222,93 +276,37 @@ void Db::ensure_tables(const std::string& ddl) {
   }
 }
 
-Stmt::Stmt(Db& db, const std::string& sql) : db_(db) {
+SqliteCursor::SqliteCursor(SqliteConnection& db, const std::string& sql) : db_(db) {
   if (sqlite3_prepare_v2(db.handle(), sql.c_str(), -1, &stmt_, nullptr) != SQLITE_OK) {
     db.fail("cannot prepare \"" + sql.substr(0, 80) + "\"");
   }
 }
 
-Stmt::~Stmt() { sqlite3_finalize(stmt_); }
-
-Stmt& Stmt::bind(int i, int64_t v) {
-  if (sqlite3_bind_int64(stmt_, i, v) != SQLITE_OK) db_.fail("bind");
-  return *this;
-}
-Stmt& Stmt::bind(int i, double v) {
-  if (sqlite3_bind_double(stmt_, i, v) != SQLITE_OK) db_.fail("bind");
-  return *this;
-}
-Stmt& Stmt::bind(int i, const std::string& v) {
-  if (sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT) != SQLITE_OK) db_.fail("bind");
-  return *this;
-}
-Stmt& Stmt::bind_null(int i) {
-  if (sqlite3_bind_null(stmt_, i) != SQLITE_OK) db_.fail("bind");
-  return *this;
-}
-
-bool Stmt::step() {
+bool SqliteCursor::step() {
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
   db_.fail("statement failed");
 }
 
-void Stmt::run() {
-  while (step()) {
-  }
-  reset();
+bool SqliteConnection::has_table(const std::string& name) {
+  SqliteCursor q(*this, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?");
+  q.bind_text(1, name);
+  q.step();
+  const bool here = q.int64(0) > 0;
+  if (here) return true;
+  SqliteCursor t(*this, "SELECT COUNT(*) FROM sqlite_temp_master WHERE type = 'table' AND name = ?");
+  t.bind_text(1, name);
+  t.step();
+  return t.int64(0) > 0;
 }
 
-void Stmt::reset() {
-  sqlite3_reset(stmt_);
-  sqlite3_clear_bindings(stmt_);
+std::unique_ptr<Cursor> SqliteConnection::prepare(const std::string& sql) {
+  return std::make_unique<SqliteCursor>(*this, sql);
 }
 
-int64_t Stmt::int64(int col) const { return sqlite3_column_int64(stmt_, col); }
-double Stmt::real(int col) const { return sqlite3_column_double(stmt_, col); }
-std::string Stmt::text(int col) const {
-  const auto* p = sqlite3_column_text(stmt_, col);
-  return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col))) : "";
-}
-bool Stmt::is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
-void require_schema_version(Db& db, const std::string& key, int version, const std::string& what) {
-  db.ensure_tables("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
-  Stmt q(db, "SELECT value FROM meta WHERE key = ?");
-  q.bind(1, key);
-  if (q.step()) {
-    const std::string v = q.text(0);
-    if (v != std::to_string(version)) {
-      throw InputError(db.path().string() + ": " + what + " schema version " + v + "; this flashnas reads version " +
-                       std::to_string(version));
-    }
-    return;
-  }
-  if (db.read_only()) return;
-  Stmt ins(db, "INSERT OR IGNORE INTO meta(key, value) VALUES(?, ?)");
-  ins.bind(1, key).bind(2, std::to_string(version)).run();
-}
-
-Transaction::Transaction(Db& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
-Transaction::~Transaction() {
-  if (!done_) {
-    try {
-      db_.exec("ROLLBACK");
-    } catch (...) {
-    }
-  }
-}
-void Transaction::commit() {
-  db_.exec("COMMIT");
-  done_ = true;
+std::unique_ptr<Connection> open_sqlite(const std::filesystem::path& path, Access access) {
+  return std::make_unique<SqliteConnection>(path, access);
 }
 
 }  // namespace flashnas

@@ -33,7 +33,7 @@
 
 #include "common/device.h"
 #include "common/json_io.h"
-#include "common/sqlite.h"
+#include "common/db.h"
 #include "profiler/probe.h"
 #include "profiler/timing.h"
 

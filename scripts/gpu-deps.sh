@@ -3,8 +3,10 @@
 # download (it has PyTorch with LibTorch, nvcc, cmake and ninja, but no package
 # registry). Taken from this machine's Debian packages, in /usr's layout so
 # their CMake package files stay relocatable:
-#   usr/include/      nlohmann-json, CLI11, toml++, SQLite and SentencePiece headers
-#   usr/lib/...       libsqlite3, libsentencepiece(_train), libtomlplusplus shared libraries
+#   usr/include/      nlohmann-json, CLI11, toml++, SQLite, SentencePiece and libpq headers
+#   usr/lib/...       libsqlite3, libsentencepiece(_train), libtomlplusplus and libpq shared
+#                     libraries, with what libpq loads (its TLS, Kerberos and LDAP libraries;
+#                     glibc's own libraries excepted)
 #   usr/share/cmake/, usr/lib/<arch>/cmake/   CMake package files
 #   src/googletest/   GoogleTest sources (built with the project: FLASHNAS_GTEST_SOURCE)
 #   MANIFEST          the Debian package versions copied
@@ -26,11 +28,19 @@ done
 for l in libsqlite3.so libsentencepiece.so libsentencepiece_train.so libtomlplusplus.so; do
   cp -a /usr/lib/"$arch"/"$l"* "$tmp/usr/lib/$arch/"
 done
+cp -a /usr/include/postgresql "$tmp/usr/include/"
+cp -a /usr/lib/"$arch"/libpq.so* "$tmp/usr/lib/$arch/"
+ldd /usr/lib/"$arch"/libpq.so.5 | awk '$3 ~ /^\// {print $3}' | while read -r lib; do
+  case "$(basename "$lib")" in
+    libc.so.* | libm.so.* | libdl.so.* | libpthread.so.* | librt.so.* | libresolv.so.* | ld-linux*) ;;
+    *) cp -L "$lib" "$tmp/usr/lib/$arch/" ;;
+  esac
+done
 cp -a /usr/share/cmake/nlohmann_json /usr/share/cmake/CLI11 "$tmp/usr/share/cmake/"
 cp -a "/usr/lib/$arch/cmake/tomlplusplus" "$tmp/usr/lib/$arch/cmake/"
 cp -a /usr/src/googletest "$tmp/src/googletest"
 dpkg-query -W nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libsqlite3-dev libsqlite3-0 \
-  libsentencepiece-dev libsentencepiece0 googletest >"$tmp/MANIFEST"
+  libsentencepiece-dev libsentencepiece0 googletest libpq-dev libpq5 >"$tmp/MANIFEST"
 rm -rf "$dest"
 mv "$tmp" "$dest"
 trap - EXIT

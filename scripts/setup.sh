@@ -2,8 +2,9 @@
 # Installs everything flashnas needs on Debian bookworm, as root or through
 # sudo; safe to run again (installs only what is missing).
 #   - Debian packages: compiler, CMake, Ninja, ccache, CLI11, SQLite,
-#     GoogleTest, nlohmann-json, toml++, SentencePiece, and the Python
-#     documentation (the demo corpus).
+#     GoogleTest, nlohmann-json, toml++, SentencePiece, libpq and the
+#     PostgreSQL server (the storage tests start a throwaway one), and the
+#     Python documentation (the demo corpus).
 #   - LibTorch: the pinned PyPI torch wheel in a virtual environment under
 #     ~/.cache/flashnas (shared by every clone on this machine; about 3 GB),
 #     and the benchmarks' Python packages (optuna) in the same environment.
@@ -12,7 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 APT_PACKAGES=(build-essential cmake ninja-build ccache git python3 python3-venv
   libcli11-dev libsqlite3-dev sqlite3 libgtest-dev nlohmann-json3-dev
-  libtomlplusplus-dev libsentencepiece-dev python3-doc)
+  libtomlplusplus-dev libsentencepiece-dev python3-doc libpq-dev postgresql)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

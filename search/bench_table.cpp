@@ -9,7 +9,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
-#include "common/sqlite.h"
+#include "common/db.h"
 #include "common/version.h"
 #include "search/fidelity.h"
 
@@ -232,7 +232,7 @@ json bench_table_meta(const SearchConfig& cfg, const StudyRow& study, const json
 
 json bench_table_read_back(const SearchConfig& cfg, const std::string& db, const std::string& study_name,
                            const std::string& csv, const std::string& config_source, int threads) {
-  if (!std::filesystem::exists(db)) throw InputError("--db " + db + ": no such database");
+  if (!database_exists(db)) throw InputError("--db " + db + ": no such database");
   StudyStore store(db, Access::read_only);
   const StudyRow study = store.get_study(study_name);
   if (study.config != cfg.doc) {

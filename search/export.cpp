@@ -78,7 +78,7 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
       trainer.run(false);
       fs::remove_all(tmp / "checkpoint");
     } else {
-      const fs::path src = trial_dir(o.db, o.study, source_trial);
+      const fs::path src = trial_dir(artifacts_root(o.db.string(), o.artifacts), o.study, source_trial);
       if (!fs::exists(src / "model.safetensors")) {
         throw InputError(src.string() + ": the trial's weights are gone; export with --train-tokens N to train it again");
       }

@@ -19,6 +19,7 @@ namespace flashnas {
 
 struct ExportOptions {
   std::filesystem::path db, lut_db, out;
+  std::filesystem::path artifacts;  // the study's run folders (default: <db>.runs; required with a PostgreSQL db)
   std::string study;
   std::optional<int64_t> trial;  // absent: the study's best trial
   int64_t train_tokens = 0;  // 0: keep the trial's short-run weights

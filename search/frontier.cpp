@@ -98,7 +98,7 @@ FrontierReport build(const SearchConfig& cfg, const std::filesystem::path& db, c
 }  // namespace
 
 FrontierReport frontier_report(const std::filesystem::path& db, const std::string& study, std::optional<double> ref_bpb) {
-  if (!std::filesystem::exists(db)) throw InputError(db.string() + ": no such database");
+  if (!database_exists(db.string())) throw InputError(db.string() + ": no such database");
   StudyStore store(db, Access::read_only);
   const StudyRow s = store.get_study(study);
   const SearchConfig cfg = SearchConfig::from_json(s.config, "study \"" + study + "\" config");
@@ -106,7 +106,7 @@ FrontierReport frontier_report(const std::filesystem::path& db, const std::strin
 }
 
 FrontierReport frontier_report(const SearchConfig& cfg, const std::filesystem::path& db, const std::string& study) {
-  if (!std::filesystem::exists(db)) throw InputError(db.string() + ": no such database");
+  if (!database_exists(db.string())) throw InputError(db.string() + ": no such database");
   StudyStore store(db, Access::read_only);
   return build(cfg, db, study, store, store.get_study(study), std::nullopt);
 }

@@ -14,7 +14,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/sha256.h"
-#include "common/sqlite.h"
+#include "common/db.h"
 #include "common/stats.h"
 #include "common/threads.h"
 #include "profiler/validate.h"
@@ -76,7 +76,7 @@ std::vector<Candidate> candidates(const SearchConfig& cfg, const ProxyOptions& o
 
 void open_tables(Db& db) {
   require_schema_version(db, "proxy_schema_version", kProxySchemaVersion, "proxy");
-  db.exec(
+  db.ensure_tables(
       "CREATE TABLE IF NOT EXISTS proxy_runs(name TEXT NOT NULL, config_hash TEXT NOT NULL, arch_hash TEXT NOT NULL,"
       " arch TEXT NOT NULL, genome TEXT NOT NULL, tokens INTEGER NOT NULL,"
       " status TEXT NOT NULL CHECK(status IN ('done','failed')), val_loss REAL, val_bpb REAL, error TEXT,"
@@ -171,13 +171,9 @@ std::string proxy_key(const json& doc) {
 }
 
 json latest_proxy_report(const fs::path& db_path, const std::string& key) {
-  if (!fs::exists(db_path)) return nullptr;
+  if (!is_database_url(db_path.string()) && !fs::exists(db_path)) return nullptr;
   Db db(db_path, Access::read_only);
-  {
-    Stmt t(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'proxy_reports'");
-    t.step();
-    if (t.int64(0) == 0) return nullptr;
-  }
+  if (!db.has_table("proxy_reports")) return nullptr;
   Stmt q(db, "SELECT report, created_at FROM proxy_reports ORDER BY id DESC");
   while (q.step()) {
     json r = parse_json(q.text(0), db_path.string() + ": proxy_reports");
@@ -271,7 +267,7 @@ ProxyReport run_proxy(const SearchConfig& cfg, const ProxyOptions& o, const std:
     if (!q.step()) return std::nullopt;
     return q.text(0) == "done" ? q.real(1) : NAN;
   };
-  const fs::path runs = fs::path(o.db.string() + ".runs") / ("proxy-" + o.name);
+  const fs::path runs = artifacts_root(o.db.string(), o.artifacts) / ("proxy-" + o.name);
   int todo = 0;
   for (const auto& c : cands) {
     for (const int64_t t : {o.short_tokens, o.long_tokens}) todo += stored(c.hash, t) ? 0 : 1;

@@ -29,6 +29,7 @@ inline constexpr int kProxySchemaVersion = 1;
 
 struct ProxyOptions {
   std::filesystem::path db;
+  std::filesystem::path artifacts;  // run folders (default: <db>.runs; required with a PostgreSQL db)
   std::string name = "proxy";  // the experiment's name (a folder name: letters, digits, . _ -)
   int archs = 24;
   int64_t short_tokens = 0, long_tokens = 0;

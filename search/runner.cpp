@@ -36,7 +36,10 @@ std::string host_name() {
   return buf;
 }
 
-// Field 22 of /proc/<pid>/stat: start time in clock ticks since boot; "" when gone.
+// Field 22 of /proc/<pid>/stat: start time in clock ticks since boot; "" when
+// gone, or exited and not yet reaped (a zombie: state Z or X, field 3). A
+// worker that died of an error stays a zombie until its parent waits for it,
+// and its trial must be taken back before that.
 std::string start_time(const std::string& pid) {
   std::ifstream in("/proc/" + pid + "/stat");
   std::string line;
@@ -46,6 +49,7 @@ std::string start_time(const std::string& pid) {
   std::istringstream rest(line.substr(close + 2));
   std::string field;
   for (int i = 3; i <= 22 && rest >> field; ++i) {
+    if (i == 3 && (field == "Z" || field == "X")) return "";
   }
   return field;
 }
@@ -159,8 +163,8 @@ bool worker_alive(const std::string& id) {
   return !st.empty() && st == parts[2];
 }
 
-fs::path trial_dir(const fs::path& db, const std::string& study, int64_t number) {
-  return fs::path(db.string() + ".runs") / study / ("trial-" + std::to_string(number));
+fs::path trial_dir(const fs::path& root, const std::string& study, int64_t number) {
+  return root / study / ("trial-" + std::to_string(number));
 }
 
 SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
@@ -169,7 +173,8 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
   const auto t0 = clock::now();
   check_path_name(o.study, "--study");  // it names the study's folder under DB.runs/
   const fs::path lut_db = o.lut_db.empty() ? o.db : o.lut_db;
-  if (!fs::exists(lut_db)) {
+  const fs::path runs_root = artifacts_root(o.db.string(), o.artifacts);
+  if (!database_exists(lut_db.string())) {
     throw InputError(lut_db.string() + ": no such LUT database; run flashnas profile --space " + cfg.source + " --db " +
                      lut_db.string() + " first");
   }
@@ -294,7 +299,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
   // A promotion killed in flight is redone from the same stable state, which
   // is removed only after the result is committed.
   auto promote = [&](const TrialRow& t, const Promotion& p) {
-    const fs::path dir = trial_dir(o.db, o.study, t.number);
+    const fs::path dir = trial_dir(runs_root, o.study, t.number);
     const auto ts = clock::now();
     const fs::path from = Trainer::stable_dir(dir, rungs.recipe(p.rung - 1));
     TrainResult r;
@@ -526,7 +531,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
     }
     // Train the claimed trial (rung 0).
     TrialRow& t = c.trial;
-    const fs::path dir = trial_dir(o.db, o.study, t.number);
+    const fs::path dir = trial_dir(runs_root, o.study, t.number);
     const auto ts = clock::now();
     try {
       fs::remove_all(dir);

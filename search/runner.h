@@ -21,6 +21,7 @@ namespace flashnas {
 struct SearchOptions {
   std::filesystem::path db;      // study database
   std::filesystem::path lut_db;  // LUT database (default: db)
+  std::filesystem::path artifacts;  // run folders (default: <db>.runs; required with a PostgreSQL db)
   std::string study;
   std::string lut_device;        // LUT device fingerprint; empty: the only one stored
   int threads = 0;               // training threads; 0: LibTorch default
@@ -42,7 +43,8 @@ void create_study_tables(const std::string& db);
 SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opts,
                          const std::function<void(const std::string&)>& log);
 
-std::filesystem::path trial_dir(const std::filesystem::path& db, const std::string& study, int64_t number);
+// <root>/<study>/trial-<number>/, root from artifacts_root (common/db.h).
+std::filesystem::path trial_dir(const std::filesystem::path& root, const std::string& study, int64_t number);
 
 // This process as a worker: "host:pid:start", and whether such a worker still runs.
 std::string worker_identity();

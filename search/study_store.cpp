@@ -68,6 +68,7 @@ constexpr const char* kTaskTable =
 // Version 2 (one fidelity, no rungs) to 3, in one transaction: every trained
 // trial becomes a trial at rung 0 with its curve.
 void migrate_v2(Db& db) {
+  if (db.dialect() != Dialect::sqlite) return;  // version 2 studies were SQLite files only
   {
     db.ensure_tables("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
     Stmt q(db, "SELECT value FROM meta WHERE key = 'study_schema_version'");
@@ -131,7 +132,8 @@ StudyStore::StudyStore(const std::filesystem::path& path, Access access) : db_(p
 }
 
 void StudyStore::set_task_metrics(int64_t trial_id, int rung, const json& metrics) {
-  Stmt s(db_, "INSERT OR REPLACE INTO trial_task(trial_id, rung, metrics) VALUES(?, ?, ?)");
+  Stmt s(db_, "INSERT INTO trial_task(trial_id, rung, metrics) VALUES(?, ?, ?)"
+              " ON CONFLICT(trial_id, rung) DO UPDATE SET metrics = excluded.metrics");
   s.bind(1, trial_id).bind(2, int64_t(rung)).bind(3, metrics.dump(-1, ' ', false, json::error_handler_t::replace)).run();
 }
 
@@ -254,7 +256,7 @@ TrialRow StudyStore::insert(int64_t study, TrialRow t) {
   Stmt s(db_,
          "INSERT INTO trials(study_id, number, slot, cycle, origin, parent, genome, arch, hash, d_model, status, reason,"
          " predicted, latency_ms, params, loss, bpb, reused_from, worker, created_at, started_at, finished_at)"
-         " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+         " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id");
   s.bind(1, study).bind(2, t.number);
   bind_opt(s, 3, t.slot);
   bind_opt(s, 4, t.cycle);
@@ -277,8 +279,9 @@ TrialRow StudyStore::insert(int64_t study, TrialRow t) {
   else s.bind_null(21);
   if (t.status == "done" || t.status == "pruned") s.bind(22, now);
   else s.bind_null(22);
-  s.run();
-  t.id = db_.last_insert_id();
+  s.step();
+  t.id = s.int64(0);
+  s.reset();
   return t;
 }
 
@@ -315,7 +318,9 @@ void StudyStore::fail(int64_t trial_id, const std::string& reason, double train_
 
 void StudyStore::start_rung(int64_t trial_id, int rung, int64_t tokens, const std::string& worker) {
   Stmt s(db_,
-         "INSERT OR REPLACE INTO trial_rungs(trial_id, rung, tokens, status, worker, started_at) VALUES(?,?,?,'running',?,?)");
+         "INSERT INTO trial_rungs(trial_id, rung, tokens, status, worker, started_at) VALUES(?,?,?,'running',?,?)"
+         " ON CONFLICT(trial_id, rung) DO UPDATE SET tokens = excluded.tokens, status = 'running', worker = excluded.worker,"
+         " started_at = excluded.started_at, loss = NULL, bpb = NULL, train_s = NULL, reason = NULL, finished_at = NULL");
   s.bind(1, trial_id).bind(2, int64_t(rung)).bind(3, tokens);
   if (worker.empty()) s.bind_null(4);
   else s.bind(4, worker);
@@ -338,7 +343,9 @@ void StudyStore::finish_rung(int64_t trial_id, int rung, const TrainResult& r) {
   bind_real(s, 1, r.val_loss);
   bind_real(s, 2, r.val_bpb);
   s.bind(3, r.params).bind(4, int64_t(rung)).bind(5, now).bind(6, trial_id).bind(7, trial_id).bind(8, int64_t(rung)).run();
-  Stmt c(db_, "INSERT OR REPLACE INTO trial_curves(trial_id, rung, step, tokens, train_loss, val_loss, lr) VALUES(?,?,?,?,?,?,?)");
+  Stmt c(db_, "INSERT INTO trial_curves(trial_id, rung, step, tokens, train_loss, val_loss, lr) VALUES(?,?,?,?,?,?,?)"
+              " ON CONFLICT(trial_id, rung, step) DO UPDATE SET tokens = excluded.tokens, train_loss = excluded.train_loss,"
+              " val_loss = excluded.val_loss, lr = excluded.lr");
   for (const auto& p : r.curve) {
     c.reset();
     c.bind(1, trial_id).bind(2, int64_t(rung)).bind(3, p.step).bind(4, p.tokens);

@@ -35,7 +35,7 @@
 #include <vector>
 
 #include "common/json_io.h"
-#include "common/sqlite.h"
+#include "common/db.h"
 #include "train/trainer.h"
 
 namespace flashnas {

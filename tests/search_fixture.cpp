@@ -1,6 +1,6 @@
 #include "tests/search_fixture.h"
 
-#include "common/sqlite.h"
+#include "common/db.h"
 #include "common/toml_io.h"
 #include "profiler/lut.h"
 #include "profiler/measure.h"
@@ -104,17 +104,21 @@ void synthetic_lut(const SearchConfig& cfg, const std::filesystem::path& db, boo
 std::filesystem::path tiny_data(const TempDir& dir) { return test::tiny_token_file(dir); }
 
 
-Study::Study(const std::string& extra_search, const std::string& budget, bool drop_lut_entry, const std::string& verdict) {
+Study::Study(const std::string& extra_search, const std::string& budget, bool drop_lut_entry, const std::string& verdict,
+             const std::string& db_url) {
   const auto data = tiny_data(dir);
   config = (dir / "space.toml").string();
-  db = (dir / "study.db").string();
+  db = db_url.empty() ? (dir / "study.db").string() : db_url;
+  if (!db_url.empty()) artifacts = (dir / "runs").string();
   const std::string toml = tiny_config(data.string(), extra_search, budget);
   dir.write("space.toml", toml);
   synthetic_lut(parse_config(toml), db, drop_lut_entry, verdict);
 }
 
 std::vector<std::string> Study::search_args(const std::string& study) const {
-  return {"search", "--config", config, "--db", db, "--study", study, "--threads", "1"};
+  std::vector<std::string> a = {"search", "--config", config, "--db", db, "--study", study, "--threads", "1"};
+  if (!artifacts.empty()) a.insert(a.end(), {"--artifacts", artifacts});
+  return a;
 }
 
 int64_t scalar(const std::string& db, const std::string& sql) {

@@ -30,8 +30,10 @@ std::filesystem::path tiny_data(const TempDir& dir);
 struct Study {
   TempDir dir;
   std::string config, db;
+  std::string artifacts;  // --artifacts for the CLI (set with a database URL: DIR/runs)
+  // `db_url`: a PostgreSQL database to hold the study and its table instead of DIR/study.db.
   explicit Study(const std::string& extra_search = "", const std::string& budget = "max_ms = 1000",
-                 bool drop_lut_entry = false, const std::string& verdict = "reliable");
+                 bool drop_lut_entry = false, const std::string& verdict = "reliable", const std::string& db_url = "");
   std::vector<std::string> search_args(const std::string& study = "s") const;
 };
 

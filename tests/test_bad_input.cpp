@@ -2,12 +2,13 @@
 // every case must exit 2 (never a signal, never 0 or 1), name the file or flag
 // in its message, and leave the files it was given exactly as they were.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <fstream>
 #include <functional>
 
 #include "common/files.h"
-#include "common/sqlite.h"
+#include "common/db.h"
 #include "search/study_store.h"
 #include "tests/search_fixture.h"
 #include "train/token_file.h"

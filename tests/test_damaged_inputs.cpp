@@ -10,13 +10,14 @@
 // token file's and the databases' version fields) or, for kinds without one,
 // a file of another kind in its place.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <chrono>
 #include <fstream>
 #include <functional>
 
 #include "common/files.h"
-#include "common/sqlite.h"
+#include "common/db.h"
 #include "tests/search_fixture.h"
 
 namespace flashnas::test {

@@ -11,7 +11,7 @@
 #include <utility>
 
 #include "common/files.h"
-#include "common/sqlite.h"
+#include "common/db.h"
 #include "search/config.h"
 #include "profiler/validate.h"
 #include "search/fidelity.h"

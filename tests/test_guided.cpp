@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common/sqlite.h"
+#include "common/db.h"
 #include "profiler/validate.h"
 #include "search/arch_features.h"
 #include "search/evolution.h"

@@ -7,7 +7,7 @@
 #include <set>
 
 #include "common/error.h"
-#include "common/sqlite.h"
+#include "common/db.h"
 #include "profiler/judge.h"
 #include "profiler/lut_table.h"
 #include "profiler/predict.h"

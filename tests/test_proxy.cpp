@@ -4,7 +4,7 @@
 #include <cmath>
 #include <random>
 
-#include "common/sqlite.h"
+#include "common/db.h"
 #include "search/proxy.h"
 #include "test_util.h"
 #include "tests/search_fixture.h"

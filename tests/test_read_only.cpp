@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "common/files.h"
-#include "common/sqlite.h"
+#include "common/db.h"
 #include "tests/search_fixture.h"
 
 namespace flashnas::test {

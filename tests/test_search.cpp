@@ -14,10 +14,11 @@
 #include <fstream>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "common/error.h"
 #include "common/files.h"
-#include "common/sqlite.h"
+#include "common/db.h"
 #include "common/toml_io.h"
 #include "profiler/lut_table.h"
 #include "profiler/lut.h"
@@ -27,6 +28,7 @@
 #include "search/evolution.h"
 #include "search/pareto.h"
 #include "search/pricer.h"
+#include "search/runner.h"
 #include "search/study_store.h"
 #include "test_util.h"
 #include "tests/search_fixture.h"
@@ -718,6 +720,49 @@ TEST(SearchCli, RandomBaselineFromTheSameConfig) {
   EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM trials WHERE slot IS NOT NULL AND reused_from IS NULL"), 8);
   StudyStore store(st.db, false);
   EXPECT_EQ(store.get_study("rand").config["search"]["algorithm"], "random");
+}
+
+}  // namespace
+}  // namespace flashnas
+
+namespace flashnas {
+namespace {
+
+// A worker that died (an error, a kill) stays a zombie until its parent
+// reaps it; its trial must be taken back meanwhile, so a zombie is not alive.
+TEST(Workers, AWorkerThatExitedIsNotAliveBeforeItIsReaped) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {  // waits for the pipe to close, then exits
+    close(fds[1]);
+    char c;
+    while (read(fds[0], &c, 1) > 0) {
+    }
+    _exit(0);
+  }
+  close(fds[0]);
+  auto stat_fields = [&] {
+    std::ifstream in("/proc/" + std::to_string(child) + "/stat");
+    std::string line;
+    std::getline(in, line);
+    std::istringstream rest(line.substr(line.rfind(')') + 2));
+    std::vector<std::string> f(1, "");  // f[i]: field i + 2
+    for (std::string x; rest >> x;) f.push_back(x);
+    return f;
+  };
+  const std::string me = worker_identity();
+  const std::string id = me.substr(0, me.find(':')) + ":" + std::to_string(child) + ":" + stat_fields()[20];
+  EXPECT_TRUE(worker_alive(id)) << id;
+  close(fds[1]);  // the child exits and, unreaped, becomes a zombie
+  siginfo_t info{};
+  ASSERT_EQ(waitid(P_PID, id_t(child), &info, WEXITED | WNOWAIT), 0);  // it has exited; still unreaped
+  ASSERT_EQ(stat_fields()[1], "Z");
+  EXPECT_FALSE(worker_alive(id)) << id;
+  int status = 0;
+  waitpid(child, &status, 0);
+  EXPECT_FALSE(worker_alive(id));
 }
 
 }  // namespace

@@ -1,0 +1,79 @@
+#include "common/db.h"
+
+#include <ctime>
+
+#include "common/error.h"
+#include "common/postgres.h"
+#include "common/sqlite.h"
+
+namespace flashnas {
+
+bool is_database_url(const std::string& target) {
+  return target.rfind("postgresql://", 0) == 0 || target.rfind("postgres://", 0) == 0;
+}
+
+bool database_exists(const std::string& target) {
+  std::error_code ec;
+  return is_database_url(target) || std::filesystem::exists(target, ec);
+}
+
+std::filesystem::path artifacts_root(const std::string& db, const std::filesystem::path& artifacts) {
+  if (!artifacts.empty()) return artifacts;
+  if (is_database_url(db)) {
+    throw InputError("--artifacts: needed with a PostgreSQL --db: trial weights and checkpoints are files; give a "
+                     "folder every worker can reach (a shared filesystem path)");
+  }
+  return std::filesystem::path(db + ".runs");
+}
+
+Db::Db(const std::string& target, Access access) : path_(target), access_(access) {
+  conn_ = is_database_url(target) ? open_postgres(target, access) : open_sqlite(target, access);
+}
+
+Db::~Db() = default;
+
+void Stmt::run() {
+  while (step()) {
+  }
+  reset();
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+void require_schema_version(Db& db, const std::string& key, int version, const std::string& what) {
+  db.ensure_tables("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+  Stmt q(db, "SELECT value FROM meta WHERE key = ?");
+  q.bind(1, key);
+  if (q.step()) {
+    const std::string v = q.text(0);
+    if (v != std::to_string(version)) {
+      throw InputError(db.path().string() + ": " + what + " schema version " + v + "; this flashnas reads version " +
+                       std::to_string(version));
+    }
+    return;
+  }
+  if (db.read_only()) return;
+  Stmt ins(db, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT DO NOTHING");
+  ins.bind(1, key).bind(2, std::to_string(version)).run();
+}
+
+Transaction::Transaction(Db& db) : db_(db) { db_.connection().begin_write(); }
+Transaction::~Transaction() {
+  if (!done_) {
+    try {
+      db_.exec("ROLLBACK");
+    } catch (...) {
+    }
+  }
+}
+void Transaction::commit() {
+  db_.exec("COMMIT");
+  done_ = true;
+}
+
+}  // namespace flashnas

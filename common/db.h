@@ -1,0 +1,151 @@
+// flashnas's databases: one interface, two backends (as Optuna's storage
+// layer). A database is a SQLite file (the embedded default: a path) or a
+// PostgreSQL database (a URL "postgresql://user@host:port/dbname"; libpq's
+// environment variables and ~/.pgpass supply what the URL leaves out, and a
+// password in the URL is refused, so that none reaches a command line or a
+// log). The stores (studies, the latency table, proxy runs) write one SQL for
+// both: "?" or "?N" parameters, ON CONFLICT upserts and RETURNING; the
+// PostgreSQL backend rewrites parameters to $N and, in schemas, INTEGER to
+// BIGINT, REAL to DOUBLE PRECISION and "INTEGER PRIMARY KEY" to an identity
+// column (common/postgres.h).
+//
+// Errors are flashnas::Error (InputError for what the user can fix: a bad
+// path or URL, a database that is not flashnas's, a server that refuses)
+// naming the database (the file, or the URL) and the backend's message.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace flashnas {
+
+// How a command uses a database: `read_only` never writes to it (a SQLite
+// file on a read-only mount, or one the user may not write, can be read);
+// `read_write` opens an existing flashnas database; `create` also makes a new
+// one (a new SQLite file; on PostgreSQL, flashnas's tables in an empty database).
+enum class Access { read_only, read_write, create };
+
+enum class Dialect { sqlite, postgresql };
+
+// True for "postgresql://..." and "postgres://..." (libpq's URL forms).
+bool is_database_url(const std::string& target);
+// A SQLite file that exists, or any URL (its server says, when connected to,
+// whether the database is there).
+bool database_exists(const std::string& target);
+// Where a study's run folders go: `artifacts` when given; next to a SQLite
+// file, "<db>.runs"; a PostgreSQL database needs `artifacts` (InputError
+// naming --artifacts: weights are files, and every worker must reach them).
+std::filesystem::path artifacts_root(const std::string& db, const std::filesystem::path& artifacts);
+
+// A backend's prepared statement. Binds are 1-based; columns 0-based.
+class Cursor {
+ public:
+  virtual ~Cursor() = default;
+  virtual void bind_int(int i, int64_t v) = 0;
+  virtual void bind_real(int i, double v) = 0;  // NaN is stored as NULL (as SQLite does)
+  virtual void bind_text(int i, const std::string& v) = 0;
+  virtual void bind_null(int i) = 0;
+  virtual bool step() = 0;  // true while a row is available
+  virtual void reset() = 0;  // ready to run again; binds cleared
+  virtual int64_t int64(int col) const = 0;
+  virtual double real(int col) const = 0;
+  virtual std::string text(int col) const = 0;
+  virtual bool is_null(int col) const = 0;
+};
+
+// A backend's connection.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  virtual Dialect dialect() const = 0;
+  virtual void exec(const std::string& sql) = 0;  // one or more statements, no parameters
+  virtual std::unique_ptr<Cursor> prepare(const std::string& sql) = 0;
+  // "CREATE TABLE/INDEX IF NOT EXISTS ..." statements (see Db::ensure_tables).
+  virtual void ensure_tables(const std::string& ddl, bool read_only) = 0;
+  virtual void begin_write() = 0;  // a transaction that will write (SQLite: BEGIN IMMEDIATE)
+  virtual bool has_table(const std::string& name) = 0;  // in the database, or a TEMP table of this connection
+};
+
+class Db {
+ public:
+  // Opens a SQLite file or, for a postgresql:// URL, a PostgreSQL database.
+  // SQLite: writable ones with WAL journaling and a busy timeout, so several
+  // processes can share it. InputError, with the database unchanged, when it
+  // is not flashnas's (tables but no flashnas schema version), is damaged
+  // (SQLite: every page is checked, once per process and file), cannot be
+  // reached, or (unless `create`) holds nothing.
+  Db(const std::string& target, Access access);
+  Db(const std::filesystem::path& path, Access access) : Db(path.string(), access) {}
+  Db(const std::filesystem::path& path, bool create) : Db(path.string(), create ? Access::create : Access::read_write) {}
+  ~Db();
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+
+  void exec(const std::string& sql) { conn_->exec(sql); }
+  // Runs `ddl`, a list of "CREATE TABLE IF NOT EXISTS" and "CREATE INDEX IF
+  // NOT EXISTS" statements. Read-only, it writes nothing: a table the
+  // database lacks is made as an empty TEMP table (so reads find no rows),
+  // indexes are left out.
+  void ensure_tables(const std::string& ddl) { conn_->ensure_tables(ddl, read_only()); }
+  bool read_only() const { return access_ == Access::read_only; }
+  bool has_table(const std::string& name) { return conn_->has_table(name); }
+  Dialect dialect() const { return conn_->dialect(); }
+  // The database as messages name it: the SQLite file, or the URL.
+  const std::filesystem::path& path() const { return path_; }
+  Connection& connection() { return *conn_; }
+
+ private:
+  std::unique_ptr<Connection> conn_;
+  std::filesystem::path path_;
+  Access access_;
+};
+
+class Stmt {
+ public:
+  Stmt(Db& db, const std::string& sql) : cur_(db.connection().prepare(sql)) {}
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& bind(int i, int64_t v) { return cur_->bind_int(i, v), *this; }
+  Stmt& bind(int i, double v) { return cur_->bind_real(i, v), *this; }
+  Stmt& bind(int i, const std::string& v) { return cur_->bind_text(i, v), *this; }
+  Stmt& bind_null(int i) { return cur_->bind_null(i), *this; }
+  // Steps once: true while a row is available.
+  bool step() { return cur_->step(); }
+  // Runs a statement that returns no rows (or ignores them).
+  void run();
+  void reset() { cur_->reset(); }
+
+  int64_t int64(int col) const { return cur_->int64(col); }
+  double real(int col) const { return cur_->real(col); }
+  std::string text(int col) const { return cur_->text(col); }
+  bool is_null(int col) const { return cur_->is_null(col); }
+
+ private:
+  std::unique_ptr<Cursor> cur_;
+};
+
+// The current UTC time as "YYYY-MM-DDTHH:MM:SSZ", for created_at columns.
+std::string utc_now();
+
+// Checks the schema version stored under `key` in the meta(key, value) table
+// (created when missing), or records `version` in a new database (read-only:
+// a missing key is left missing). InputError
+// "<database>: <what> schema version V; this flashnas reads version N" otherwise.
+void require_schema_version(Db& db, const std::string& key, int version, const std::string& what);
+
+// A write transaction (SQLite: BEGIN IMMEDIATE); rolls back when destroyed
+// uncommitted.
+class Transaction {
+ public:
+  explicit Transaction(Db& db);
+  ~Transaction();
+  void commit();
+
+ private:
+  Db& db_;
+  bool done_ = false;
+};
+
+}  // namespace flashnas

@@ -1,0 +1,36 @@
+// A throwaway PostgreSQL server for the tests: initdb into a temporary
+// folder, listening on a unix socket in that folder only (no TCP port), trust
+// authentication, started once per test process and stopped (and removed)
+// at its exit. As root, the server runs as the `postgres` user (PostgreSQL
+// refuses to run as root). The binaries: FLASHNAS_PG_BIN, else
+// /usr/lib/postgresql/<version>/bin (Debian), else PATH.
+#pragma once
+#include <string>
+
+namespace flashnas::test {
+
+class PgServer {
+ public:
+  // The process's server, started on first use; nullptr when it cannot start
+  // (why() says why: a test then skips with that message).
+  static PgServer* get();
+  static const std::string& why();
+  // A new, empty database on the server; its URL.
+  std::string new_database();
+  // The URL of database `name` on the server.
+  std::string url(const std::string& name) const;
+
+  ~PgServer();
+
+ private:
+  PgServer() = default;
+  std::string bin_, dir_, as_;  // as_: "runuser -u postgres -- " as root, else ""
+  int next_ = 0;
+};
+
+}  // namespace flashnas::test
+
+// Skips the current test, with the reason, when there is no server.
+#define FLASHNAS_REQUIRE_PG(server)                                                   \
+  ::flashnas::test::PgServer* server = ::flashnas::test::PgServer::get();             \
+  if (!server) GTEST_SKIP() << "no PostgreSQL server: " << ::flashnas::test::PgServer::why()
