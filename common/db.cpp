@@ -32,6 +32,23 @@ Db::Db(const std::string& target, Access access) : path_(target), access_(access
 
 Db::~Db() = default;
 
+void Db::ensure_tables(const std::string& ddl) {
+  if (!read_only()) return conn_->create_tables(ddl);
+  static const std::string kTable = "CREATE TABLE IF NOT EXISTS ", kIndex = "CREATE INDEX IF NOT EXISTS ";
+  size_t start = 0;
+  while (start < ddl.size()) {
+    size_t end = ddl.find(';', start);
+    if (end == std::string::npos) end = ddl.size();
+    std::string stmt = ddl.substr(start, end - start);
+    start = end + 1;
+    stmt.erase(0, stmt.find_first_not_of(" \n\t"));
+    if (stmt.empty() || stmt.rfind(kIndex, 0) == 0) continue;  // indexes: left out when reading
+    if (stmt.rfind(kTable, 0) != 0) throw Error("ensure_tables: not a CREATE TABLE/INDEX IF NOT EXISTS: " + stmt.substr(0, 60));
+    const std::string name = stmt.substr(kTable.size(), stmt.find_first_of("( ", kTable.size()) - kTable.size());
+    if (!conn_->has_table(name)) conn_->create_temp_table(stmt.substr(kTable.size()));
+  }
+}
+
 void Stmt::run() {
   while (step()) {
   }

@@ -61,8 +61,11 @@ class Connection {
   virtual Dialect dialect() const = 0;
   virtual void exec(const std::string& sql) = 0;  // one or more statements, no parameters
   virtual std::unique_ptr<Cursor> prepare(const std::string& sql) = 0;
-  // "CREATE TABLE/INDEX IF NOT EXISTS ..." statements (see Db::ensure_tables).
-  virtual void ensure_tables(const std::string& ddl, bool read_only) = 0;
+  // Runs "CREATE TABLE/INDEX IF NOT EXISTS ..." statements (a writable database).
+  virtual void create_tables(const std::string& ddl) = 0;
+  // "CREATE TEMP TABLE IF NOT EXISTS " + `body`, allowed on a read-only
+  // connection: the table lives in this connection only.
+  virtual void create_temp_table(const std::string& body) = 0;
   virtual void begin_write() = 0;  // a transaction that will write (SQLite: BEGIN IMMEDIATE)
   virtual bool has_table(const std::string& name) = 0;  // in the database, or a TEMP table of this connection
 };
@@ -87,7 +90,7 @@ class Db {
   // NOT EXISTS" statements. Read-only, it writes nothing: a table the
   // database lacks is made as an empty TEMP table (so reads find no rows),
   // indexes are left out.
-  void ensure_tables(const std::string& ddl) { conn_->ensure_tables(ddl, read_only()); }
+  void ensure_tables(const std::string& ddl);
   bool read_only() const { return access_ == Access::read_only; }
   bool has_table(const std::string& name) { return conn_->has_table(name); }
   Dialect dialect() const { return conn_->dialect(); }

@@ -160,38 +160,25 @@ class PgConnection : public Connection {
     PQclear(r);
   }
   std::unique_ptr<Cursor> prepare(const std::string& sql) override { return std::make_unique<PgCursor>(*this, sql); }
-  void ensure_tables(const std::string& ddl, bool read_only) override {
-    if (!read_only) {
-      // Two workers creating the tables at once would race in the catalog;
-      // a transaction-scoped advisory lock makes them take turns.
-      const bool own = PQtransactionStatus(conn_) == PQTRANS_IDLE;
-      if (own) exec("BEGIN");
-      try {
-        exec("SELECT pg_advisory_xact_lock(7468083945109340160)");
-        exec(pg_schema(ddl));
-        if (own) exec("COMMIT");
-      } catch (...) {
-        if (own) PQclear(PQexec(conn_, "ROLLBACK"));
-        throw;
-      }
-      return;
+  void create_tables(const std::string& ddl) override {
+    // Two workers creating the tables at once would race in the catalog;
+    // a transaction-scoped advisory lock makes them take turns.
+    const bool own = PQtransactionStatus(conn_) == PQTRANS_IDLE;
+    if (own) exec("BEGIN");
+    try {
+      exec("SELECT pg_advisory_xact_lock(" + std::to_string(kSchemaLock) + ")");
+      exec(pg_schema(ddl));
+      if (own) exec("COMMIT");
+    } catch (...) {
+      if (own) PQclear(PQexec(conn_, "ROLLBACK"));
+      throw;
     }
-    static const std::string kTable = "CREATE TABLE IF NOT EXISTS ";
-    size_t start = 0;
-    while (start < ddl.size()) {
-      size_t end = ddl.find(';', start);
-      if (end == std::string::npos) end = ddl.size();
-      std::string stmt = ddl.substr(start, end - start);
-      start = end + 1;
-      stmt.erase(0, stmt.find_first_not_of(" \n\t"));
-      if (stmt.rfind(kTable, 0) != 0) continue;  // indexes: left out when reading
-      const std::string name = stmt.substr(kTable.size(), stmt.find_first_of("( ", kTable.size()) - kTable.size());
-      if (has_table(name)) continue;
-      // A TEMP table lives in this session only: reads find no rows, nothing is written.
-      exec("SET default_transaction_read_only = off");
-      exec(pg_schema("CREATE TEMP TABLE IF NOT EXISTS " + stmt.substr(kTable.size())));
-      exec("SET default_transaction_read_only = on");
-    }
+  }
+  void create_temp_table(const std::string& body) override {
+    // A TEMP table lives in this session only: reads find no rows, nothing is written.
+    exec("SET default_transaction_read_only = off");
+    exec(pg_schema("CREATE TEMP TABLE IF NOT EXISTS " + body));
+    exec("SET default_transaction_read_only = on");
   }
   // One writer at a time, as SQLite's BEGIN IMMEDIATE: the stores read and
   // then write inside a transaction (claiming a trial, a promotion), which
@@ -201,7 +188,7 @@ class PgConnection : public Connection {
     exec("BEGIN");
     exec("SELECT pg_advisory_xact_lock(" + std::to_string(kWriterLock) + ")");
   }
-  static constexpr int64_t kWriterLock = 7468083945109340161;
+  static constexpr int64_t kWriterLock = 7468083945109340161, kSchemaLock = 7468083945109340160;
 
   PGconn* handle() { return conn_; }
   // The primary-key columns of `table` (for INSERT OR REPLACE).

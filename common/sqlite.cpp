@@ -55,7 +55,8 @@ class SqliteConnection : public Connection {
   Dialect dialect() const override { return Dialect::sqlite; }
   void exec(const std::string& sql) override;
   std::unique_ptr<Cursor> prepare(const std::string& sql) override;
-  void ensure_tables(const std::string& ddl, bool read_only) override;
+  void create_tables(const std::string& ddl) override { exec(ddl); }
+  void create_temp_table(const std::string& body) override;
   void begin_write() override { exec("BEGIN IMMEDIATE"); }
   bool has_table(const std::string& name) override;
   [[noreturn]] void fail(const std::string& what) const;
@@ -248,32 +249,12 @@ void SqliteConnection::exec(const std::string& sql) {
   }
 }
 
-void SqliteConnection::ensure_tables(const std::string& ddl, bool read_only) {
-  if (!read_only) {
-    exec(ddl);
-    return;
-  }
-  static const std::string kTable = "CREATE TABLE IF NOT EXISTS ", kIndex = "CREATE INDEX IF NOT EXISTS ";
-  size_t start = 0;
-  while (start < ddl.size()) {
-    size_t end = ddl.find(';', start);
-    if (end == std::string::npos) end = ddl.size();
-    std::string stmt = ddl.substr(start, end - start);
-    start = end + 1;
-    stmt.erase(0, stmt.find_first_not_of(" \n\t"));
-    if (stmt.empty() || stmt.rfind(kIndex, 0) == 0) continue;
-    if (stmt.rfind(kTable, 0) != 0) throw Error("ensure_tables: not a CREATE TABLE/INDEX IF NOT EXISTS: " + stmt.substr(0, 60));
-    const std::string name = stmt.substr(kTable.size(), stmt.find_first_of("( ", kTable.size()) - kTable.size());
-    SqliteCursor q(*this, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?");
-    q.bind_text(1, name);
-    q.step();
-    if (q.int64(0) > 0) continue;
-    // TEMP tables live in this connection's memory, not in the file; a
-    // query-only connection must allow them for the moment.
-    exec("PRAGMA query_only=OFF");
-    exec("CREATE TEMP TABLE IF NOT EXISTS " + stmt.substr(kTable.size()));
-    exec("PRAGMA query_only=ON");
-  }
+void SqliteConnection::create_temp_table(const std::string& body) {
+  // TEMP tables live in this connection's memory, not in the file; a
+  // query-only connection must allow them for the moment.
+  exec("PRAGMA query_only=OFF");
+  exec("CREATE TEMP TABLE IF NOT EXISTS " + body);
+  exec("PRAGMA query_only=ON");
 }
 
 SqliteCursor::SqliteCursor(SqliteConnection& db, const std::string& sql) : db_(db) {
