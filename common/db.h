@@ -4,10 +4,11 @@
 // environment variables and ~/.pgpass supply what the URL leaves out, and a
 // password in the URL is refused, so that none reaches a command line or a
 // log). The stores (studies, the latency table, proxy runs) write one SQL for
-// both: "?" or "?N" parameters, ON CONFLICT upserts and RETURNING; the
-// PostgreSQL backend rewrites parameters to $N and, in schemas, INTEGER to
-// BIGINT, REAL to DOUBLE PRECISION and "INTEGER PRIMARY KEY" to an identity
-// column (common/postgres.h).
+// both, in SQLite's dialect where the two differ; the PostgreSQL backend
+// rewrites "?"/"?N" parameters to $N, INSERT OR REPLACE/IGNORE to its
+// ON CONFLICT forms, and in schemas INTEGER to BIGINT, REAL to DOUBLE
+// PRECISION and "INTEGER PRIMARY KEY" to an identity column
+// (common/postgres.h). ON CONFLICT upserts and RETURNING work in both.
 //
 // Errors are flashnas::Error (InputError for what the user can fix: a bad
 // path or URL, a database that is not flashnas's, a server that refuses)
