@@ -2,6 +2,7 @@
 
 #include "supernet/registry.h"
 
+#include <algorithm>
 #include <set>
 
 #include "common/error.h"
@@ -12,10 +13,16 @@ namespace flashnas {
 
 namespace fs = std::filesystem;
 
-namespace {
+std::vector<std::string> ops_without_transformers(const json& arch) {
+  std::vector<std::string> out;
+  for (const auto& l : arch.at("layers")) {
+    const std::string t = l.at("type").get<std::string>();
+    if (!find_op_kind(t, "arch").transformers && std::find(out.begin(), out.end(), t) == out.end()) out.push_back(t);
+  }
+  return out;
+}
 
-// The operator types modeling_flashnas.py implements (the registry's
-// `transformers` flag), as "attn, swa and ffn".
+// The registry's `transformers` flag, as "attn, swa and ffn".
 std::string hf_op_list() {
   std::vector<std::string> names;
   for (const auto& k : op_kinds()) {
@@ -25,6 +32,8 @@ std::string hf_op_list() {
   for (size_t i = 0; i < names.size(); ++i) out += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + names[i];
   return out;
 }
+
+namespace {
 
 // GPT-2's reversible map from bytes to printable characters, as UTF-8: the
 // printable Latin-1 bytes stand for themselves, the others (controls, space,
@@ -85,13 +94,11 @@ void write_hf_files(const fs::path& dir) {
   if (!cfg.contains("arch") || !cfg.contains("tokenizer")) {
     throw InputError(cfg_path.string() + ": needs the fields \"arch\" and \"tokenizer\"");
   }
-  const json& arch = cfg["arch"];
-  for (const auto& l : arch.at("layers")) {
-    const std::string t = l.at("type").get<std::string>();
-    if (!find_op_kind(t, cfg_path.string() + ": arch").transformers) {
-      throw InputError(cfg_path.string() + ": operator \"" + t + "\" has no transformers implementation yet (modeling_flashnas.py has " +
-                       hf_op_list() + ")");
-    }
+  const json arch = cfg["arch"];
+  const auto missing = ops_without_transformers(arch);
+  if (!missing.empty()) {
+    throw InputError(cfg_path.string() + ": operator \"" + missing[0] + "\" has no transformers implementation yet (modeling_flashnas.py has " +
+                     hf_op_list() + ")");
   }
   for (const auto& [name, text] : hf_code_files()) write_file_atomic(dir / name, text);
   cfg["model_type"] = "flashnas";

@@ -20,6 +20,12 @@ const std::vector<std::pair<std::string, std::string>>& hf_code_files();
 // tokenizers library: GPT-2's byte-to-character map, no merges, no specials.
 json byte_level_tokenizer_json();
 
+// The operator types of `arch` (an ArchSpec's JSON) that modeling_flashnas.py
+// does not implement (OpKind::transformers false), in order of appearance.
+std::vector<std::string> ops_without_transformers(const json& arch);
+// "attn, swa, mamba2, deltanet, gdn and ffn": the operators it implements.
+std::string hf_op_list();
+
 // Adds the transformers files to a flashnas model folder `dir` (one with
 // config.json holding "arch" and "tokenizer", and model.safetensors): the
 // modelling code; config.json gains model_type, architectures, auto_map and

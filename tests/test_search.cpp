@@ -767,3 +767,33 @@ TEST(Workers, AWorkerThatExitedIsNotAliveBeforeItIsReaped) {
 
 }  // namespace
 }  // namespace flashnas
+
+namespace flashnas {
+namespace {
+
+// A winner with an operator the transformers code lacks is exported for
+// flashnas only, and the export says so; generate loads it.
+TEST(SearchCli, AModelTransformersCannotLoadIsExportedForFlashnasAndSaysSo) {
+  test::TempDir dir;
+  const auto data = test::tiny_data(dir);
+  const std::string toml = test::tiny_config(data.string(), "", "max_ms = 1000", R"(["rwkv7", "shortconv"])") +
+                           "\n[space.ops.rwkv7]\nn_heads = 2\ndecay_rank = 8\na_rank = 8\ngate_rank = 8\n";
+  dir.write("space.toml", toml);
+  const std::string db = (dir / "study.db").string();
+  test::synthetic_lut(test::parse_config(toml), db);
+  const auto s = test::run_cli({"search", "--config", (dir / "space.toml").string(), "--db", db, "--study", "s", "--threads", "1"});
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  const auto out = dir / "model";
+  const auto e = test::run_cli({"export", "--db", db, "--study", "s", "--out", out.string(), "--no-measure"});
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_NE(e.err.find("export: no transformers files: the model uses "), std::string::npos) << e.err;
+  EXPECT_TRUE(std::filesystem::exists(out / "model.safetensors"));
+  EXPECT_TRUE(std::filesystem::exists(out / "config.json"));
+  EXPECT_FALSE(std::filesystem::exists(out / "modeling_flashnas.py"));
+  EXPECT_NE(read_file(out / "README.md").find("No Hugging Face transformers files"), std::string::npos);
+  const auto g = test::run_cli({"generate", "--model", out.string(), "--prompt", "ab", "--tokens", "4"});
+  EXPECT_EQ(g.exit_code, 0) << g.err;
+}
+
+}  // namespace
+}  // namespace flashnas
