@@ -1,6 +1,8 @@
 #include "common/db.h"
 
+#include <chrono>
 #include <ctime>
+#include <thread>
 
 #include "common/error.h"
 #include "common/postgres.h"
@@ -55,6 +57,30 @@ void Stmt::run() {
   reset();
 }
 
+void with_db_retry(Db& db, const std::function<void()>& work, double window_s,
+                   const std::function<void(const std::string&)>& log) {
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  double wait_s = 0.5;
+  int failures = 0;
+  for (;;) {
+    try {
+      if (failures > 0) db.reconnect();
+      work();
+      if (failures > 0 && log) log(db.path().string() + ": the database is back after " + std::to_string(failures) + " failed tries");
+      return;
+    } catch (const DbUnavailable& e) {
+      const double waited = std::chrono::duration<double>(clock::now() - start).count();
+      if (waited + wait_s > window_s) {
+        throw DbUnavailable(std::string(e.what()) + " (tried again for " + std::to_string(int(waited)) + " s)");
+      }
+      if (failures++ == 0 && log) log(std::string(e.what()) + "; trying again for up to " + std::to_string(int(window_s)) + " s");
+      std::this_thread::sleep_for(std::chrono::duration<double>(wait_s));
+      wait_s = std::min(5.0, wait_s * 2);
+    }
+  }
+}
+
 std::string utc_now() {
   const std::time_t t = std::time(nullptr);
   char buf[32];
@@ -79,7 +105,10 @@ void require_schema_version(Db& db, const std::string& key, int version, const s
   ins.bind(1, key).bind(2, std::to_string(version)).run();
 }
 
-Transaction::Transaction(Db& db) : db_(db) { db_.connection().begin_write(); }
+Transaction::Transaction(Db& db, Lock lock) : db_(db) {
+  if (lock == Lock::rows) db_.connection().begin_rows();
+  else db_.connection().begin_write();
+}
 Transaction::~Transaction() {
   if (!done_) {
     try {

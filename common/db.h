@@ -16,6 +16,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -68,6 +69,15 @@ class Connection {
   // connection: the table lives in this connection only.
   virtual void create_temp_table(const std::string& body) = 0;
   virtual void begin_write() = 0;  // a transaction that will write (SQLite: BEGIN IMMEDIATE)
+  // A transaction that writes only rows it locks itself (PostgreSQL: no
+  // database-wide writer lock, so it runs beside one; SQLite: BEGIN IMMEDIATE).
+  virtual void begin_rows() = 0;
+  // Connects again after DbUnavailable (SQLite: nothing to do). DbUnavailable
+  // while the database is still away.
+  virtual void reconnect() = 0;
+  // An SQL expression for the database server's clock, in seconds since
+  // 1970 (a double): leases are judged by one clock, whatever the workers' clocks say.
+  virtual std::string epoch_sql() const = 0;
   virtual bool has_table(const std::string& name) = 0;  // in the database, or a TEMP table of this connection
 };
 
@@ -95,6 +105,8 @@ class Db {
   bool read_only() const { return access_ == Access::read_only; }
   bool has_table(const std::string& name) { return conn_->has_table(name); }
   Dialect dialect() const { return conn_->dialect(); }
+  void reconnect() { conn_->reconnect(); }
+  std::string epoch_sql() const { return conn_->epoch_sql(); }
   // The database as messages name it: the SQLite file, or the URL.
   const std::filesystem::path& path() const { return path_; }
   Connection& connection() { return *conn_; }
@@ -139,11 +151,20 @@ std::string utc_now();
 // "<database>: <what> schema version V; this flashnas reads version N" otherwise.
 void require_schema_version(Db& db, const std::string& key, int version, const std::string& what);
 
+// Runs `work` (which uses `db`) and, while it throws DbUnavailable, connects
+// again and reruns it, waiting 0.5 s and then up to 5 s between tries, for
+// at most `window_s` seconds; then the last DbUnavailable is thrown. `work`
+// must be safe to rerun: one transaction, or reads. `log` hears of the first
+// failure and of the recovery.
+void with_db_retry(Db& db, const std::function<void()>& work, double window_s,
+                   const std::function<void(const std::string&)>& log);
+
 // A write transaction (SQLite: BEGIN IMMEDIATE); rolls back when destroyed
-// uncommitted.
+// uncommitted. `rows`: one that writes only rows it locks (Connection::begin_rows).
 class Transaction {
  public:
-  explicit Transaction(Db& db);
+  enum class Lock { writer, rows };
+  explicit Transaction(Db& db, Lock lock = Lock::writer);
   ~Transaction();
   void commit();
 

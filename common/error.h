@@ -26,6 +26,16 @@ class IoError : public Error {
   using Error::Error;
 };
 
+// A database that could not be reached, or was interrupted, in the middle of
+// work that had reached it before: a PostgreSQL server restarting, a network
+// break, SQLite still locked after its busy timeout. The work may be retried
+// once the database is back (with_db_retry, common/db.h). A database that
+// cannot be reached when a command starts is an InputError instead.
+class DbUnavailable : public Error {
+ public:
+  using Error::Error;
+};
+
 // Exit codes used by the CLI.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;   // runtime failure (I/O, numerics, ...)

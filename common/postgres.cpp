@@ -126,7 +126,7 @@ class PgCursor : public Cursor {
 
 class PgConnection : public Connection {
  public:
-  PgConnection(const std::string& url, Access access) : url_(url) {
+  PgConnection(const std::string& url, Access access) : url_(url), access_(access) {
     refuse_password_in_url(url);
     conn_ = PQconnectdb(url.c_str());
     if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
@@ -152,13 +152,39 @@ class PgConnection : public Connection {
   void exec(const std::string& sql) override {
     PGresult* r = PQexec(conn_, sql.c_str());
     const auto st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-      const std::string msg = trimmed(PQresultErrorMessage(r));
-      PQclear(r);
-      throw Error(url_ + ": " + msg + " (in: " + sql.substr(0, 80) + ")");
-    }
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) fail(r, sql);
     PQclear(r);
   }
+  // Throws for a failed result (and clears it): DbUnavailable when the
+  // connection broke or the server is shutting down or starting (SQLSTATE
+  // classes 08 and 57P0x) or the transaction lost a serialization race or a
+  // deadlock (40001, 40P01), all worth another try; Error otherwise.
+  [[noreturn]] void fail(PGresult* r, const std::string& sql) {
+    const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+    const std::string code = state ? state : "";
+    std::string msg = trimmed(r ? PQresultErrorMessage(r) : PQerrorMessage(conn_));
+    if (msg.empty()) msg = trimmed(PQerrorMessage(conn_));
+    if (r) PQclear(r);
+    msg = url_ + ": " + msg + " (in: " + sql.substr(0, 80) + ")";
+    const bool transient = PQstatus(conn_) != CONNECTION_OK || code.rfind("08", 0) == 0 || code.rfind("57P0", 0) == 0 ||
+                           code == "40001" || code == "40P01";
+    if (transient) throw DbUnavailable(msg);
+    throw Error(msg);
+  }
+  void reconnect() override {
+    if (PQstatus(conn_) == CONNECTION_OK) {
+      if (PQtransactionStatus(conn_) != PQTRANS_IDLE) PQclear(PQexec(conn_, "ROLLBACK"));
+      return;
+    }
+    PQreset(conn_);
+    if (PQstatus(conn_) != CONNECTION_OK) {
+      throw DbUnavailable(url_ + ": cannot connect to the PostgreSQL database again: " + trimmed(PQerrorMessage(conn_)));
+    }
+    exec("SET client_min_messages = warning");
+    if (access_ == Access::read_only) exec("SET default_transaction_read_only = on");
+  }
+  std::string epoch_sql() const override { return "CAST(extract(epoch FROM clock_timestamp()) AS DOUBLE PRECISION)"; }
+  void begin_rows() override { exec("BEGIN"); }
   std::unique_ptr<Cursor> prepare(const std::string& sql) override { return std::make_unique<PgCursor>(*this, sql); }
   void create_tables(const std::string& ddl) override {
     // Two workers creating the tables at once would race in the catalog;
@@ -241,6 +267,7 @@ class PgConnection : public Connection {
   }
   PGconn* conn_ = nullptr;
   std::string url_;
+  Access access_;
   std::map<std::string, std::vector<std::string>> keys_;
 };
 
@@ -277,9 +304,10 @@ bool PgCursor::step() {
     res_ = PQexecParams(db_.handle(), sql_.c_str(), int(values.size()), nullptr, values.data(), nullptr, nullptr, 0);
     const auto st = PQresultStatus(res_);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-      const std::string msg = PgConnection::trimmed(PQresultErrorMessage(res_));
-      clear();
-      throw Error(db_.url() + ": " + msg + " (in: " + sql_.substr(0, 80) + ")");
+      PGresult* r = res_;
+      res_ = nullptr;
+      row_ = -1;
+      db_.fail(r, sql_);
     }
   }
   return ++row_ < PQntuples(res_);

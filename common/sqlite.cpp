@@ -58,6 +58,9 @@ class SqliteConnection : public Connection {
   void create_tables(const std::string& ddl) override { exec(ddl); }
   void create_temp_table(const std::string& body) override;
   void begin_write() override { exec("BEGIN IMMEDIATE"); }
+  void begin_rows() override { exec("BEGIN IMMEDIATE"); }
+  void reconnect() override {}
+  std::string epoch_sql() const override { return "((julianday('now') - 2440587.5) * 86400.0)"; }
   bool has_table(const std::string& name) override;
   [[noreturn]] void fail(const std::string& what) const;
   sqlite3* handle() { return db_; }
@@ -237,15 +240,21 @@ SqliteConnection::~SqliteConnection() {
 }
 
 void SqliteConnection::fail(const std::string& what) const {
-  throw Error(path_.string() + ": " + what + ": " + sqlite3_errmsg(db_));
+  const int code = sqlite3_errcode(db_) & 0xff;
+  const std::string msg = path_.string() + ": " + what + ": " + sqlite3_errmsg(db_);
+  // Still locked by another process after the busy timeout: worth another try.
+  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) throw DbUnavailable(msg);
+  throw Error(msg);
 }
 
 void SqliteConnection::exec(const std::string& sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    const std::string msg = err ? err : "unknown error";
+  const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    const std::string msg = path_.string() + ": " + (err ? err : "unknown error") + " (in: " + sql.substr(0, 80) + ")";
     sqlite3_free(err);
-    throw Error(path_.string() + ": " + msg + " (in: " + sql.substr(0, 80) + ")");
+    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) throw DbUnavailable(msg);
+    throw Error(msg);
   }
 }
 

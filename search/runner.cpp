@@ -20,6 +20,8 @@
 #include "profiler/measure.h"
 #include "search/evolution.h"
 #include "search/fidelity.h"
+#include "search/heartbeat.h"
+#include "search/plan.h"
 #include "search/pricer.h"
 #include "supernet/accounting.h"
 #include "train/checkpoint.h"
@@ -52,6 +54,16 @@ std::string start_time(const std::string& pid) {
     if (i == 3 && (field == "Z" || field == "X")) return "";
   }
   return field;
+}
+
+// The inode of this process's PID namespace ("pid:[4026531836]"): PIDs
+// are only comparable within one.
+std::string pid_namespace() {
+  std::error_code ec;
+  const auto link = fs::read_symlink("/proc/self/ns/pid", ec).string();
+  const auto open = link.find('['), close = link.find(']');
+  if (ec || open == std::string::npos || close == std::string::npos) return "0";
+  return link.substr(open + 1, close - open - 1);
 }
 
 std::vector<std::string> split(const std::string& s, char c) {
@@ -141,24 +153,20 @@ std::string fmt_ms(const std::vector<double>& ms) {
   return s + " ms";
 }
 
-struct Claim {
-  TrialRow trial;
-  std::optional<Promotion> promotion;  // set: continue `trial` to promotion->rung
-  bool wait = false, stop = false;
-  std::string stop_reason;
-};
-
 }  // namespace
 
 std::string worker_identity() {
   const std::string pid = std::to_string(getpid());
-  return host_name() + ":" + pid + ":" + start_time(pid);
+  return host_name() + ":" + pid + ":" + start_time(pid) + ":" + pid_namespace();
 }
 
 bool worker_alive(const std::string& id) {
   const auto parts = split(id, ':');
-  if (parts.size() != 3) return false;
-  if (parts[0] != host_name()) return true;  // another machine's worker: not ours to judge
+  if (parts.size() != 3 && parts.size() != 4) return false;
+  // Another machine's worker, or one in another process namespace (a
+  // container with the same host name): not ours to judge; its lease says.
+  if (parts[0] != host_name()) return true;
+  if (parts.size() == 4 && parts[3] != pid_namespace()) return true;
   const std::string st = start_time(parts[1]);
   return !st.empty() && st == parts[2];
 }
@@ -246,13 +254,20 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
     }
   }
   StudyStore store(o.db, true);
-  const StudyRow study = store.open_study(o.study, cfg.doc, cfg.search.seed, device, lut_info);
+  store.set_lease_seconds(o.lease_s);
+  // Every store step is one transaction (or reads), rerun while the database
+  // is away (a PostgreSQL server restarting) for up to db_retry_s.
+  auto with_db = [&](const std::function<void()>& work) { with_db_retry(store.db(), work, o.db_retry_s, log); };
+  StudyRow study;
+  with_db([&] { study = store.open_study(o.study, cfg.doc, cfg.search.seed, device, lut_info); });
   const std::string me = worker_identity();
   const int64_t max_trained = rungs.multi() && !cfg.search.promote_all
                                   ? std::max<int64_t>(1, cfg.search.token_budget / rungs.cost(0))
                                   : int64_t(cfg.search.trials);
-  const int64_t max_slots = max_trained * 4 + cfg.search.population;
+  const PlanLimits limits{max_trained * 4 + cfg.search.population};
+  const std::string where = o.db.string() + ": study \"" + o.study + "\"";
   Fault fault = Fault::from_env();
+  Heartbeat heartbeat(o.db.string(), o.lease_s, log);
   SearchSummary sum;
   auto with_threads = [&](TrainRecipe r) {
     if (o.threads > 0) r.threads = o.threads;
@@ -269,7 +284,8 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
   auto result_line = [&](const TrialRow& t, const TrainResult& r, int rung) {
     double best = r.val_loss;
     int64_t best_n = t.number;
-    const auto all = store.trials(study.id);
+    std::vector<TrialRow> all;
+    with_db([&] { all = store.trials(study.id); });
     mine += rungs.cost(rung);
     const int64_t finished = tokens_finished(rungs, all);
     const double rate = double(mine) / std::max(1e-9, std::chrono::duration<double>(clock::now() - t0).count());
@@ -295,13 +311,38 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
                   static_cast<long long>(best_n), r.wall_s, progress);
     return std::string(buf);
   };
+  // Each training step: the test-only fault hook, and a lease the heartbeat
+  // found lost ends the work (its result would be refused).
+  auto step_hook = [&](const char* point) {
+    return [&fault, &heartbeat, point](int64_t) {
+      if (fault.n > 0) fault.hit(point);
+      if (heartbeat.lost()) throw LeaseLost("the lease was lost while training");
+    };
+  };
+  // Work the study stops on for a reason that is not the candidate's (a
+  // signal, bad input, a full disk) goes back, so another worker (or a rerun)
+  // takes it at once.
+  auto give_back = [&](const Lease& l) {
+    heartbeat.drop();
+    try {
+      with_db([&] {
+        Transaction tx(store.db(), Transaction::Lock::rows);
+        store.release(l);
+        tx.commit();
+      });
+    } catch (const std::exception& e) {
+      log("search: could not give trial id " + std::to_string(l.trial_id) + " back (" + e.what() +
+          "); it is taken over when its lease expires");
+    }
+  };
   // Continues a trial from its stable state at rung p.rung - 1 to rung p.rung.
   // A promotion killed in flight is redone from the same stable state, which
   // is removed only after the result is committed.
-  auto promote = [&](const TrialRow& t, const Promotion& p) {
+  auto promote = [&](const TrialRow& t, const Promotion& p, const Lease& lease) {
     const fs::path dir = trial_dir(runs_root, o.study, t.number);
     const auto ts = clock::now();
     const fs::path from = Trainer::stable_dir(dir, rungs.recipe(p.rung - 1));
+    const std::string at = "trial " + std::to_string(t.number) + ", rung " + std::to_string(p.rung);
     TrainResult r;
     try {
       const TrainRecipe rr = with_threads(rungs.recipe(p.rung));
@@ -310,276 +351,214 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       const ArchSpec arch = ArchSpec::from_json(parse_json(t.arch, "trial " + std::to_string(t.number) + ", column arch"), "trial " + std::to_string(t.number));
       Trainer trainer(arch, ds, tok, rr, dir);
       trainer.keep_stable(p.rung < rungs.top());
-      if (fault.n > 0) trainer.on_step([&fault](int64_t) { fault.hit("in-promotion"); });
+      trainer.on_step(step_hook("in-promotion"));
       r = trainer.run_from(from);
-      // Stopped by a signal mid-rung: like an input fault, the rung stays in
-      // flight under this worker, which exits; a rerun redoes it.
-      throw_if_stopped("search: study \"" + o.study + "\" stopped in trial " + std::to_string(t.number) + ", rung " +
-                       std::to_string(p.rung) + "; rerun the same command to continue");
+      // Stopped by a signal mid-rung: the promotion is given back and the
+      // worker exits; another worker (or a rerun) redoes it.
+      throw_if_stopped("search: study \"" + o.study + "\" stopped in " + at + "; rerun the same command to continue");
       // Before the result is committed: once it is, another worker may
       // promote this trial again and write its own checkpoint here.
       fs::remove_all(dir / "checkpoint");
+    } catch (const LeaseLost& e) {
+      log(at + ": " + e.what() + "; another worker redoes it");
+      return;
     } catch (const Stopped&) {
+      give_back(lease);
       throw;
     } catch (const IoError& e) {
-      throw IoError(std::string(e.what()) + " (the study stopped at trial " + std::to_string(t.number) + ", rung " +
-                    std::to_string(p.rung) + "; free space or fix the folder and rerun the same command to continue)");
+      give_back(lease);
+      throw IoError(std::string(e.what()) + " (the study stopped at " + at +
+                    "; free space or fix the folder and rerun the same command to continue)");
     } catch (const InputError& e) {
       // The input's fault (e.g. a corrupt token file), not the candidate's:
-      // the study stops; the rung stays in flight under this worker, which
-      // exits, so a rerun with the input repaired redoes it.
-      throw InputError(std::string(e.what()) + " (the study stopped at trial " + std::to_string(t.number) + ", rung " +
-                       std::to_string(p.rung) + "; repair the input and rerun the same command to continue)");
+      // the promotion is given back and the study stops, so a rerun with the
+      // input repaired redoes it.
+      give_back(lease);
+      throw InputError(std::string(e.what()) + " (the study stopped at " + at +
+                       "; repair the input and rerun the same command to continue)");
     } catch (const std::exception& e) {
+      heartbeat.drop();
       const double s = std::chrono::duration<double>(clock::now() - ts).count();
-      {
-        Transaction tx(store.db());
-        store.fail_rung(t.id, p.rung, e.what(), s);
-        tx.commit();
+      try {
+        with_db([&] {
+          Transaction tx(store.db());
+          store.fail_rung(lease, e.what(), s);
+          tx.commit();
+        });
+      } catch (const LeaseLost& lost) {
+        log(at + ": " + lost.what());
+        return;
       }
       ++sum.failed;
       log("trial " + std::to_string(t.number) + " " + t.genome + " failed at rung " + std::to_string(p.rung) + ": " + e.what());
       return;
     }
     const json task = task_metrics(dir);
-    {
-      Transaction tx(store.db());
-      store.finish_rung(t.id, p.rung, r);
-      if (!task.is_null()) store.set_task_metrics(t.id, p.rung, task);
-      tx.commit();
+    try {
+      with_db([&] {
+        Transaction tx(store.db());
+        store.finish_rung(lease, r);
+        if (!task.is_null()) store.set_task_metrics(t.id, p.rung, task);
+        tx.commit();
+      });
+      heartbeat.drop();
+    } catch (const LeaseLost& e) {
+      heartbeat.drop();
+      log(at + ": " + e.what() + "; result discarded");
+      return;
     }
     std::error_code ec;
     fs::remove_all(from, ec);  // the state this promotion continued; no other promotion needs it
     ++sum.promoted;
     log(result_line(t, r, p.rung) + task_text(task));
   };
-  // A claimed trial back to pending, when the study stops for a reason that
-  // is not the candidate's.
-  auto release = [&](const TrialRow& t) {
-    Transaction tx(store.db());
-    store.set_status(t.id, "pending", "");
-    tx.commit();
-  };
-  for (;;) {
-    throw_if_stopped("search: study \"" + o.study + "\" stopped between trials; rerun the same command to continue");
-    Claim c;
-    {
-      Transaction tx(store.db());
-      auto trials = store.trials(study.id);
-      // Trials in flight in workers that are gone are redone.
-      for (auto& t : trials) {
-        if (t.status == "running" && !worker_alive(t.worker)) {
-          store.set_status(t.id, "pending", "");
-          t.status = "pending";
-        }
-      }
-      int64_t trained = 0, slots = 0, in_flight = 0;
-      std::map<std::string, const TrialRow*> by_hash;
-      for (const auto& t : trials) {
-        if (!t.slot) continue;
-        ++slots;
-        if (!t.reused_from) ++trained;
-        if (t.status == "running") ++in_flight;
-        by_hash.emplace(t.hash, &t);
-      }
-      // Promotions in flight in workers that are gone are redone by this one.
-      for (const auto& t : trials) {
-        for (const auto& x : t.rungs) {
-          if (c.promotion || x.rung == 0 || x.status != "running") continue;
-          if (worker_alive(x.worker)) {
-            ++in_flight;
-          } else {
-            c.trial = t;
-            c.promotion = Promotion{t.id, t.number, x.rung};
-          }
-        }
-      }
-      const TrialRow* pending = nullptr;
-      for (const auto& t : trials) {
-        if (t.status == "pending" && (!pending || *t.slot < *pending->slot)) pending = &t;
-      }
-      // Multi-fidelity: a promotion first, when one qualifies and the budget allows it.
-      const int64_t committed = tokens_committed(rungs, trials);
-      const int64_t budget = cfg.search.token_budget;
-      const bool capped = rungs.multi() && !cfg.search.promote_all;
-      if (!c.promotion && !pending && rungs.multi()) {
-        auto p = next_promotion(cfg, rungs, trials);
-        if (p && (!capped || committed + rungs.cost(p->rung) <= budget)) {
-          for (const auto& t : trials) {
-            if (t.id == p->trial_id) c.trial = t;
-          }
-          c.promotion = p;
-        }
-      }
-      const bool room_for_new = capped ? committed + rungs.cost(0) <= budget && slots < max_slots
-                                       : trained < cfg.search.trials && slots < max_slots;
-      if (c.promotion) {
-        store.start_rung(c.trial.id, c.promotion->rung, rungs.tokens(c.promotion->rung), me);
-      } else if (pending) {
-        store.set_status(pending->id, "running", me);
-        c.trial = *pending;
-        c.trial.status = "running";
-      } else if (!room_for_new) {
-        if (in_flight > 0) {
-          c.wait = true;
-        } else {
-          c.stop = true;
-          if (capped) {
-            c.stop_reason = "the token budget is spent: " + std::to_string(committed) + " of " + std::to_string(budget) +
-                            " tokens committed, " + std::to_string(trained) + " architectures";
-          } else if (trained < cfg.search.trials) {
-            c.stop_reason = std::to_string(slots) + " candidates drawn but only " + std::to_string(trained) +
-                            " new architectures: the space is nearly exhausted";
-          }
-          store.set_finished(study.id, true);
-        }
-      } else {
-        Rng rng = Rng::from_text(store.get_study(o.study).rng_state, o.db.string() + ": study \"" + o.study + "\", column rng_state");
-        // The guided proposer's pool: LUT-priced, new to the study.
-        const CandidateFn candidate = [&](const Genome& g) -> std::optional<Candidate> {
-          Priced p = pricer.price(g);
-          if (!p.arch || by_hash.count(p.arch->hash())) return std::nullopt;
-          return Candidate{p.genome, account(*p.arch, 0, 4).params_total, p.ms};
-        };
-        bool placed = false;
-        double best_ms = INFINITY;
-        std::string best_reason;
-        for (int attempt = 0; attempt < cfg.search.max_attempts && !placed && !c.wait; ++attempt) {
-          auto prop = propose(cfg, slots, attempt, trials, rng, &candidate);
-          if (!prop) {
-            c.wait = true;
-            break;
-          }
-          Priced p = pricer.price(prop->genome);
-          TrialRow t;
-          t.cycle = prop->cycle;
-          t.origin = prop->origin;
-          t.parent = prop->parent;
-          t.genome = cfg.space.genome_text(p.genome);
-          t.d_model = p.genome.d_model;
-          for (size_t i = 0; i < cfg.budgets.size(); ++i) t.predicted[cfg.budgets[i].name] = p.ms[i];
-          t.latency_ms = p.ms.at(0);
-          if (!p.arch) {
-            t.arch = p.priced.to_json().dump();
-            t.hash = p.priced.hash();
-            t.params = account(p.priced, 0, 4).params_total;
-            t.status = "pruned";
-            t.reason = p.reason;
-            store.insert(study.id, t);
-            ++sum.pruned;
-            if (p.ms.at(0) < best_ms) {
-              best_ms = p.ms.at(0);
-              best_reason = t.genome + ": " + p.reason;
-            }
-            continue;
-          }
-          t.arch = p.arch->to_json().dump();
-          t.hash = p.arch->hash();
-          t.params = account(*p.arch, 0, 4).params_total;
-          t.slot = slots;
-          auto dup = by_hash.find(t.hash);
-          if (dup != by_hash.end()) {
-            const TrialRow& d = *dup->second;
-            if (d.status == "pending" || d.status == "running") continue;  // its result is not known yet
-            t.reused_from = d.reused_from ? *d.reused_from : d.number;
-            t.status = d.status;
-            t.loss = d.loss;
-            t.bpb = d.bpb;
-            t.reason = d.status == "failed" ? "same architecture as trial " + std::to_string(*t.reused_from) + ": " + d.reason
-                                            : "";
-            store.insert(study.id, t);
-            ++sum.reused;
-            placed = true;
-            char buf[64];
-            std::snprintf(buf, sizeof buf, "%.4f", t.loss);
-            log("slot " + std::to_string(slots) + ": " + t.genome + " is trial " + std::to_string(*t.reused_from) +
-                " again (" + fmt_ms(p.ms) + ", loss " + buf + "), result reused");
-            continue;
-          }
-          t.status = "running";
-          t.worker = me;
-          c.trial = store.insert(study.id, t);
-          placed = true;
-        }
-        if (!placed && !c.wait) {
-          if (slots == 0) {
-            throw InputError(cfg.source + ": no architecture in " + std::to_string(cfg.search.max_attempts) +
-                             " draws meets the budgets and constraints; the fastest was " + best_reason +
-                             ". Loosen the budgets or add smaller widths/structures to the space");
-          }
-          c.stop = true;
-          c.stop_reason = "no new feasible architecture in " + std::to_string(cfg.search.max_attempts) + " draws";
-          store.set_finished(study.id, true);
-        }
-        store.set_rng(study.id, rng.state_text());
-      }
-      tx.commit();
-    }
-    if (c.stop) {
-      sum.complete = true;
-      sum.stop_reason = c.stop_reason;
-      break;
-    }
-    if (c.wait || c.trial.id == 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      continue;
-    }
-    fault.hit("claim");
-    if (c.promotion) {
-      promote(c.trial, *c.promotion);
-      continue;
-    }
-    // Train the claimed trial (rung 0).
-    TrialRow& t = c.trial;
+  // Trains a claimed trial (rung 0).
+  auto train = [&](const TrialRow& t, const Lease& lease) {
     const fs::path dir = trial_dir(runs_root, o.study, t.number);
     const auto ts = clock::now();
+    const std::string at = "trial " + std::to_string(t.number);
     try {
       fs::remove_all(dir);
       fs::create_directories(dir.parent_path());
-      const ArchSpec arch = ArchSpec::from_json(parse_json(t.arch, "trial " + std::to_string(t.number) + ", column arch"), "trial " + std::to_string(t.number));
+      const ArchSpec arch = ArchSpec::from_json(parse_json(t.arch, at + ", column arch"), at);
       Trainer trainer(arch, ds, tok, with_threads(rungs.recipe(0)), dir);
       trainer.keep_stable(rungs.multi());
-      if (fault.n > 0) trainer.on_step([&fault](int64_t) { fault.hit("train-step"); });
+      trainer.on_step(step_hook("train-step"));
       const TrainResult r = trainer.run(false);
-      throw_if_stopped("search: study \"" + o.study + "\" stopped in trial " + std::to_string(t.number) +
+      throw_if_stopped("search: study \"" + o.study + "\" stopped in " + at +
                        "; it goes back to pending: rerun the same command to continue");
       fs::remove_all(dir / "checkpoint");
       const json task = task_metrics(dir);
-      {
+      with_db([&] {
         Transaction tx(store.db());
-        store.finish(t.id, r);
+        store.finish(lease, r);
         if (!task.is_null()) store.set_task_metrics(t.id, 0, task);
         tx.commit();
-      }
+      });
+      heartbeat.drop();
       fault.hit("result");
       ++sum.trained;
       log(result_line(t, r, 0) + task_text(task));
+    } catch (const LeaseLost& e) {
+      // Another worker holds the trial now: its result stands, this one's does not.
+      heartbeat.drop();
+      log(at + ": " + e.what() + "; another worker redoes it, this result is discarded");
     } catch (const Stopped&) {
       // Stopped by a signal: nothing of the run is kept, the trial is pending again.
-      release(t);
+      give_back(lease);
       throw;
     } catch (const IoError& e) {
       // The machine's fault (e.g. a full disk): as with bad input, the trial
       // is pending again and the study stops instead of failing every candidate.
-      release(t);
-      throw IoError(std::string(e.what()) + " (the study stopped at trial " + std::to_string(t.number) +
+      give_back(lease);
+      throw IoError(std::string(e.what()) + " (the study stopped at " + at +
                     "; free space or fix the folder and rerun the same command to continue)");
     } catch (const InputError& e) {
       // The input's fault, not the candidate's: the trial goes back to
       // pending and the study stops with the reason, so a rerun with the
       // input repaired trains it (a diverging candidate still fails alone).
-      release(t);
-      throw InputError(std::string(e.what()) + " (the study stopped at trial " + std::to_string(t.number) +
+      give_back(lease);
+      throw InputError(std::string(e.what()) + " (the study stopped at " + at +
                        "; repair the input and rerun the same command to continue)");
+    } catch (const DbUnavailable&) {
+      heartbeat.drop();
+      throw;
     } catch (const std::exception& e) {
+      heartbeat.drop();
       const double s = std::chrono::duration<double>(clock::now() - ts).count();
-      {
-        Transaction tx(store.db());
-        store.fail(t.id, e.what(), s);
-        tx.commit();
+      try {
+        with_db([&] {
+          Transaction tx(store.db());
+          store.fail(lease, e.what(), s);
+          tx.commit();
+        });
+      } catch (const LeaseLost& lost) {
+        log(at + ": " + lost.what());
+        return;
       }
       ++sum.failed;
       log("trial " + std::to_string(t.number) + " " + t.genome + " failed: " + e.what());
+    }
+  };
+  for (;;) {
+    throw_if_stopped("search: study \"" + o.study + "\" stopped between trials; rerun the same command to continue");
+    // 1. A trial waiting to be claimed: pending, or its lease expired (the
+    //    leases of this machine's workers that are gone end first).
+    std::optional<TrialRow> waiting;
+    std::string token = new_lease_token();
+    with_db([&] {
+      Transaction tx(store.db(), Transaction::Lock::rows);
+      store.expire_leases_of(study.id, [](const std::string& w) { return !worker_alive(w); });
+      store.drop_expired_promotions(study.id);
+      waiting = store.claim_waiting(study.id, me, token);
+      tx.commit();
+    });
+    if (waiting) {
+      const Lease lease{waiting->id, 0, token};
+      heartbeat.hold(lease);
+      fault.hit("claim");
+      train(*waiting, lease);
+      continue;
+    }
+    // 2. Otherwise the proposer: planned from a snapshot outside any
+    //    transaction, applied only if the study is still as it was.
+    std::vector<TrialRow> trials;
+    std::string rng_state;
+    with_db([&] {
+      trials = store.trials(study.id);
+      rng_state = store.get_study(o.study).rng_state;
+    });
+    Plan plan = plan_next(cfg, rungs, pricer, trials, rng_state, limits, where);
+    if (plan.kind == Plan::Kind::wait) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    const std::string digest = study_digest(trials, rng_state);
+    bool applied = false;
+    TrialRow claimed;
+    token = new_lease_token();
+    with_db([&] {
+      applied = false;
+      Transaction tx(store.db());
+      if (study_digest(store.trials(study.id), store.get_study(o.study).rng_state) != digest) return;
+      if (plan.kind == Plan::Kind::promote) {
+        store.start_rung(Lease{plan.trial.id, plan.promotion->rung, token}, rungs.tokens(plan.promotion->rung), me);
+      }
+      for (auto t : plan.inserts) {
+        if (t.status == "running") {
+          t.worker = me;
+          t.lease_token = token;
+          claimed = store.insert(study.id, t);
+        } else {
+          store.insert(study.id, t);
+        }
+      }
+      if (!plan.rng_state.empty()) store.set_rng(study.id, plan.rng_state);
+      if (plan.kind == Plan::Kind::stop) store.set_finished(study.id, true);
+      tx.commit();
+      applied = true;
+    });
+    if (!applied) continue;  // another worker changed the study meanwhile: plan again
+    sum.pruned += plan.pruned;
+    sum.reused += plan.reused;
+    for (const auto& line : plan.log) log(line);
+    if (plan.kind == Plan::Kind::stop) {
+      sum.complete = true;
+      sum.stop_reason = plan.stop_reason;
+      break;
+    }
+    if (plan.kind == Plan::Kind::promote) {
+      const Lease lease{plan.trial.id, plan.promotion->rung, token};
+      heartbeat.hold(lease);
+      fault.hit("claim");
+      promote(plan.trial, *plan.promotion, lease);
+      continue;
+    }
+    if (plan.claims) {
+      const Lease lease{claimed.id, 0, token};
+      heartbeat.hold(lease);
+      fault.hit("claim");
+      train(claimed, lease);
     }
   }
   sum.wall_s = std::chrono::duration<double>(clock::now() - t0).count();

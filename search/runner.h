@@ -1,8 +1,14 @@
-// One search worker: claims the study's next trial in a transaction,
-// short-trains it outside any transaction, and records the result in another.
-// Any number of workers (processes) may run on one study at once; a worker
-// killed at any moment loses at most its trial in flight, which the next
-// worker to look finds (its process is gone) and redoes.
+// One search worker: claims the study's next trial under a lease (a trial
+// waiting to be claimed, or a new one the proposer plans outside any
+// transaction, search/plan.h), short-trains it outside any transaction while
+// a heartbeat renews the lease (search/heartbeat.h), and records the result
+// in another transaction, checked against the lease's token. Any number of
+// workers (processes, on any number of machines) may run on one study at
+// once; a worker killed at any moment loses at most its work in flight,
+// which the next worker takes over when its lease expires (at once when the
+// worker ran on the same machine and its process is gone). A database that
+// goes away mid-study (a PostgreSQL restart) is waited for, up to
+// db_retry_s.
 //
 // Trial run folders: <db>.runs/<study>/trial-<number>/ (model.safetensors,
 // config.json, curve.csv of the highest rung finished; the resumable
@@ -26,6 +32,8 @@ struct SearchOptions {
   std::string lut_device;        // LUT device fingerprint; empty: the only one stored
   int threads = 0;               // training threads; 0: LibTorch default
   bool accept_unreliable_lut = false;  // search with a table whose verdict is unreliable (recorded in the study)
+  double lease_s = 60;     // a lease's length without renewal (heartbeats every third of it)
+  double db_retry_s = 300; // how long a database that went away is waited for before the worker gives up
 };
 
 struct SearchSummary {
@@ -46,7 +54,9 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opts,
 // <root>/<study>/trial-<number>/, root from artifacts_root (common/db.h).
 std::filesystem::path trial_dir(const std::filesystem::path& root, const std::string& study, int64_t number);
 
-// This process as a worker: "host:pid:start", and whether such a worker still runs.
+// This process as a worker: "host:pid:start:pid-namespace", and whether
+// such a worker still runs (true for one this machine cannot judge: another
+// host's, or another PID namespace's).
 std::string worker_identity();
 bool worker_alive(const std::string& identity);
 

@@ -56,6 +56,12 @@ TrialRow read_trial(const Stmt& s) {
 constexpr const char* kRungsTable =
     "CREATE TABLE IF NOT EXISTS trial_rungs(trial_id INTEGER NOT NULL REFERENCES trials(id), rung INTEGER NOT NULL,"
     " tokens INTEGER NOT NULL, status TEXT NOT NULL CHECK(status IN ('running','done','failed')), worker TEXT,"
+    " loss REAL, bpb REAL, train_s REAL, reason TEXT, started_at TEXT, finished_at TEXT, lease_token TEXT,"
+    " lease_expires REAL, PRIMARY KEY(trial_id, rung));";
+// trial_rungs as version 3 made it (the step from 2 to 3 makes this one).
+constexpr const char* kRungsTableV3 =
+    "CREATE TABLE IF NOT EXISTS trial_rungs(trial_id INTEGER NOT NULL REFERENCES trials(id), rung INTEGER NOT NULL,"
+    " tokens INTEGER NOT NULL, status TEXT NOT NULL CHECK(status IN ('running','done','failed')), worker TEXT,"
     " loss REAL, bpb REAL, train_s REAL, reason TEXT, started_at TEXT, finished_at TEXT, PRIMARY KEY(trial_id, rung));";
 constexpr const char* kCurvesTable =
     "CREATE TABLE IF NOT EXISTS trial_curves(trial_id INTEGER NOT NULL REFERENCES trials(id), rung INTEGER NOT NULL,"
@@ -80,7 +86,7 @@ void migrate_v2(Db& db) {
   }
   Transaction tx(db);
   db.exec("ALTER TABLE trials ADD COLUMN rung INTEGER;");
-  db.exec(kRungsTable);
+  db.exec(kRungsTableV3);
   db.exec("ALTER TABLE trial_curves RENAME TO trial_curves_v2;");
   db.exec(kCurvesTable);
   db.exec(
@@ -92,6 +98,26 @@ void migrate_v2(Db& db) {
       " SELECT t.id, 0, COALESCE((SELECT MAX(tokens) FROM trial_curves c WHERE c.trial_id = t.id), 0), 'done', t.worker,"
       " t.loss, t.bpb, t.train_s, t.started_at, t.finished_at FROM trials t WHERE t.rung = 0;"
       "UPDATE meta SET value = '3' WHERE key = 'study_schema_version';");
+  tx.commit();
+}
+
+// Version 3 to 4, in one transaction: the lease columns. Work in flight in
+// a version 3 study has no lease and is reclaimed by the first worker.
+void migrate_v3(Db& db) {
+  if (db.read_only() || !db.has_table("meta")) return;
+  auto version = [&db] {
+    Stmt q(db, "SELECT value FROM meta WHERE key = 'study_schema_version'");
+    return q.step() ? q.text(0) : std::string();
+  };
+  if (version() != "3") return;
+  Transaction tx(db);
+  if (version() != "3") return;  // another worker migrated it meanwhile
+  const std::string real = db.dialect() == Dialect::postgresql ? "DOUBLE PRECISION" : "REAL";
+  for (const char* table : {"trials", "trial_rungs"}) {
+    db.exec(std::string("ALTER TABLE ") + table + " ADD COLUMN lease_token TEXT;");
+    db.exec(std::string("ALTER TABLE ") + table + " ADD COLUMN lease_expires " + real + ";");
+  }
+  db.exec("UPDATE meta SET value = '4' WHERE key = 'study_schema_version';");
   tx.commit();
 }
 
@@ -112,8 +138,15 @@ const RungRow* TrialRow::rung_row(int r) const {
 
 StudyStore::StudyStore(const std::filesystem::path& path, Access access) : db_(path, access) {
   migrate_v2(db_);
-  // The version first: an older file is refused before anything is added to it.
-  require_schema_version(db_, "study_schema_version", kStudySchemaVersion, "study");
+  migrate_v3(db_);
+  // The version first: an older file is refused before anything is added to
+  // it. A reader reads version 3 as it is (it reads no lease column).
+  bool v3_read = false;
+  if (db_.read_only() && db_.has_table("meta")) {
+    Stmt q(db_, "SELECT value FROM meta WHERE key = 'study_schema_version'");
+    v3_read = q.step() && q.text(0) == "3";
+  }
+  if (!v3_read) require_schema_version(db_, "study_schema_version", kStudySchemaVersion, "study");
   db_.ensure_tables(
       "CREATE TABLE IF NOT EXISTS studies(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, config TEXT NOT NULL,"
       " config_hash TEXT NOT NULL, seed INTEGER NOT NULL, rng_state TEXT NOT NULL, lut_device INTEGER NOT NULL,"
@@ -124,8 +157,9 @@ StudyStore::StudyStore(const std::filesystem::path& path, Access access) : db_(p
       " status TEXT NOT NULL CHECK(status IN ('pending','running','done','failed','pruned')), reason TEXT,"
       " predicted TEXT NOT NULL, latency_ms REAL, params INTEGER NOT NULL, loss REAL, bpb REAL,"
       " reused_from INTEGER, worker TEXT, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT, train_s REAL,"
-      " rung INTEGER, UNIQUE(study_id, number), UNIQUE(study_id, slot));"
-      "CREATE INDEX IF NOT EXISTS trials_hash ON trials(study_id, hash);");
+      " rung INTEGER, lease_token TEXT, lease_expires REAL, UNIQUE(study_id, number), UNIQUE(study_id, slot));"
+      "CREATE INDEX IF NOT EXISTS trials_hash ON trials(study_id, hash);"
+      "CREATE INDEX IF NOT EXISTS trials_status ON trials(study_id, status, slot);");
   db_.ensure_tables(kRungsTable);
   db_.ensure_tables(kCurvesTable);
   db_.ensure_tables(kTaskTable);
@@ -181,11 +215,20 @@ StudyRow StudyStore::open_study(const std::string& name, const json& config, uin
       return get_study(name);
     }
   }
+  // Workers starting together race here: the name is UNIQUE and the losers'
+  // inserts do nothing, so all of them read the one study (and check its config).
   Stmt ins(db_,
            "INSERT INTO studies(name, config, config_hash, seed, rng_state, lut_device, lut_table, created_at)"
-           " VALUES(?,?,?,?,?,?,?,?)");
+           " VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(name) DO NOTHING");
   ins.bind(1, name).bind(2, text).bind(3, hash).bind(4, static_cast<int64_t>(seed)).bind(5, std::to_string(seed));
   ins.bind(6, lut_device).bind(7, lut_table.dump()).bind(8, utc_now()).run();
+  Stmt q(db_, "SELECT config_hash FROM studies WHERE name = ?");
+  q.bind(1, name);
+  if (q.step() && q.text(0) != hash) {
+    throw InputError(db_.path().string() + ": study \"" + name +
+                     "\" was just created by another worker with a different config; rerun with that config, or pass a "
+                     "new --study name");
+  }
   return get_study(name);
 }
 
@@ -255,8 +298,8 @@ TrialRow StudyStore::insert(int64_t study, TrialRow t) {
   }
   Stmt s(db_,
          "INSERT INTO trials(study_id, number, slot, cycle, origin, parent, genome, arch, hash, d_model, status, reason,"
-         " predicted, latency_ms, params, loss, bpb, reused_from, worker, created_at, started_at, finished_at)"
-         " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id");
+         " predicted, latency_ms, params, loss, bpb, reused_from, worker, created_at, started_at, finished_at, lease_token,"
+         " lease_expires) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, " + db_.epoch_sql() + " + ?) RETURNING id");
   s.bind(1, study).bind(2, t.number);
   bind_opt(s, 3, t.slot);
   bind_opt(s, 4, t.cycle);
@@ -279,76 +322,88 @@ TrialRow StudyStore::insert(int64_t study, TrialRow t) {
   else s.bind_null(21);
   if (t.status == "done" || t.status == "pruned") s.bind(22, now);
   else s.bind_null(22);
+  if (t.status == "running") {
+    if (t.lease_token.empty()) throw Error("study store: a running trial must be inserted under a lease");
+    s.bind(23, t.lease_token).bind(24, lease_s_);
+  } else {
+    s.bind_null(23).bind_null(24);
+  }
   s.step();
   t.id = s.int64(0);
   s.reset();
   return t;
 }
 
-void StudyStore::set_status(int64_t trial_id, const std::string& status, const std::string& worker) {
-  Stmt s(db_, "UPDATE trials SET status = ?, worker = ?, started_at = CASE WHEN ? = 'running' THEN ? ELSE NULL END"
-              " WHERE id = ?");
-  s.bind(1, status);
-  if (worker.empty()) s.bind_null(2);
-  else s.bind(2, worker);
-  s.bind(3, status).bind(4, utc_now()).bind(5, trial_id).run();
-  // A trial that is redone starts with an empty curve and no rungs.
-  Stmt d(db_, "DELETE FROM trial_curves WHERE trial_id = ?");
-  d.bind(1, trial_id).run();
-  Stmt r(db_, "DELETE FROM trial_rungs WHERE trial_id = ?");
-  r.bind(1, trial_id).run();
+namespace {
+
+[[noreturn]] void lost(const Lease& l, const std::string& what) {
+  throw LeaseLost("trial id " + std::to_string(l.trial_id) + (l.rung > 0 ? ", rung " + std::to_string(l.rung) : "") +
+                  ": " + what + " not written: this worker no longer holds its lease (it expired and another worker "
+                  "took the work over, or the work was given back)");
 }
 
-void StudyStore::finish(int64_t trial_id, const TrainResult& r) {
-  Stmt s(db_, "UPDATE trials SET status = 'done', reason = NULL WHERE id = ?");
-  s.bind(1, trial_id).run();
-  Stmt w(db_, "SELECT worker FROM trials WHERE id = ?");
-  w.bind(1, trial_id);
-  w.step();
-  start_rung(trial_id, 0, r.tokens, w.is_null(0) ? "" : w.text(0));
-  finish_rung(trial_id, 0, r);
+}  // namespace
+
+void StudyStore::finish(const Lease& l, const TrainResult& r) {
+  Stmt s(db_, "UPDATE trials SET status = 'done', reason = NULL, lease_expires = NULL WHERE id = ? AND lease_token = ?"
+              " AND status IN ('running', 'done') RETURNING worker");
+  s.bind(1, l.trial_id).bind(2, l.token);
+  if (!s.step()) lost(l, "the result");
+  const std::string worker = s.is_null(0) ? "" : s.text(0);
+  s.reset();
+  start_rung(Lease{l.trial_id, 0, l.token}, r.tokens, worker);
+  finish_rung(Lease{l.trial_id, 0, l.token}, r);
 }
 
-void StudyStore::fail(int64_t trial_id, const std::string& reason, double train_s) {
-  Stmt s(db_, "UPDATE trials SET status = 'failed', reason = ?, train_s = ?, finished_at = ? WHERE id = ?");
+void StudyStore::fail(const Lease& l, const std::string& reason, double train_s) {
+  Stmt s(db_, "UPDATE trials SET status = 'failed', reason = ?, train_s = ?, finished_at = ?, lease_expires = NULL"
+              " WHERE id = ? AND lease_token = ? AND status IN ('running', 'failed') RETURNING id");
   s.bind(1, reason);
   bind_real(s, 2, train_s);
-  s.bind(3, utc_now()).bind(4, trial_id).run();
+  s.bind(3, utc_now()).bind(4, l.trial_id).bind(5, l.token);
+  if (!s.step()) lost(l, "the failure");
+  s.reset();
 }
 
-void StudyStore::start_rung(int64_t trial_id, int rung, int64_t tokens, const std::string& worker) {
+void StudyStore::start_rung(const Lease& l, int64_t tokens, const std::string& worker) {
   Stmt s(db_,
-         "INSERT INTO trial_rungs(trial_id, rung, tokens, status, worker, started_at) VALUES(?,?,?,'running',?,?)"
+         "INSERT INTO trial_rungs(trial_id, rung, tokens, status, worker, started_at, lease_token, lease_expires)"
+         " VALUES(?,?,?,'running',?,?,?," + db_.epoch_sql() + " + ?)"
          " ON CONFLICT(trial_id, rung) DO UPDATE SET tokens = excluded.tokens, status = 'running', worker = excluded.worker,"
-         " started_at = excluded.started_at, loss = NULL, bpb = NULL, train_s = NULL, reason = NULL, finished_at = NULL");
-  s.bind(1, trial_id).bind(2, int64_t(rung)).bind(3, tokens);
+         " started_at = excluded.started_at, loss = NULL, bpb = NULL, train_s = NULL, reason = NULL, finished_at = NULL,"
+         " lease_token = excluded.lease_token, lease_expires = excluded.lease_expires");
+  s.bind(1, l.trial_id).bind(2, int64_t(l.rung)).bind(3, tokens);
   if (worker.empty()) s.bind_null(4);
   else s.bind(4, worker);
-  s.bind(5, utc_now()).run();
+  s.bind(5, utc_now()).bind(6, l.token).bind(7, lease_s_).run();
   Stmt d(db_, "DELETE FROM trial_curves WHERE trial_id = ? AND rung = ?");
-  d.bind(1, trial_id).bind(2, int64_t(rung)).run();
+  d.bind(1, l.trial_id).bind(2, int64_t(l.rung)).run();
 }
 
-void StudyStore::finish_rung(int64_t trial_id, int rung, const TrainResult& r) {
+void StudyStore::finish_rung(const Lease& l, const TrainResult& r) {
   const std::string now = utc_now();
+  const int64_t trial_id = l.trial_id, rung = l.rung;
   Stmt u(db_, "UPDATE trial_rungs SET status = 'done', tokens = ?, loss = ?, bpb = ?, train_s = ?, finished_at = ?,"
-              " reason = NULL WHERE trial_id = ? AND rung = ?");
+              " reason = NULL, lease_expires = NULL WHERE trial_id = ? AND rung = ? AND lease_token = ?"
+              " AND status IN ('running', 'done') RETURNING rung");
   u.bind(1, r.tokens);
   bind_real(u, 2, r.val_loss);
   bind_real(u, 3, r.val_bpb);
-  u.bind(4, r.wall_s).bind(5, now).bind(6, trial_id).bind(7, int64_t(rung)).run();
+  u.bind(4, r.wall_s).bind(5, now).bind(6, trial_id).bind(7, rung).bind(8, l.token);
+  if (!u.step()) lost(l, "the result");
+  u.reset();
   // The trial's loss is its highest finished rung's; train_s the time of all its rungs.
   Stmt s(db_, "UPDATE trials SET loss = ?, bpb = ?, params = ?, rung = ?, finished_at = ?,"
-              " train_s = (SELECT SUM(train_s) FROM trial_rungs WHERE trial_id = ?) WHERE id = ? AND COALESCE(rung, -1) < ?");
+              " train_s = (SELECT SUM(train_s) FROM trial_rungs WHERE trial_id = ?) WHERE id = ? AND COALESCE(rung, -1) <= ?");
   bind_real(s, 1, r.val_loss);
   bind_real(s, 2, r.val_bpb);
-  s.bind(3, r.params).bind(4, int64_t(rung)).bind(5, now).bind(6, trial_id).bind(7, trial_id).bind(8, int64_t(rung)).run();
+  s.bind(3, r.params).bind(4, rung).bind(5, now).bind(6, trial_id).bind(7, trial_id).bind(8, rung).run();
   Stmt c(db_, "INSERT INTO trial_curves(trial_id, rung, step, tokens, train_loss, val_loss, lr) VALUES(?,?,?,?,?,?,?)"
               " ON CONFLICT(trial_id, rung, step) DO UPDATE SET tokens = excluded.tokens, train_loss = excluded.train_loss,"
               " val_loss = excluded.val_loss, lr = excluded.lr");
   for (const auto& p : r.curve) {
     c.reset();
-    c.bind(1, trial_id).bind(2, int64_t(rung)).bind(3, p.step).bind(4, p.tokens);
+    c.bind(1, trial_id).bind(2, rung).bind(3, p.step).bind(4, p.tokens);
     bind_real(c, 5, p.train_loss);
     bind_real(c, 6, p.val_loss);
     c.bind(7, p.lr);
@@ -356,11 +411,14 @@ void StudyStore::finish_rung(int64_t trial_id, int rung, const TrainResult& r) {
   }
 }
 
-void StudyStore::fail_rung(int64_t trial_id, int rung, const std::string& reason, double train_s) {
-  Stmt u(db_, "UPDATE trial_rungs SET status = 'failed', reason = ?, train_s = ?, finished_at = ? WHERE trial_id = ? AND rung = ?");
+void StudyStore::fail_rung(const Lease& l, const std::string& reason, double train_s) {
+  Stmt u(db_, "UPDATE trial_rungs SET status = 'failed', reason = ?, train_s = ?, finished_at = ?, lease_expires = NULL"
+              " WHERE trial_id = ? AND rung = ? AND lease_token = ? AND status IN ('running', 'failed') RETURNING rung");
   u.bind(1, reason);
   bind_real(u, 2, train_s);
-  u.bind(3, utc_now()).bind(4, trial_id).bind(5, int64_t(rung)).run();
+  u.bind(3, utc_now()).bind(4, l.trial_id).bind(5, int64_t(l.rung)).bind(6, l.token);
+  if (!u.step()) lost(l, "the failure");
+  u.reset();
 }
 
 std::vector<CurvePoint> StudyStore::curve(int64_t trial_id, int rung) const {

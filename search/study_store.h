@@ -26,10 +26,22 @@
 //     task data only: the trained model's task metrics at that rung
 //     (train/task_eval.h, on the study's held-out records). An additive
 //     table: version 3 files without it gain it on the next write.
-// Version 2 files are migrated to 3 in place (their trials become rung 0).
+// Leases (version 4): a trial in training (status running) and a promotion
+// in flight (a running trial_rungs row) carry lease_token, a random token
+// of the worker that holds it, and lease_expires, seconds since 1970 on the
+// database's clock. The worker renews it by heartbeat (renew); when it
+// expires, the next worker reclaims the trial (claim_waiting) or drops the
+// promotion for the proposer to make again (drop_expired_promotions).
+// Every result is written only with the token it was claimed with:
+// LeaseLost otherwise, so a worker that lost its lease cannot overwrite the
+// new holder's result.
+// Migrations are explicit, one function per step, run by the first writing
+// command in one transaction: version 2 to 3 (trials become rung 0; SQLite
+// only), 3 to 4 (lease columns). A reading command reads version 3 as it is.
 #pragma once
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,7 +52,24 @@
 
 namespace flashnas {
 
-inline constexpr int kStudySchemaVersion = 3;
+inline constexpr int kStudySchemaVersion = 4;
+
+// A result written without the lease it needs: another worker holds the
+// trial (or promotion) now, or it is no longer in flight.
+class LeaseLost : public Error {
+ public:
+  using Error::Error;
+};
+
+// A trial (rung 0) or promotion (rung >= 1) held by a worker.
+struct Lease {
+  int64_t trial_id = 0;
+  int rung = 0;
+  std::string token;
+};
+
+// 128 random bits as 32 hex digits.
+std::string new_lease_token();
 
 struct RungRow {
   int rung = 0;
@@ -54,6 +83,7 @@ struct TrialRow {
   std::optional<int64_t> slot, cycle, parent, reused_from;
   std::string origin;  // init | random | mutation
   std::string genome, arch, hash, status, reason, worker;
+  std::string lease_token;     // insert: the lease a running trial is created with
   int64_t d_model = 0, params = 0;
   json predicted = json::object();  // budget name -> predicted ms
   double latency_ms = NAN, loss = NAN, bpb = NAN, train_s = NAN;
@@ -85,7 +115,8 @@ class StudyStore {
   StudyStore(const std::filesystem::path& path, bool create)
       : StudyStore(path, create ? Access::create : Access::read_write) {}
 
-  // The study `name`, created with this config when absent. An existing study
+  // The study `name`, created with this config when absent (atomic: workers
+  // racing to create it, on any host, get one study). An existing study
   // must have been created with the same config (by hash): InputError otherwise.
   StudyRow open_study(const std::string& name, const json& config, uint64_t seed, int64_t lut_device,
                       const json& lut_table);
@@ -97,16 +128,49 @@ class StudyStore {
 
   std::vector<TrialRow> trials(int64_t study) const;
   std::optional<TrialRow> trial(int64_t study, int64_t number) const;
-  // Inserts a trial (id and number are assigned); returns it.
+  // Inserts a trial (id and number are assigned); returns it. A running
+  // trial is created under a lease: t.lease_token, for lease_seconds().
   TrialRow insert(int64_t study, TrialRow t);
-  void set_status(int64_t trial_id, const std::string& status, const std::string& worker);
-  // Rung 0 (the first training of a trial) finished or failed.
-  void finish(int64_t trial_id, const TrainResult& r);
-  void fail(int64_t trial_id, const std::string& reason, double train_s);
-  // Promotions: a trial continued to rung r >= 1 (trial_rungs rows).
-  void start_rung(int64_t trial_id, int rung, int64_t tokens, const std::string& worker);
-  void finish_rung(int64_t trial_id, int rung, const TrainResult& r);
-  void fail_rung(int64_t trial_id, int rung, const std::string& reason, double train_s);
+  // Rung 0 (the first training of a trial) finished or failed, written with
+  // the lease's token (LeaseLost when it no longer holds the trial; writing
+  // the same result again with it is harmless).
+  void finish(const Lease& l, const TrainResult& r);
+  void fail(const Lease& l, const std::string& reason, double train_s);
+  // Promotions: a trial continued to rung r >= 1 (trial_rungs rows), under the lease.
+  void start_rung(const Lease& l, int64_t tokens, const std::string& worker);
+  void finish_rung(const Lease& l, const TrainResult& r);
+  void fail_rung(const Lease& l, const std::string& reason, double train_s);
+
+  // Leases (search/study_leases.cpp). How long a lease lasts without renewal.
+  double lease_seconds() const { return lease_s_; }
+  void set_lease_seconds(double s) { lease_s_ = s; }
+  // In a Transaction::Lock::rows transaction: takes the study's first
+  // waiting trial by slot (pending, or running with its lease expired) for
+  // `worker` under a new lease with `token`; its curve and rungs are
+  // cleared. PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED, so workers
+  // claiming at once take different trials.
+  std::optional<TrialRow> claim_waiting(int64_t study, const std::string& worker, const std::string& token);
+  // Ends the leases of in-flight work whose worker `gone` says has exited
+  // (a process on this machine), so they are reclaimed at once instead of
+  // when they expire. Returns how many.
+  int expire_leases_of(int64_t study, const std::function<bool(const std::string& worker)>& gone);
+  // Removes the running rung rows (promotions) whose lease expired, with
+  // their curves: the proposer decides the promotion again. Returns how many.
+  int drop_expired_promotions(int64_t study);
+  // Extends the lease by lease_seconds() from now; false when it is lost.
+  bool renew(const Lease& l);
+  // Gives the lease back: a trial goes back to pending, a promotion's row is
+  // removed. Nothing happens when the lease is already lost.
+  void release(const Lease& l);
+  // In-flight work: running trials and promotions, with their lease's
+  // seconds left (negative: expired). For tests and `study` reports.
+  struct InFlight {
+    int64_t trial_number = 0;
+    int rung = 0;
+    std::string worker;
+    double seconds_left = 0;
+  };
+  std::vector<InFlight> in_flight(int64_t study) const;
   // Task metrics of a trial's model at `rung` (replaces earlier ones).
   void set_task_metrics(int64_t trial_id, int rung, const json& metrics);
   // The curve of the run that ended at `rung` (-1: the trial's highest).
@@ -116,6 +180,7 @@ class StudyStore {
 
  private:
   mutable Db db_;
+  double lease_s_ = 60;
 };
 
 }  // namespace flashnas

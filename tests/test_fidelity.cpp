@@ -320,7 +320,10 @@ TEST(Fidelity, VersionTwoStudyFilesAreMigrated) {
         "INSERT INTO trial_curves VALUES(1, 8, 512, 2.7, NULL, 0.001), (1, 16, 1024, 2.6, 2.5, 0.0001);");
   }
   StudyStore store(db, false);
-  EXPECT_EQ(scalar(db, "SELECT value FROM meta WHERE key = 'study_schema_version'"), 3);
+  // Version 2 to 3, then 3 to 4 (the lease columns), one step after the other.
+  EXPECT_EQ(scalar(db, "SELECT value FROM meta WHERE key = 'study_schema_version'"), 4);
+  EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM pragma_table_info('trials') WHERE name IN ('lease_token', 'lease_expires')"), 2);
+  EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM pragma_table_info('trial_rungs') WHERE name IN ('lease_token', 'lease_expires')"), 2);
   const auto trials = store.trials(1);
   ASSERT_EQ(trials.size(), 2u);
   EXPECT_EQ(trials[0].rung, 0);

@@ -656,7 +656,7 @@ TEST(SearchCli, UnmeetableBudgetsAndMissingEntriesAreClearErrors) {
     }
     const auto r = run_cli(st.search_args());
     EXPECT_EQ(r.exit_code, 2);
-    EXPECT_NE(r.err.find("study schema version 99; this flashnas reads version 3"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("study schema version 99; this flashnas reads version 4"), std::string::npos) << r.err;
   }
 }
 

@@ -113,18 +113,20 @@ TEST_P(Storage, StudiesTrialsRungsAndCurvesRoundTrip) {
     t.predicted = json{{"agent-call", 12.5}};
     t.latency_ms = 12.5;
     t.slot = 0;
+    t.lease_token = "tok-a";
     const TrialRow a = store.insert(s.id, t);
     t.hash = "h1";
     t.slot = 1;
+    t.lease_token = "tok-b";
     const TrialRow b = store.insert(s.id, t);
     EXPECT_EQ(a.number, 0);
     EXPECT_EQ(b.number, 1);
     EXPECT_GT(b.id, a.id);
     first_id = a.id;
-    store.finish(a.id, result(3.25, 300));
-    store.start_rung(a.id, 1, 600, "w2");
-    store.finish_rung(a.id, 1, result(3.0, 600));
-    store.fail(b.id, "diverged", 1.5);
+    store.finish(Lease{a.id, 0, "tok-a"}, result(3.25, 300));
+    store.start_rung(Lease{a.id, 1, "tok-a1"}, 600, "w2");
+    store.finish_rung(Lease{a.id, 1, "tok-a1"}, result(3.0, 600));
+    store.fail(Lease{b.id, 0, "tok-b"}, "diverged", 1.5);
     store.set_task_metrics(a.id, 1, json{{"exact", 0.5}});
     store.set_task_metrics(a.id, 1, json{{"exact", 0.75}});  // replaces
     store.set_rng(s.id, "rng-state-2");
