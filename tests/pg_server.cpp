@@ -74,6 +74,12 @@ PgServer* PgServer::get() {
       reason = "initdb failed: " + out.substr(0, 400);
       return;
     }
+    // One role must authenticate with its password (the wrong-credentials
+    // tests); every other one is trusted.
+    {
+      std::ofstream hba(data + "/pg_hba.conf");
+      hba << "local all " << kPasswordUser << " scram-sha-256\nlocal all all trust\n";
+    }
     // A unix socket in the folder and no TCP listener; fsync off (throwaway data).
     if (run(s->as_ + tool(s->bin_, "pg_ctl") + " -D " + data + " -l " + s->dir_ + "/log -w -t 60 -o \"-k " + s->dir_ +
                 " -c listen_addresses='' -c fsync=off\" start",
@@ -82,6 +88,12 @@ PgServer* PgServer::get() {
       std::stringstream ss;
       ss << log.rdbuf();
       reason = "the server did not start: " + out.substr(0, 300) + " " + ss.str().substr(0, 400);
+      return;
+    }
+    if (run(tool(s->bin_, "psql") + " -X -q -d '" + s->url("postgres") + "' -c \"CREATE ROLE " + kPasswordUser +
+                " LOGIN CREATEDB PASSWORD 'right'\"",
+            out) != 0) {
+      reason = "cannot create the password role: " + out.substr(0, 300);
       return;
     }
     server = std::move(s);
@@ -94,6 +106,13 @@ PgServer::~PgServer() {
   run(as_ + tool(bin_, "pg_ctl") + " -D " + dir_ + "/data -m immediate -w stop", out);
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
+}
+
+bool PgServer::restart(std::string& why) {
+  const int rc = run(as_ + tool(bin_, "pg_ctl") + " -D " + dir_ + "/data -l " + dir_ + "/log -m fast -w -t 60 -o \"-k " +
+                         dir_ + " -c listen_addresses='' -c fsync=off\" restart",
+                     why);
+  return rc == 0;
 }
 
 std::string PgServer::url(const std::string& name) const {

@@ -19,6 +19,14 @@ class PgServer {
   std::string new_database();
   // The URL of database `name` on the server.
   std::string url(const std::string& name) const;
+  // Stops the server (fast: connections are cut) and starts it again, as an
+  // administrator's restart; false (with the output in `why`) when it fails.
+  bool restart(std::string& why);
+  // The unix-socket folder (for URLs with another user).
+  const std::string& socket_dir() const { return dir_; }
+  // A role that must give its password ("right"): the server asks it of
+  // this user only; everyone else is trusted.
+  static constexpr const char* kPasswordUser = "flashnas_pw";
 
   ~PgServer();
 
