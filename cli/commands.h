@@ -18,5 +18,8 @@ void add_eval_command(CLI::App& app);
 void add_proxy_command(CLI::App& app);
 void add_bench_table_command(CLI::App& app);
 void add_bench_search_command(CLI::App& app);
+void add_worker_command(CLI::App& app);
+void add_study_command(CLI::App& app);
+void add_launch_command(CLI::App& app);
 
 }  // namespace flashnas::cli

@@ -32,6 +32,9 @@ int main(int argc, char** argv) {
   flashnas::cli::add_proxy_command(app);
   flashnas::cli::add_bench_table_command(app);
   flashnas::cli::add_bench_search_command(app);
+  flashnas::cli::add_study_command(app);
+  flashnas::cli::add_worker_command(app);
+  flashnas::cli::add_launch_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -27,6 +27,19 @@ void StudyOptions::add_to(CLI::App& cmd, const std::string& default_study) {
       ->capture_default_str();
   cmd.add_flag("--accept-unreliable-lut", accept_unreliable,
                "Use a latency table whose verdict is unreliable or that was never validated (the study records it)");
+  add_lease_options(cmd, lease_s, db_retry_s);
+}
+
+void add_lease_options(CLI::App& cmd, double& lease_s, double& db_retry_s) {
+  cmd.add_option("--lease-s", lease_s,
+                 "Seconds a claimed trial stays leased without a heartbeat (renewed every third of it); a crashed "
+                 "worker's trial is taken over after this")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 86400.0));
+  cmd.add_option("--db-retry-s", db_retry_s,
+                 "Seconds a worker waits for a database that went away (a server restart) before it gives up")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
 }
 
 SearchOptions StudyOptions::apply(int workers) const {
@@ -39,6 +52,8 @@ SearchOptions StudyOptions::apply(int workers) const {
   so.study = study;
   so.lut_device = lut_device;
   so.accept_unreliable_lut = accept_unreliable;
+  so.lease_s = lease_s;
+  so.db_retry_s = db_retry_s;
   so.threads = checked_threads(threads, "--threads") > 0 ? threads : std::max(1, available_cpus() / std::max(1, workers));
   return so;
 }
@@ -49,6 +64,7 @@ std::vector<std::string> StudyOptions::lut_args() const {
   if (!lut_device.empty()) a.insert(a.end(), {"--lut-device", lut_device});
   if (accept_unreliable) a.push_back("--accept-unreliable-lut");
   if (!artifacts.empty()) a.insert(a.end(), {"--artifacts", artifacts});
+  a.insert(a.end(), {"--lease-s", std::to_string(lease_s), "--db-retry-s", std::to_string(db_retry_s)});
   return a;
 }
 

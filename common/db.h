@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace flashnas {
 
@@ -40,6 +41,8 @@ bool database_exists(const std::string& target);
 // naming --artifacts: weights are files, and every worker must reach them).
 std::filesystem::path artifacts_root(const std::string& db, const std::filesystem::path& artifacts);
 
+enum class ColumnType { null, integer, real, text };
+
 // A backend's prepared statement. Binds are 1-based; columns 0-based.
 class Cursor {
  public:
@@ -54,6 +57,8 @@ class Cursor {
   virtual double real(int col) const = 0;
   virtual std::string text(int col) const = 0;
   virtual bool is_null(int col) const = 0;
+  virtual ColumnType type(int col) const = 0;  // of this row's value
+  virtual int columns() const = 0;             // in the result (after step)
 };
 
 // A backend's connection.
@@ -79,6 +84,11 @@ class Connection {
   // 1970 (a double): leases are judged by one clock, whatever the workers' clocks say.
   virtual std::string epoch_sql() const = 0;
   virtual bool has_table(const std::string& name) = 0;  // in the database, or a TEMP table of this connection
+  // The columns of `table` in the database, in order (empty: no such table).
+  virtual std::vector<std::string> table_columns(const std::string& table) = 0;
+  // After rows were written with explicit ids: the next generated id
+  // follows the largest (PostgreSQL's identity sequences; SQLite: nothing to do).
+  virtual void sync_ids(const std::string& table) = 0;
 };
 
 class Db {
@@ -137,6 +147,8 @@ class Stmt {
   double real(int col) const { return cur_->real(col); }
   std::string text(int col) const { return cur_->text(col); }
   bool is_null(int col) const { return cur_->is_null(col); }
+  ColumnType type(int col) const { return cur_->type(col); }
+  int columns() const { return cur_->columns(); }
 
  private:
   std::unique_ptr<Cursor> cur_;

@@ -108,6 +108,15 @@ class PgCursor : public Cursor {
     return std::string(value(col), static_cast<size_t>(PQgetlength(res_, row_, col)));
   }
   bool is_null(int col) const override { return PQgetisnull(res_, row_, col) == 1; }
+  ColumnType type(int col) const override {
+    if (is_null(col)) return ColumnType::null;
+    switch (PQftype(res_, col)) {
+      case 20: case 21: case 23: return ColumnType::integer;  // int8, int2, int4
+      case 700: case 701: case 1700: return ColumnType::real;  // float4, float8, numeric
+      default: return ColumnType::text;
+    }
+  }
+  int columns() const override { return res_ ? PQnfields(res_) : 0; }
 
  private:
   void set(int i, std::optional<std::string> v);
@@ -235,6 +244,20 @@ class PgConnection : public Connection {
     q.bind_text(1, name);
     q.step();
     return q.int64(0) > 0;
+  }
+  std::vector<std::string> table_columns(const std::string& table) override {
+    PgCursor q(*this, "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND"
+                      " table_name = ? ORDER BY ordinal_position");
+    q.bind_text(1, table);
+    std::vector<std::string> out;
+    while (q.step()) out.push_back(q.text(0));
+    return out;
+  }
+  void sync_ids(const std::string& table) override {
+    PgCursor seq(*this, "SELECT pg_get_serial_sequence(?, 'id')");
+    seq.bind_text(1, table);
+    if (!seq.step() || seq.is_null(0)) return;  // no generated id column
+    exec("SELECT setval('" + seq.text(0) + "', COALESCE((SELECT MAX(id) FROM " + table + "), 0) + 1, false)");
   }
   const std::string& url() const { return url_; }
   static std::string trimmed(std::string s) {

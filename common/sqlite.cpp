@@ -62,6 +62,8 @@ class SqliteConnection : public Connection {
   void reconnect() override {}
   std::string epoch_sql() const override { return "((julianday('now') - 2440587.5) * 86400.0)"; }
   bool has_table(const std::string& name) override;
+  std::vector<std::string> table_columns(const std::string& table) override;
+  void sync_ids(const std::string&) override {}
   [[noreturn]] void fail(const std::string& what) const;
   sqlite3* handle() { return db_; }
 
@@ -96,6 +98,15 @@ class SqliteCursor : public Cursor {
     return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col))) : "";
   }
   bool is_null(int col) const override { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  ColumnType type(int col) const override {
+    switch (sqlite3_column_type(stmt_, col)) {
+      case SQLITE_NULL: return ColumnType::null;
+      case SQLITE_INTEGER: return ColumnType::integer;
+      case SQLITE_FLOAT: return ColumnType::real;
+      default: return ColumnType::text;
+    }
+  }
+  int columns() const override { return sqlite3_column_count(stmt_); }
 
  private:
   void check(int rc) {
@@ -289,6 +300,14 @@ bool SqliteConnection::has_table(const std::string& name) {
   t.bind_text(1, name);
   t.step();
   return t.int64(0) > 0;
+}
+
+std::vector<std::string> SqliteConnection::table_columns(const std::string& table) {
+  SqliteCursor q(*this, "SELECT name FROM pragma_table_info(?) ORDER BY cid");
+  q.bind_text(1, table);
+  std::vector<std::string> out;
+  while (q.step()) out.push_back(q.text(0));
+  return out;
 }
 
 std::unique_ptr<Cursor> SqliteConnection::prepare(const std::string& sql) {

@@ -97,7 +97,7 @@ void check_lut_covers(const SearchConfig& cfg, const LutStore& lut, int64_t devi
 json lut_verdict(const SearchConfig& cfg, const LutTable& table, const LutStore& lut, int64_t device,
                  const fs::path& lut_db, bool accept, const std::function<void(const std::string&)>& log) {
   const json& rep = table.report;
-  json info = {{"db", fs::absolute(lut_db).string()},
+  json info = {{"db", is_database_url(lut_db.string()) ? lut_db.string() : fs::absolute(lut_db).string()},
                {"device", lut.device_info(device).value("fingerprint", "")},
                {"dtype", cfg.dtype},
                {"runtime", cfg.runtime},
@@ -260,6 +260,11 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
   auto with_db = [&](const std::function<void()>& work) { with_db_retry(store.db(), work, o.db_retry_s, log); };
   StudyRow study;
   with_db([&] { study = store.open_study(o.study, cfg.doc, cfg.search.seed, device, lut_info); });
+  if (o.create_only) {
+    SearchSummary created;
+    created.wall_s = std::chrono::duration<double>(clock::now() - t0).count();
+    return created;
+  }
   const std::string me = worker_identity();
   const int64_t max_trained = rungs.multi() && !cfg.search.promote_all
                                   ? std::max<int64_t>(1, cfg.search.token_budget / rungs.cost(0))
@@ -566,5 +571,32 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
 }
 
 void create_study_tables(const std::string& db) { StudyStore(db, Access::create); }
+
+WorkerSetup worker_setup(const std::string& db, const std::string& study, const fs::path& artifacts, bool check_data) {
+  if (!database_exists(db)) throw InputError(db + ": no such study database");
+  StudyRow row;
+  {
+    StudyStore store(db, Access::read_only);
+    row = store.get_study(study);
+  }
+  const std::string where = db + ": study \"" + study + "\"";
+  WorkerSetup w{SearchConfig::from_json(row.config, where + ", column config"), SearchOptions{}};
+  std::error_code ec;
+  if (check_data && !fs::exists(w.cfg.data, ec)) {
+    throw InputError(where + ": its training data " + w.cfg.data.string() + " is not here" +
+                     (w.cfg.data.is_relative() ? " (a relative path, read from the current folder " + fs::current_path().string() +
+                                                     "; start the worker in the folder the study was created from)"
+                                               : "; every worker needs it at the same path (a shared filesystem)"));
+  }
+  SearchOptions& o = w.opts;
+  o.db = db;
+  o.study = study;
+  o.artifacts = artifacts_root(db, artifacts);
+  const json& lut = row.lut_table;
+  o.lut_db = lut.value("db", db);
+  o.lut_device = lut.value("device", "");
+  o.accept_unreliable_lut = lut.value("accepted_unreliable", false);
+  return w;
+}
 
 }  // namespace flashnas

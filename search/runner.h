@@ -34,6 +34,7 @@ struct SearchOptions {
   bool accept_unreliable_lut = false;  // search with a table whose verdict is unreliable (recorded in the study)
   double lease_s = 60;     // a lease's length without renewal (heartbeats every third of it)
   double db_retry_s = 300; // how long a database that went away is waited for before the worker gives up
+  bool create_only = false; // check everything and create the study, train nothing (flashnas study create)
 };
 
 struct SearchSummary {
@@ -50,6 +51,19 @@ void create_study_tables(const std::string& db);
 
 SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opts,
                          const std::function<void(const std::string&)>& log);
+
+// A stateless worker's set-up (`flashnas worker`): the config the study
+// `study` in `db` was created with, and the latency table it priced with
+// (the database and device fingerprint it recorded; whether it accepted an
+// unreliable one). InputError naming the database when the study is absent,
+// and when its training data (a relative path is read from the current
+// folder) cannot be found.
+struct WorkerSetup {
+  SearchConfig cfg;
+  SearchOptions opts;
+};
+WorkerSetup worker_setup(const std::string& db, const std::string& study, const std::filesystem::path& artifacts,
+                         bool check_data = true);
 
 // <root>/<study>/trial-<number>/, root from artifacts_root (common/db.h).
 std::filesystem::path trial_dir(const std::filesystem::path& root, const std::string& study, int64_t number);

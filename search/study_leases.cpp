@@ -129,4 +129,31 @@ std::vector<StudyStore::InFlight> StudyStore::in_flight(int64_t study) const {
   return out;
 }
 
+StudyStatus study_status(const std::string& db, const std::string& study) {
+  StudyStore store(db, Access::read_only);
+  const StudyRow row = store.get_study(study);
+  StudyStatus s;
+  s.finished = row.finished;
+  s.in_flight = store.in_flight(row.id);
+  std::map<std::string, int> trained;
+  for (const auto& t : store.trials(row.id)) {
+    ++s.by_status[t.status];
+    if (t.reused_from || t.status == "pruned") continue;
+    if (++trained[t.hash] == 2) ++s.trained_twice;
+    for (const auto& r : t.rungs) {
+      if (r.status == "done" && store.curve(t.id, r.rung).empty()) ++s.trained_without_curve;
+    }
+  }
+  return s;
+}
+
+json StudyStatus::to_json() const {
+  json flight = json::array();
+  for (const auto& f : in_flight) {
+    flight.push_back({{"trial", f.trial_number}, {"rung", f.rung}, {"worker", f.worker}, {"lease_seconds_left", f.seconds_left}});
+  }
+  return {{"finished", finished}, {"trials", by_status}, {"in_flight", flight},
+          {"trained_without_curve", trained_without_curve}, {"trained_twice", trained_twice}};
+}
+
 }  // namespace flashnas

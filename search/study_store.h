@@ -42,6 +42,7 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -182,5 +183,17 @@ class StudyStore {
   mutable Db db_;
   double lease_s_ = 60;
 };
+
+// A study at a glance (`flashnas study status`): trials by status, the work
+// in flight with its leases, and the checks a crash must never break.
+struct StudyStatus {
+  bool finished = false;
+  std::map<std::string, int64_t> by_status;      // pending | running | done | failed | pruned
+  std::vector<StudyStore::InFlight> in_flight;
+  int64_t trained_without_curve = 0;             // done trials (and rungs) whose curve is missing
+  int64_t trained_twice = 0;                     // trained (not reused) architectures that appear twice
+  json to_json() const;
+};
+StudyStatus study_status(const std::string& db, const std::string& study);
 
 }  // namespace flashnas
