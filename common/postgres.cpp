@@ -254,6 +254,8 @@ class PgConnection : public Connection {
     return out;
   }
   void sync_ids(const std::string& table) override {
+    const auto cols = table_columns(table);
+    if (std::find(cols.begin(), cols.end(), "id") == cols.end()) return;
     PgCursor seq(*this, "SELECT pg_get_serial_sequence(?, 'id')");
     seq.bind_text(1, table);
     if (!seq.step() || seq.is_null(0)) return;  // no generated id column

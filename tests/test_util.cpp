@@ -82,13 +82,14 @@ std::string quote(const std::string& s) {
   for (char c : s) q += (c == '\'') ? std::string("'\\''") : std::string(1, c);
   return q + "'";
 }
+}  // namespace
+
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
-}  // namespace
 
 CliResult run_cli(const std::vector<std::string>& args, const std::vector<std::string>& wrapper) {
   TempDir tmp;

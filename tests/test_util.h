@@ -54,6 +54,9 @@ class TempDir {
 // about 100 KB): fast training data for search and proxy tests.
 std::filesystem::path tiny_token_file(const TempDir& dir);
 
+// A file's whole contents ("" when it cannot be read).
+std::string slurp(const std::filesystem::path& p);
+
 struct CliResult {
   int exit_code = -1;
   std::string out;
