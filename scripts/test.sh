@@ -7,6 +7,19 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 bash "$FLASHNAS_ROOT/scripts/setup.sh"
 bash "$FLASHNAS_ROOT/scripts/build.sh"
 start=$(now)
+# A single-node Slurm cluster on localhost for the test that submits a
+# generated job array for real (root only: slurmd starts jobs as their users;
+# without it that test skips, saying why).
+if [ "$(id -u)" = 0 ] && command -v slurmctld >/dev/null; then
+  slurm_dir=$(mktemp -d /tmp/flashnas-slurm.XXXXXX)
+  trap 'bash "$FLASHNAS_ROOT/scripts/slurm-local.sh" stop "$slurm_dir"' EXIT
+  if conf=$(bash "$FLASHNAS_ROOT/scripts/slurm-local.sh" start "$slurm_dir"); then
+    export "$conf"
+    log "a local Slurm cluster runs for the tests ($conf)"
+  else
+    log "the local Slurm cluster did not start: the Slurm test skips"
+  fi
+fi
 log "running tests"
 # One LibTorch thread per test process (tests that need more say so, e.g.
 # --threads 2): ctest runs nproc tests at once, and LibTorch would give each
