@@ -11,6 +11,7 @@ trials=${1:-400}
 out="$FLASHNAS_ROOT/results/bench"
 mkdir -p "$out"
 tmp=$(mktemp -d /tmp/flashnas-store-bench.XXXXXX)
+chmod 755 "$tmp"  # the server runs as postgres when this runs as root
 trap 'bash "$FLASHNAS_ROOT/scripts/pg-throwaway.sh" stop "$tmp/pg"; rm -rf "$tmp"' EXIT
 url=$(bash "$FLASHNAS_ROOT/scripts/pg-throwaway.sh" start "$tmp/pg")
 "$FLASHNAS_BUILD/bin/bench_store" --sqlite-dir "$tmp" --pg "$url" --trials "$trials" --json "$out/store-throughput.json" |

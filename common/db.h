@@ -80,6 +80,8 @@ class Connection {
   // Connects again after DbUnavailable (SQLite: nothing to do). DbUnavailable
   // while the database is still away.
   virtual void reconnect() = 0;
+  // Runs a session setting ("SET ...", "PRAGMA ...") now and again after every reconnect.
+  virtual void session(const std::string& sql) = 0;
   // An SQL expression for the database server's clock, in seconds since
   // 1970 (a double): leases are judged by one clock, whatever the workers' clocks say.
   virtual std::string epoch_sql() const = 0;
@@ -116,6 +118,7 @@ class Db {
   bool has_table(const std::string& name) { return conn_->has_table(name); }
   Dialect dialect() const { return conn_->dialect(); }
   void reconnect() { conn_->reconnect(); }
+  void session(const std::string& sql) { conn_->session(sql); }
   std::string epoch_sql() const { return conn_->epoch_sql(); }
   // The database as messages name it: the SQLite file, or the URL.
   const std::filesystem::path& path() const { return path_; }

@@ -50,6 +50,7 @@ std::string pg_schema(const std::string& ddl) {
 }
 
 std::string pg_insert_or(const std::string& sql, const std::function<std::vector<std::string>(const std::string&)>& key_of) {
+  if (sql.find("INSERT OR ") == std::string::npos) return sql;  // std::regex is slow: most statements skip it
   static const std::regex re(R"(^(\s*)INSERT OR (REPLACE|IGNORE) INTO (\w+)\s*\(([^)]*)\)([\s\S]*)$)");
   std::smatch m;
   if (!std::regex_match(sql, m, re)) return sql;
@@ -191,6 +192,11 @@ class PgConnection : public Connection {
     }
     exec("SET client_min_messages = warning");
     if (access_ == Access::read_only) exec("SET default_transaction_read_only = on");
+    for (const auto& s : sessions_) exec(s);
+  }
+  void session(const std::string& sql) override {
+    exec(sql);
+    sessions_.push_back(sql);
   }
   std::string epoch_sql() const override { return "CAST(extract(epoch FROM clock_timestamp()) AS DOUBLE PRECISION)"; }
   void begin_rows() override { exec("BEGIN"); }
@@ -293,6 +299,7 @@ class PgConnection : public Connection {
   PGconn* conn_ = nullptr;
   std::string url_;
   Access access_;
+  std::vector<std::string> sessions_;  // session settings to run again after a reconnect
   std::map<std::string, std::vector<std::string>> keys_;
 };
 

@@ -60,6 +60,7 @@ class SqliteConnection : public Connection {
   void begin_write() override { exec("BEGIN IMMEDIATE"); }
   void begin_rows() override { exec("BEGIN IMMEDIATE"); }
   void reconnect() override {}
+  void session(const std::string& sql) override { exec(sql); }
   std::string epoch_sql() const override { return "((julianday('now') - 2440587.5) * 86400.0)"; }
   bool has_table(const std::string& name) override;
   std::vector<std::string> table_columns(const std::string& table) override;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL server for benchmarks and trials by hand, as the
 # tests start one: initdb into DIR, a unix socket in DIR, no TCP port,
-# trust authentication, the server's default durability (fsync on).
+# trust authentication, the server's default durability (fsync on). As root
+# the server runs as postgres, which must be able to reach DIR.
 #   scripts/pg-throwaway.sh start DIR   prints the URL of database "flashnas"
 #   scripts/pg-throwaway.sh restart DIR
 #   scripts/pg-throwaway.sh stop DIR    stops it and removes DIR

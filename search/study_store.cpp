@@ -137,6 +137,11 @@ const RungRow* TrialRow::rung_row(int r) const {
 }
 
 StudyStore::StudyStore(const std::filesystem::path& path, Access access) : db_(path, access) {
+  // A commit does not wait for the server's disk (as SQLite's WAL with
+  // synchronous=NORMAL): a crash of the server, not a restart, may lose the
+  // last commits, and a result lost so leaves its trial in flight under a
+  // lease that expires, so it is trained again; nothing is corrupted.
+  if (db_.dialect() == Dialect::postgresql && !db_.read_only()) db_.session("SET synchronous_commit = off");
   migrate_v2(db_);
   migrate_v3(db_);
   // The version first: an older file is refused before anything is added to
@@ -244,17 +249,24 @@ void StudyStore::set_finished(int64_t study, bool finished) {
   s.bind(2, study).run();
 }
 
-std::vector<TrialRow> StudyStore::trials(int64_t study) const {
-  Stmt q(db_, std::string("SELECT ") + kTrialCols + " FROM trials WHERE study_id = ? ORDER BY number");
+std::vector<TrialRow> StudyStore::trials(int64_t study) const { return load_trials(study, -1); }
+
+// The study's trials (number >= 0: that one only) with their rungs and task metrics.
+std::vector<TrialRow> StudyStore::load_trials(int64_t study, int64_t number) const {
+  const std::string one = number >= 0 ? " AND t.number = ?2" : "";
+  Stmt q(db_, std::string("SELECT ") + kTrialCols + " FROM trials t WHERE study_id = ?1" + one + " ORDER BY number");
   q.bind(1, study);
+  if (number >= 0) q.bind(2, number);
   std::vector<TrialRow> out;
   while (q.step()) out.push_back(read_trial(q));
   std::map<int64_t, TrialRow*> by_id;
   for (auto& t : out) by_id[t.id] = &t;
+  if (out.empty()) return out;
   Stmt r(db_,
          "SELECT r.trial_id, r.rung, r.tokens, r.status, r.worker, r.loss, r.bpb, r.train_s, r.reason FROM trial_rungs r"
-         " JOIN trials t ON t.id = r.trial_id WHERE t.study_id = ? ORDER BY r.trial_id, r.rung");
+         " JOIN trials t ON t.id = r.trial_id WHERE t.study_id = ?1" + one + " ORDER BY r.trial_id, r.rung");
   r.bind(1, study);
+  if (number >= 0) r.bind(2, number);
   while (r.step()) {
     RungRow x;
     x.rung = static_cast<int>(r.int64(1));
@@ -267,8 +279,9 @@ std::vector<TrialRow> StudyStore::trials(int64_t study) const {
     x.reason = r.is_null(8) ? "" : r.text(8);
     by_id.at(r.int64(0))->rungs.push_back(x);
   }
-  Stmt m(db_, "SELECT k.trial_id, k.rung, k.metrics FROM trial_task k JOIN trials t ON t.id = k.trial_id WHERE t.study_id = ?");
+  Stmt m(db_, "SELECT k.trial_id, k.rung, k.metrics FROM trial_task k JOIN trials t ON t.id = k.trial_id WHERE t.study_id = ?1" + one);
   m.bind(1, study);
+  if (number >= 0) m.bind(2, number);
   while (m.step()) {
     TrialRow* t = by_id.at(m.int64(0));
     if (static_cast<int>(m.int64(1)) == t->rung) {
@@ -279,14 +292,9 @@ std::vector<TrialRow> StudyStore::trials(int64_t study) const {
 }
 
 std::optional<TrialRow> StudyStore::trial(int64_t study, int64_t number) const {
-  Stmt q(db_, std::string("SELECT ") + kTrialCols + " FROM trials WHERE study_id = ? AND number = ?");
-  q.bind(1, study).bind(2, number);
-  if (!q.step()) return std::nullopt;
-  const int64_t id = q.int64(0);
-  for (auto& t : trials(study)) {
-    if (t.id == id) return t;
-  }
-  return std::nullopt;
+  auto one = load_trials(study, number);
+  if (one.empty()) return std::nullopt;
+  return one.front();
 }
 
 TrialRow StudyStore::insert(int64_t study, TrialRow t) {

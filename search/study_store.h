@@ -180,6 +180,7 @@ class StudyStore {
   Db& db() { return db_; }
 
  private:
+  std::vector<TrialRow> load_trials(int64_t study, int64_t number) const;
   mutable Db db_;
   double lease_s_ = 60;
 };
