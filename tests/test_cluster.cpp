@@ -236,7 +236,8 @@ TEST(Cluster, WrongCredentialsAndAnUnreachableServerAreClearErrors) {
 
 // Workers killed with SIGKILL at random moments (each replaced by a new one)
 // and the server restarted mid-study: the study completes sound. Size:
-// FLASHNAS_CHAOS_WORKERS (3), _KILLS (4), _RESTARTS (1), _TRIALS (10); a
+// FLASHNAS_CHAOS_WORKERS (3), _KILLS (4), _RESTARTS (1), _TRIALS (10),
+// _TOKENS (1024 training tokens per trial); a
 // JSON report goes to FLASHNAS_CHAOS_REPORT when set. Pass or fail does not
 // depend on when the kills land: every moment must be safe.
 TEST(Cluster, KilledWorkersAndAServerRestartLoseNothing) {
@@ -246,12 +247,14 @@ TEST(Cluster, KilledWorkersAndAServerRestartLoseNothing) {
     return v ? std::atoi(v) : def;
   };
   const int workers = env_int("FLASHNAS_CHAOS_WORKERS", 3), kills = env_int("FLASHNAS_CHAOS_KILLS", 4),
-            restarts = env_int("FLASHNAS_CHAOS_RESTARTS", 1), trials = env_int("FLASHNAS_CHAOS_TRIALS", 10);
+            restarts = env_int("FLASHNAS_CHAOS_RESTARTS", 1), trials = env_int("FLASHNAS_CHAOS_TRIALS", 10),
+            tokens = env_int("FLASHNAS_CHAOS_TOKENS", 1024);
   const std::string backend = std::getenv("FLASHNAS_CHAOS_SQLITE") ? "sqlite" : "postgresql";
   test::Study st("algorithm = \"random\"\n", "max_ms = 1000", false, "reliable", backend == "sqlite" ? "" : pg->new_database());
   {
     std::string cfg = test::slurp(st.config);
     test::replace_once(cfg, "trials = 8", "trials = " + std::to_string(trials));
+    test::replace_once(cfg, "tokens = 1024", "tokens = " + std::to_string(tokens));
     std::ofstream(st.config) << cfg;
   }
   auto create = st.search_args();
@@ -305,7 +308,7 @@ TEST(Cluster, KilledWorkersAndAServerRestartLoseNothing) {
   const json s = status_of(st.db, "s");
   if (const char* out = std::getenv("FLASHNAS_CHAOS_REPORT")) {
     std::ofstream(out) << json{{"backend", backend}, {"workers", workers}, {"kills", killed}, {"restarts", restarted},
-                               {"trials_asked", trials}, {"status", s}, {"workers_failed", failed}, {"wall_s", wall},
+                               {"trials_asked", trials}, {"tokens_per_trial", tokens}, {"kill_attempts", kills}, {"status", s}, {"workers_failed", failed}, {"wall_s", wall},
                                {"log_lines", {{"database is locked", count("database is locked")},
                                               {"lease lost", count("lease is lost") + count("no longer holds its lease")},
                                               {"database back", count("the database is back")},
