@@ -8,11 +8,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
+#include <mutex>
+#include <thread>
 
 #include "common/db.h"
 #include "common/error.h"
 #include "pg_server.h"
+#include "search/heartbeat.h"
 #include "search/study_store.h"
 #include "test_util.h"
 
@@ -218,6 +222,36 @@ TEST_P(Leases, WorkersRacingToCreateAStudyGetOne) {
   Stmt q(store.db(), "SELECT COUNT(*) FROM studies WHERE name = 'race'");
   ASSERT_TRUE(q.step());
   EXPECT_EQ(q.int64(0), 1);
+}
+
+// The heartbeat renews the lease it holds and notices when it is lost. It
+// beats every third of the lease; the test waits for beats by polling, with a
+// generous limit, so its result does not depend on the scheduler.
+TEST_P(Leases, TheHeartbeatRenewsItsLeaseAndNoticesWhenItIsLost) {
+  StudyStore store(target_, Access::read_write);
+  const TrialRow a = add(store, 0, "t1");
+  expire(store, "trials", a.id);  // expired now: only a renewal brings it back
+  std::vector<std::string> lines;
+  std::mutex mu;
+  Heartbeat hb(target_, 0.3, [&](const std::string& l) {
+    std::lock_guard<std::mutex> lock(mu);
+    lines.push_back(l);
+  });
+  hb.hold(Lease{a.id, 0, "t1"});
+  auto wait_for = [](const std::function<bool()>& done) {
+    for (int i = 0; i < 600 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return done();
+  };
+  ASSERT_TRUE(wait_for([&] { return hb.beats() >= 2; }));
+  EXPECT_FALSE(hb.lost());
+  EXPECT_FALSE(claim(store, "w2", "t2")) << "a renewed lease is not taken over";
+  // Taken over behind its back (as after an expiry): the next beat finds it lost.
+  Stmt u(store.db(), "UPDATE trials SET lease_token = 'other' WHERE id = ?");
+  u.bind(1, a.id).run();
+  ASSERT_TRUE(wait_for([&] { return hb.lost(); }));
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_NE(lines.back().find("the lease is lost"), std::string::npos) << lines.back();
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, Leases, ::testing::Values(Dialect::sqlite, Dialect::postgresql),
