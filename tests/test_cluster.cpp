@@ -202,6 +202,14 @@ TEST(Cluster, LaunchWritesASlurmArrayAndAnIndexedJobAndRefusesWhatAClusterCannot
                                  "- \"worker\"\n", "claimName: \"runs\"\n", "secretName: \"pg\"\n", "value: /etc/flashnas/pgpass/pgpass\n"}) {
     EXPECT_NE(job.find(want), std::string::npos) << want << "\n" << job;
   }
+  // --submit where the cluster's tool is missing: exit 2, saying where the written file is.
+  if (std::system("command -v kubectl >/dev/null 2>&1") != 0) {
+    auto sub = run_cli({"launch", "k8s", "--db", st.db, "--study", "s", "--workers", "1", "--artifacts", st.artifacts, "--out",
+                        yaml, "--image", "i", "--artifacts-claim", "c", "--submit"});
+    EXPECT_EQ(sub.exit_code, 2) << sub.err;
+    EXPECT_NE(sub.err.find("--submit: kubectl is not on PATH here; the launch file is written (" + yaml), std::string::npos)
+        << sub.err;
+  }
   // Refused, exit 2, no file written: a SQLite file, an absent study, a password, a relative folder.
   const std::string out = (st.dir / "bad.sbatch").string();
   const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
@@ -232,6 +240,21 @@ TEST(Cluster, WrongCredentialsAndAnUnreachableServerAreClearErrors) {
                           "--artifacts", "/tmp"});
   EXPECT_EQ(u.exit_code, 2) << u.err;
   EXPECT_NE(u.err.find("cannot connect to the PostgreSQL database"), std::string::npos) << u.err;
+  // A database of another study schema version: refused by name, left as it was.
+  test::Study st("", "max_ms = 1000", false, "reliable", pg->new_database());
+  auto create = st.search_args();
+  create[0] = "create";
+  create.insert(create.begin(), "study");
+  ASSERT_EQ(run_cli(create).exit_code, 0);
+  {
+    Db db(st.db, Access::read_write);
+    db.exec("UPDATE meta SET value = '99' WHERE key = 'study_schema_version'");
+  }
+  const auto v = run_cli({"worker", "--db", st.db, "--study", "s", "--artifacts", st.artifacts});
+  EXPECT_EQ(v.exit_code, 2) << v.err;
+  EXPECT_NE(v.err.find("study schema version 99; this flashnas reads version 4"), std::string::npos) << v.err;
+  EXPECT_EQ(test::scalar(st.db, "SELECT COUNT(*) FROM trials"), 0);
+  EXPECT_FALSE(std::filesystem::exists(st.artifacts));
 }
 
 // Workers killed with SIGKILL at random moments (each replaced by a new one)
