@@ -226,8 +226,8 @@ class PgConnection : public Connection {
   // must not interleave with another worker's. A transaction-scoped advisory
   // lock, released at COMMIT or ROLLBACK; readers are not held up.
   void begin_write() override {
-    exec("BEGIN");
-    exec("SELECT pg_advisory_xact_lock(" + std::to_string(kWriterLock) + ")");
+    // One round trip: a simple query may hold several statements.
+    exec("BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(kWriterLock) + ")");
   }
   static constexpr int64_t kWriterLock = 7468083945109340161, kSchemaLock = 7468083945109340160;
 

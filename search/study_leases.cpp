@@ -20,29 +20,6 @@ std::string new_lease_token() {
   return out;
 }
 
-std::optional<TrialRow> StudyStore::claim_waiting(int64_t study, const std::string& worker, const std::string& token) {
-  const std::string now = db_.epoch_sql();
-  // PostgreSQL: a row another worker is claiming right now is skipped, not
-  // waited for. SQLite: the transaction (BEGIN IMMEDIATE) is the only writer.
-  const std::string lock = db_.dialect() == Dialect::postgresql ? " FOR UPDATE SKIP LOCKED" : "";
-  Stmt s(db_, "UPDATE trials SET status = 'running', worker = ?, lease_token = ?, lease_expires = " + now +
-                  " + ?, started_at = ? WHERE id = (SELECT id FROM trials WHERE study_id = ? AND (status = 'pending' OR"
-                  " (status = 'running' AND (lease_expires IS NULL OR lease_expires < " + now + ")))"
-                  " ORDER BY slot LIMIT 1" + lock + ") RETURNING id, number");
-  s.bind(1, worker).bind(2, token).bind(3, lease_s_).bind(4, utc_now()).bind(5, study);
-  if (!s.step()) return std::nullopt;
-  const int64_t id = s.int64(0), number = s.int64(1);
-  s.reset();
-  // A trial that is redone starts with an empty curve and no rungs.
-  Stmt d(db_, "DELETE FROM trial_curves WHERE trial_id = ?");
-  d.bind(1, id).run();
-  Stmt t(db_, "DELETE FROM trial_task WHERE trial_id = ?");
-  t.bind(1, id).run();
-  Stmt r(db_, "DELETE FROM trial_rungs WHERE trial_id = ?");
-  r.bind(1, id).run();
-  return trial(study, number);
-}
-
 int StudyStore::expire_leases_of(int64_t study, const std::function<bool(const std::string&)>& gone) {
   struct Held {
     int64_t trial_id;

@@ -1,5 +1,6 @@
 #include "search/study_store.h"
 
+#include <algorithm>
 #include <ctime>
 #include <map>
 
@@ -353,14 +354,35 @@ namespace {
 }  // namespace
 
 void StudyStore::finish(const Lease& l, const TrainResult& r) {
-  Stmt s(db_, "UPDATE trials SET status = 'done', reason = NULL, lease_expires = NULL WHERE id = ? AND lease_token = ?"
-              " AND status IN ('running', 'done') RETURNING worker");
-  s.bind(1, l.trial_id).bind(2, l.token);
+  // Three statements and the curve's one: a worker's commit is a few round
+  // trips to a PostgreSQL server (bench/bench_store.cpp measures them).
+  const std::string now = utc_now();
+  // A retried commit after the trial was promoted keeps the higher rung's values.
+  Stmt s(db_, "UPDATE trials SET status = 'done', reason = NULL, lease_expires = NULL, params = ?3,"
+              " loss = CASE WHEN COALESCE(rung, -1) <= 0 THEN ?1 ELSE loss END,"
+              " bpb = CASE WHEN COALESCE(rung, -1) <= 0 THEN ?2 ELSE bpb END,"
+              " finished_at = CASE WHEN COALESCE(rung, -1) <= 0 THEN ?4 ELSE finished_at END,"
+              " train_s = CASE WHEN COALESCE(rung, -1) <= 0 THEN ?5 ELSE train_s END,"
+              " rung = CASE WHEN COALESCE(rung, -1) <= 0 THEN 0 ELSE rung END"
+              " WHERE id = ?6 AND lease_token = ?7 AND status IN ('running', 'done') RETURNING worker");
+  bind_real(s, 1, r.val_loss);
+  bind_real(s, 2, r.val_bpb);
+  s.bind(3, r.params).bind(4, now).bind(5, r.wall_s).bind(6, l.trial_id).bind(7, l.token);
   if (!s.step()) lost(l, "the result");
   const std::string worker = s.is_null(0) ? "" : s.text(0);
   s.reset();
-  start_rung(Lease{l.trial_id, 0, l.token}, r.tokens, worker);
-  finish_rung(Lease{l.trial_id, 0, l.token}, r);
+  Stmt g(db_, "INSERT INTO trial_rungs(trial_id, rung, tokens, status, worker, loss, bpb, train_s, started_at, finished_at,"
+              " lease_token) VALUES(?, 0, ?, 'done', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(trial_id, rung) DO UPDATE SET"
+              " tokens = excluded.tokens, status = 'done', worker = excluded.worker, loss = excluded.loss, bpb = excluded.bpb,"
+              " train_s = excluded.train_s, finished_at = excluded.finished_at, lease_token = excluded.lease_token,"
+              " lease_expires = NULL, reason = NULL");
+  g.bind(1, l.trial_id).bind(2, r.tokens);
+  if (worker.empty()) g.bind_null(3);
+  else g.bind(3, worker);
+  bind_real(g, 4, r.val_loss);
+  bind_real(g, 5, r.val_bpb);
+  g.bind(6, r.wall_s).bind(7, now).bind(8, now).bind(9, l.token).run();
+  write_curve(l.trial_id, 0, r.curve);
 }
 
 void StudyStore::fail(const Lease& l, const std::string& reason, double train_s) {
@@ -406,15 +428,48 @@ void StudyStore::finish_rung(const Lease& l, const TrainResult& r) {
   bind_real(s, 1, r.val_loss);
   bind_real(s, 2, r.val_bpb);
   s.bind(3, r.params).bind(4, rung).bind(5, now).bind(6, trial_id).bind(7, trial_id).bind(8, rung).run();
-  Stmt c(db_, "INSERT INTO trial_curves(trial_id, rung, step, tokens, train_loss, val_loss, lr) VALUES(?,?,?,?,?,?,?)"
-              " ON CONFLICT(trial_id, rung, step) DO UPDATE SET tokens = excluded.tokens, train_loss = excluded.train_loss,"
-              " val_loss = excluded.val_loss, lr = excluded.lr");
-  for (const auto& p : r.curve) {
-    c.reset();
-    c.bind(1, trial_id).bind(2, rung).bind(3, p.step).bind(4, p.tokens);
-    bind_real(c, 5, p.train_loss);
-    bind_real(c, 6, p.val_loss);
-    c.bind(7, p.lr);
+  write_curve(trial_id, rung, r.curve);
+}
+
+std::optional<TrialRow> StudyStore::claim_waiting(int64_t study, const std::string& worker, const std::string& token) {
+  const std::string now = db_.epoch_sql();
+  // PostgreSQL: a row another worker is claiming right now is skipped, not
+  // waited for. SQLite: the transaction (BEGIN IMMEDIATE) is the only writer.
+  const std::string lock = db_.dialect() == Dialect::postgresql ? " FOR UPDATE SKIP LOCKED" : "";
+  Stmt s(db_, "UPDATE trials SET status = 'running', worker = ?, lease_token = ?, lease_expires = " + now +
+                  " + ?, started_at = ? WHERE id = (SELECT id FROM trials WHERE study_id = ? AND (status = 'pending' OR"
+                  " (status = 'running' AND (lease_expires IS NULL OR lease_expires < " + now + ")))"
+                  " ORDER BY slot LIMIT 1" + lock + ") RETURNING " + kTrialCols);
+  s.bind(1, worker).bind(2, token).bind(3, lease_s_).bind(4, utc_now()).bind(5, study);
+  if (!s.step()) return std::nullopt;
+  TrialRow t = read_trial(s);
+  s.reset();
+  // A trial that is redone starts with an empty curve and no rungs (one round trip).
+  const std::string id = std::to_string(t.id);
+  db_.exec("DELETE FROM trial_curves WHERE trial_id = " + id + "; DELETE FROM trial_task WHERE trial_id = " + id +
+           "; DELETE FROM trial_rungs WHERE trial_id = " + id);
+  t.rung = -1;
+  t.loss = t.bpb = NAN;
+  return t;
+}
+
+void StudyStore::write_curve(int64_t trial_id, int64_t rung, const std::vector<CurvePoint>& curve) {
+  // Up to 64 points per statement (one round trip each).
+  for (size_t start = 0; start < curve.size(); start += 64) {
+    const size_t n = std::min<size_t>(64, curve.size() - start);
+    std::string sql = "INSERT INTO trial_curves(trial_id, rung, step, tokens, train_loss, val_loss, lr) VALUES";
+    for (size_t i = 0; i < n; ++i) sql += i ? ", (?,?,?,?,?,?,?)" : " (?,?,?,?,?,?,?)";
+    sql += " ON CONFLICT(trial_id, rung, step) DO UPDATE SET tokens = excluded.tokens, train_loss = excluded.train_loss,"
+           " val_loss = excluded.val_loss, lr = excluded.lr";
+    Stmt c(db_, sql);
+    for (size_t i = 0; i < n; ++i) {
+      const CurvePoint& p = curve[start + i];
+      const int b = int(7 * i);
+      c.bind(b + 1, trial_id).bind(b + 2, rung).bind(b + 3, p.step).bind(b + 4, p.tokens);
+      bind_real(c, b + 5, p.train_loss);
+      bind_real(c, b + 6, p.val_loss);
+      c.bind(b + 7, p.lr);
+    }
     c.run();
   }
 }

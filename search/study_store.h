@@ -181,6 +181,7 @@ class StudyStore {
 
  private:
   std::vector<TrialRow> load_trials(int64_t study, int64_t number) const;
+  void write_curve(int64_t trial_id, int64_t rung, const std::vector<CurvePoint>& curve);
   mutable Db db_;
   double lease_s_ = 60;
 };
