@@ -55,4 +55,14 @@ std::string format_rate(double r) {
   return b;
 }
 
+std::string format_ms_list(const std::vector<double>& ms) {
+  std::string s;
+  char buf[32];
+  for (size_t i = 0; i < ms.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%s%.1f", i ? "/" : "", ms[i]);
+    s += buf;
+  }
+  return s + " ms";
+}
+
 }  // namespace flashnas

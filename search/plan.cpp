@@ -5,25 +5,12 @@
 #include <map>
 
 #include "common/error.h"
+#include "common/format.h"
 #include "search/evolution.h"
 #include "search/rng.h"
 #include "supernet/accounting.h"
 
 namespace flashnas {
-namespace {
-
-std::string fmt_ms(const std::vector<double>& ms) {
-  std::string s;
-  char buf[32];
-  for (size_t i = 0; i < ms.size(); ++i) {
-    std::snprintf(buf, sizeof buf, "%s%.1f", i ? "/" : "", ms[i]);
-    s += buf;
-  }
-  return s + " ms";
-}
-
-}  // namespace
-
 std::string study_digest(const std::vector<TrialRow>& trials, const std::string& rng_state) {
   std::string d = rng_state + "\n";
   char buf[160];
@@ -166,7 +153,7 @@ Plan plan_next(const SearchConfig& cfg, const Rungs& rungs, Pricer& pricer, cons
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.4f", t.loss);
     plan.log.push_back("slot " + std::to_string(slots) + ": " + t.genome + " is trial " + std::to_string(*t.reused_from) +
-                       " again (" + fmt_ms(p.ms) + ", loss " + buf + "), result reused");
+                       " again (" + format_ms_list(p.ms) + ", loss " + buf + "), result reused");
     return plan;
   }
   if (slots == 0) {

@@ -143,16 +143,6 @@ json lut_verdict(const SearchConfig& cfg, const LutTable& table, const LutStore&
   return info;
 }
 
-std::string fmt_ms(const std::vector<double>& ms) {
-  std::string s;
-  char buf[32];
-  for (size_t i = 0; i < ms.size(); ++i) {
-    std::snprintf(buf, sizeof buf, "%s%.1f", i ? "/" : "", ms[i]);
-    s += buf;
-  }
-  return s + " ms";
-}
-
 }  // namespace
 
 std::string worker_identity() {
@@ -281,7 +271,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
   auto predicted_ms = [&](const TrialRow& t) {
     std::vector<double> v;
     for (const auto& b : cfg.budgets) v.push_back(t.predicted.at(b.name).get<double>());
-    return fmt_ms(v);
+    return format_ms_list(v);
   };
   // "trial N [...] genome | ms | params | loss (at rung r) | best at that rung".
   const int64_t planned = tokens_planned(cfg, rungs);

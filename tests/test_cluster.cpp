@@ -66,6 +66,14 @@ json status_of(const std::string& db, const std::string& study) {
   return parse_json(r.out, "study status");
 }
 
+// `flashnas study create` with the study's search arguments: the study, nothing trained.
+test::CliResult create_study(const test::Study& st) {
+  auto a = st.search_args();
+  a[0] = "create";
+  a.insert(a.begin(), "study");
+  return run_cli(a);
+}
+
 // What no crash may break: complete, nothing in flight, no architecture
 // trained twice, every trained rung with its curve, nothing failed.
 void expect_sound(const std::string& db, const std::string& study, const std::string& log = "") {
@@ -96,10 +104,7 @@ TEST(Cluster, ResultsDoNotDependOnTheNumberOfWorkers) {
 TEST(Cluster, StatelessWorkersFinishAStudyMadeByStudyCreate) {
   FLASHNAS_REQUIRE_PG(pg);
   test::Study st("", "max_ms = 1000", false, "reliable", pg->new_database());
-  auto create = st.search_args();
-  create[0] = "create";
-  create.insert(create.begin(), "study");
-  const auto c = run_cli(create);
+  const auto c = create_study(st);
   ASSERT_EQ(c.exit_code, 0) << c.err;
   EXPECT_NE(c.out.find("flashnas worker --db " + st.db), std::string::npos) << c.out;
   EXPECT_EQ(status_of(st.db, "s")["trials"].size(), 0u);  // made, nothing trained
@@ -180,10 +185,7 @@ TEST(Cluster, AStudyCopiedFromSqliteToPostgresResumesThere) {
 TEST(Cluster, LaunchWritesASlurmArrayAndAnIndexedJobAndRefusesWhatAClusterCannotUse) {
   FLASHNAS_REQUIRE_PG(pg);
   test::Study st("", "max_ms = 1000", false, "reliable", pg->new_database());
-  auto create = st.search_args();
-  create[0] = "create";
-  create.insert(create.begin(), "study");
-  ASSERT_EQ(run_cli(create).exit_code, 0);
+  ASSERT_EQ(create_study(st).exit_code, 0);
   const std::string sb = (st.dir / "w.sbatch").string(), yaml = (st.dir / "w.yaml").string();
   auto s = run_cli({"launch", "slurm", "--db", st.db, "--study", "s", "--workers", "4", "--artifacts", st.artifacts, "--out", sb,
                     "--sbatch-arg=--partition=cpu", "--threads", "2"});
@@ -242,10 +244,7 @@ TEST(Cluster, WrongCredentialsAndAnUnreachableServerAreClearErrors) {
   EXPECT_NE(u.err.find("cannot connect to the PostgreSQL database"), std::string::npos) << u.err;
   // A database of another study schema version: refused by name, left as it was.
   test::Study st("", "max_ms = 1000", false, "reliable", pg->new_database());
-  auto create = st.search_args();
-  create[0] = "create";
-  create.insert(create.begin(), "study");
-  ASSERT_EQ(run_cli(create).exit_code, 0);
+  ASSERT_EQ(create_study(st).exit_code, 0);
   {
     Db db(st.db, Access::read_write);
     db.exec("UPDATE meta SET value = '99' WHERE key = 'study_schema_version'");
@@ -280,10 +279,7 @@ TEST(Cluster, KilledWorkersAndAServerRestartLoseNothing) {
     test::replace_once(cfg, "tokens = 1024", "tokens = " + std::to_string(tokens));
     std::ofstream(st.config) << cfg;
   }
-  auto create = st.search_args();
-  create[0] = "create";
-  create.insert(create.begin(), "study");
-  ASSERT_EQ(run_cli(create).exit_code, 0);
+  ASSERT_EQ(create_study(st).exit_code, 0);
   const std::string artifacts = st.artifacts.empty() ? st.db + ".runs" : st.artifacts;
   const std::string log = (st.dir / "workers.log").string();
   const std::vector<std::string> args = {"worker", "--db", st.db, "--study", "s", "--artifacts", artifacts, "--threads", "1",
@@ -356,10 +352,7 @@ TEST(ClusterSlurm, ASubmittedJobArrayFinishesTheStudy) {
   }
   FLASHNAS_REQUIRE_PG(pg);
   test::Study st("", "max_ms = 1000", false, "reliable", pg->new_database());
-  auto create = st.search_args();
-  create[0] = "create";
-  create.insert(create.begin(), "study");
-  ASSERT_EQ(run_cli(create).exit_code, 0);
+  ASSERT_EQ(create_study(st).exit_code, 0);
   const std::string sb = (st.dir / "w.sbatch").string();
   const auto s = run_cli({"launch", "slurm", "--db", st.db, "--study", "s", "--workers", "2", "--artifacts", st.artifacts,
                           "--out", sb, "--submit"});
