@@ -42,7 +42,7 @@ void add_launch_command(CLI::App& app) {
       sub->add_option("--pgpass-secret", o->spec.pgpass_secret, "Secret whose key \"pgpass\" is the workers' .pgpass file");
       sub->add_option("--workdir", o->spec.workdir, "Working folder in the container (relative training data is read from it)");
     } else {
-      sub->add_option("--sbatch-arg", o->spec.sbatch_args, "An extra sbatch option, e.g. --sbatch-arg=--partition=cpu (repeatable)");
+      sub->add_option("--sbatch-arg,--sbatch-args", o->spec.sbatch_args, "An extra sbatch option, e.g. --sbatch-arg=--partition=cpu (repeatable)");
       sub->add_option("--flashnas-bin", o->spec.flashnas, "flashnas as the nodes run it (default: this binary)");
     }
     sub->callback([o, k8s] {
