@@ -3,8 +3,8 @@
 // side by side for SQLite and PostgreSQL at 1, 4 and 16 workers.
 //   claim:  a Transaction::Lock::rows transaction taking the next pending
 //           trial under a lease (PostgreSQL: FOR UPDATE SKIP LOCKED);
-//   finish: the writer transaction recording its result with the token
-//           (the trial, its rung-0 row, a one-point curve).
+//   finish: the transaction recording its result with the token (the
+//           trial, its rung-0 row, a one-point curve: StudyStore::commit_result).
 // Each row: trials per second over the whole run (wall clock from the
 // workers' start to the last finish), and per trial the claim and finish
 // times (median, p90) with the raw finish samples. --json FILE writes every
@@ -63,11 +63,7 @@ void work(const std::string& db, int64_t study, const std::string& out, int inde
     if (!t) return;
     const double claim = ms_since(t0);
     const auto t1 = clock_type::now();
-    with_db_retry(store.db(), [&] {
-      Transaction tx(store.db());
-      store.finish(Lease{t->id, 0, token}, r);
-      tx.commit();
-    }, 60, nullptr);
+    with_db_retry(store.db(), [&] { store.commit_result(Lease{t->id, 0, token}, r, nullptr); }, 60, nullptr);
     f << claim << " " << ms_since(t1) << "\n";
   }
 }

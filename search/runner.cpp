@@ -424,12 +424,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
                        "; it goes back to pending: rerun the same command to continue");
       fs::remove_all(dir / "checkpoint");
       const json task = task_metrics(dir);
-      with_db([&] {
-        Transaction tx(store.db());
-        store.finish(lease, r);
-        if (!task.is_null()) store.set_task_metrics(t.id, 0, task);
-        tx.commit();
-      });
+      with_db([&] { store.commit_result(lease, r, task); });
       heartbeat.drop();
       fault.hit("result");
       ++sum.trained;

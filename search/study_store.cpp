@@ -426,6 +426,14 @@ void StudyStore::finish(const Lease& l, const TrainResult& r) {
   write_curve(l.trial_id, 0, r.curve);
 }
 
+void StudyStore::commit_result(const Lease& l, const TrainResult& r, const json& task) {
+  if (db_.dialect() == Dialect::postgresql && task.is_null()) return finish(l, r);  // one statement commits alone
+  Transaction tx(db_, Transaction::Lock::rows);
+  finish(l, r);
+  if (!task.is_null()) set_task_metrics(l.trial_id, 0, task);
+  tx.commit();
+}
+
 void StudyStore::fail(const Lease& l, const std::string& reason, double train_s) {
   Stmt s(db_, "UPDATE trials SET status = 'failed', reason = ?, train_s = ?, finished_at = ?, lease_expires = NULL"
               " WHERE id = ? AND lease_token = ? AND status IN ('running', 'failed') RETURNING id");

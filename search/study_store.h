@@ -136,6 +136,11 @@ class StudyStore {
   // the lease's token (LeaseLost when it no longer holds the trial; writing
   // the same result again with it is harmless).
   void finish(const Lease& l, const TrainResult& r);
+  // finish and, when `task` is not null, the task metrics, as one
+  // transaction of its own (the caller holds none). On PostgreSQL, without
+  // task metrics, that is one statement in one round trip: a result needs no
+  // writer lock (a plan that did not see it is one made just before it).
+  void commit_result(const Lease& l, const TrainResult& r, const json& task);
   void fail(const Lease& l, const std::string& reason, double train_s);
   // Promotions: a trial continued to rung r >= 1 (trial_rungs rows), under the lease.
   void start_rung(const Lease& l, int64_t tokens, const std::string& worker);

@@ -175,7 +175,9 @@ TEST(Cluster, AStudyCopiedFromSqliteToPostgresResumesThere) {
   const auto after = decisions(url, "s");
   ASSERT_GT(after.size(), before.size());
   for (size_t i = 0; i < before.size(); ++i) {
-    if (before[i].find(" done ") != std::string::npos) EXPECT_EQ(after[i], before[i]) << "a finished trial changed";
+    if (before[i].find(" done ") != std::string::npos) {
+      EXPECT_EQ(after[i], before[i]) << "a finished trial changed";
+    }
   }
   // Exported from the copy: the weights came along.
   const auto e = run_cli({"export", "--db", url, "--study", "s", "--artifacts", runs, "--out", (st.dir / "m").string(), "--no-measure"});
