@@ -1,7 +1,8 @@
 // Test-only fault injection, so tests kill a process at an exact point
 // without timing anything: FLASHNAS_FAULT=kill-<at>:N raises SIGKILL in this
 // process at the N-th event of kind <at> (term-<at>:N raises SIGTERM, once,
-// to check a safe stop). The events:
+// to check a safe stop; stop-<at>:N raises SIGSTOP, a worker paused until
+// SIGCONT, as a machine that froze or lost its network). The events:
 //   claim          search: a trial claimed (its transaction committed, nothing trained)
 //   train-step     search: a training step of a first (rung-0) run; train: a step
 //   result         search: a rung-0 result committed (before anything after it)
@@ -35,6 +36,9 @@ struct Fault {
     } else if (s.rfind("term-", 0) == 0) {
       f.at = s.substr(5, colon - 5);
       f.signal = SIGTERM;
+    } else if (s.rfind("stop-", 0) == 0) {
+      f.at = s.substr(5, colon - 5);
+      f.signal = SIGSTOP;
     } else {
       return f;
     }

@@ -151,6 +151,38 @@ TEST(Cluster, ARemoteWorkersExpiredLeaseIsTakenOverAndSigtermGivesTheTrialBack) 
   EXPECT_NE(t->worker, "elsewhere:123:456:789");
 }
 
+// A worker paused mid-training (SIGSTOP, as a frozen machine) while its
+// lease expires: another worker takes the trial over and finishes the study;
+// woken up, the paused worker's result is refused by the token check (or its
+// heartbeat finds the lease gone first) and discarded, and it exits cleanly.
+TEST(Cluster, APausedWorkersResultIsDiscardedAfterItsLeaseWasTakenOver) {
+  test::Study st;
+  ASSERT_EQ(create_study(st).exit_code, 0);
+  const std::string log = (st.dir / "paused.log").string();
+  setenv("FLASHNAS_FAULT", "stop-train-step:2", 1);
+  const pid_t paused = spawn({"worker", "--db", st.db, "--study", "s", "--threads", "1", "--lease-s", "1"}, log);
+  unsetenv("FLASHNAS_FAULT");
+  int status = 0;
+  ASSERT_EQ(waitpid(paused, &status, WUNTRACED), paused);
+  ASSERT_TRUE(WIFSTOPPED(status)) << test::slurp(log);
+  std::string held_by;
+  {
+    Db db(st.db, Access::read_write);
+    Stmt w(db, "SELECT worker FROM trials WHERE status = 'running'");
+    ASSERT_TRUE(w.step());
+    held_by = w.text(0);
+    db.exec("UPDATE trials SET lease_expires = 0 WHERE status = 'running'");  // its lease ran out meanwhile
+  }
+  const auto other = run_cli({"worker", "--db", st.db, "--study", "s", "--threads", "1"});
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  kill(paused, SIGCONT);
+  EXPECT_EQ(wait_exit(paused), 0) << test::slurp(log);
+  EXPECT_NE(test::slurp(log).find("this result is discarded"), std::string::npos) << test::slurp(log);
+  expect_sound(st.db, "s", test::slurp(log));
+  StudyStore store(st.db, Access::read_only);
+  for (const auto& t : store.trials(store.get_study("s").id)) EXPECT_NE(t.worker, held_by) << "trial " << t.number;
+}
+
 TEST(Cluster, AStudyCopiedFromSqliteToPostgresResumesThere) {
   FLASHNAS_REQUIRE_PG(pg);
   test::Study st;
