@@ -1,7 +1,7 @@
-// The study store's leases (search/study_store.h): claiming waiting trials,
-// ending the leases of workers known to be gone, dropping expired
-// promotions, heartbeats and giving work back.
-#include <fstream>
+// The study store's leases (search/study_store.h): ending the leases of
+// workers known to be gone, dropping expired promotions, heartbeats, giving
+// work back, and the study's status (claims are in study_store.cpp, beside
+// the trial rows they read).
 #include <random>
 
 #include "common/error.h"
