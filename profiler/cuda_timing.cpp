@@ -50,42 +50,39 @@ TimingStats measure_cuda_graph(const std::function<void()>& fn, const TimingOpti
   return sample_events([&] { graph.replay(); }, opts);
 }
 
-struct DecodeGraphs::Impl {
-  std::vector<std::unique_ptr<at::cuda::CUDAGraph>> graphs;
+struct CapturedCall::Impl {
+  at::cuda::CUDAGraph graph;
 };
 
-DecodeGraphs::DecodeGraphs(int64_t n, const std::function<void(int64_t, bool)>& step) : impl_(std::make_unique<Impl>()) {
-  // Work queued on the caller's stream (e.g. the prefill that filled the
-  // state) must be done before the side stream reads it.
+CapturedCall::CapturedCall(const std::function<void()>& fn, const std::function<void()>& warm)
+    : impl_(std::make_unique<Impl>()) {
+  // Work queued on the caller's stream (e.g. what filled a state) must be
+  // done before the side stream reads it.
   c10::cuda::getCurrentCUDAStream().synchronize();
   c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool();
-  c10::cuda::CUDAStreamGuard guard(side);
-  for (int64_t g = 0; g < n; ++g) {
-    step(g, false);
+  {
+    c10::cuda::CUDAStreamGuard guard(side);
+    warm();
     side.synchronize();
-    auto graph = std::make_unique<at::cuda::CUDAGraph>();
-    graph->capture_begin();
+    impl_->graph.capture_begin();
     try {
-      step(g, true);
+      fn();
     } catch (...) {
       // Leave capture mode before the error travels on, or the stream stays
       // unusable for whoever catches it.
       try {
-        graph->capture_end();
+        impl_->graph.capture_end();
       } catch (...) {
       }
       throw;
     }
-    graph->capture_end();
-    impl_->graphs.push_back(std::move(graph));
+    impl_->graph.capture_end();
   }
   side.synchronize();
 }
 
-DecodeGraphs::~DecodeGraphs() = default;
+CapturedCall::~CapturedCall() = default;
 
-void DecodeGraphs::replay() const {
-  for (const auto& g : impl_->graphs) g->replay();
-}
+void CapturedCall::replay() const { impl_->graph.replay(); }
 
 }  // namespace flashnas

@@ -19,20 +19,18 @@ TimingStats measure_cuda_events(const std::function<void()>& fn, const TimingOpt
 // the graph, so each replay repeats the captured call exactly.
 TimingStats measure_cuda_graph(const std::function<void()>& fn, const TimingOptions& opts);
 
-// A decode as CUDA graphs, one per step. For g = 0..n-1, step(g, false) is
-// run once eagerly (allocations, library handles, lazy initialisation) and
-// step(g, true) is captured into graph g, both on a side stream; the caller
-// makes the capture of g see the state of position g (host-side values such
-// as positions are baked into the graph) and must not synchronise with the
-// host inside step. Each graph has its own memory pool, so a state buffer
-// one graph writes stays valid for the next. replay() launches graphs
-// 0..n-1 in order on the current stream and returns without waiting.
-class DecodeGraphs {
+// One call captured as a CUDA graph. `warm` runs once eagerly on a side
+// stream (allocations, library handles, lazy initialisation; it may be `fn`
+// itself), then `fn` is captured on that stream. `fn` must not synchronise
+// with the host; host-side values it reads are baked into the graph, so
+// anything that changes between replays must live in device tensors.
+// replay() launches the graph on the current stream and returns at once.
+class CapturedCall {
  public:
-  DecodeGraphs(int64_t n, const std::function<void(int64_t g, bool capture)>& step);
-  ~DecodeGraphs();
-  DecodeGraphs(const DecodeGraphs&) = delete;
-  DecodeGraphs& operator=(const DecodeGraphs&) = delete;
+  CapturedCall(const std::function<void()>& fn, const std::function<void()>& warm);
+  ~CapturedCall();
+  CapturedCall(const CapturedCall&) = delete;
+  CapturedCall& operator=(const CapturedCall&) = delete;
   void replay() const;
 
  private:

@@ -4,7 +4,9 @@
 // add), or the model's ends (embedding + final norm + LM head, op "embed_head"),
 // in the phase it is used in:
 //   prefill: one forward over a sequence of `length` tokens from an empty state
-//   decode:  one step at context `length` (tokens already in the state)
+//   decode:  eager: one step at context `length` (tokens already in the
+//            state); cudagraph: one graph-replayed step of a cache of capacity
+//            `length`, which it reads whole whatever the position
 // Keys: device fingerprint, operator, canonical hyperparameters, d_model,
 // phase, batch, length, dtype, runtime ("eager" | "cudagraph"); the LibTorch
 // version and thread count are part of the fingerprint. Values in

@@ -10,6 +10,7 @@
 
 #include "common/device.h"
 #include "common/error.h"
+#include "profiler/graph_decode.h"
 #include "profiler/predict.h"
 #include "supernet/hybrid_lm.h"
 #ifdef FLASHNAS_WITH_CUDA
@@ -37,22 +38,26 @@ void check_runtime(const std::string& runtime, const torch::Device& device) {
   }
 }
 
-// One timing run in the entry's runtime: host clock on CPU; CUDA events on a
-// GPU, replaying a CUDA graph of the call for runtime "cudagraph".
-TimingStats time_once(const std::function<void()>& fn, const MeasureOptions& opts, const std::string& runtime) {
+// One timing run of an entry: host clock on CPU; CUDA events on a GPU. In
+// the cudagraph runtime a decode entry replays a CUDA graph of the call; its
+// prefill runs eagerly, as bench_workload's does.
+TimingStats time_once(const std::function<void()>& fn, const MeasureOptions& opts, const std::string& runtime,
+                      Phase phase) {
   check_runtime(runtime, opts.device);
   if (opts.device.is_cpu()) return measure(fn, opts.timing);
 #ifdef FLASHNAS_WITH_CUDA
-  return runtime == "cudagraph" ? measure_cuda_graph(fn, opts.timing) : measure_cuda_events(fn, opts.timing);
+  const bool graph = runtime == "cudagraph" && phase == Phase::Decode;
+  return graph ? measure_cuda_graph(fn, opts.timing) : measure_cuda_events(fn, opts.timing);
 #else
+  (void)phase;
   throw InputError("device " + opts.device.str() + ": this flashnas was built without CUDA (-DFLASHNAS_CUDA=ON)");
 #endif
 }
 
-TimingStats calmest(const std::function<void()>& fn, const MeasureOptions& opts, const std::string& runtime) {
+TimingStats calmest(const std::function<void()>& fn, const MeasureOptions& opts, const LutKey& key) {
   TimingStats best;
   for (int a = 0; a < std::max(1, opts.attempts); ++a) {
-    TimingStats s = time_once(fn, opts, runtime);
+    TimingStats s = time_once(fn, opts, key.runtime, key.phase);
     if (a == 0 || s.cv < best.cv) best = std::move(s);
     if (best.cv <= opts.max_cv) break;
   }
@@ -97,10 +102,10 @@ TimingStats measure_entry(const LutKey& key, const MeasureOptions& opts) {
     model->to(opts.device, opts.dtype);
     if (key.phase == Phase::Prefill) {
       auto tokens = torch::randint(0, model->spec().vocab_size, {B, L}, act.dtype(torch::kLong));
-      return calmest([&] { model->head(model->embed(tokens, false)); }, opts, key.runtime);
+      return calmest([&] { model->head(model->embed(tokens, false)); }, opts, key);
     }
     auto token = torch::randint(0, model->spec().vocab_size, {B, 1}, act.dtype(torch::kLong));
-    return calmest([&] { model->head(model->embed(token, false).squeeze(1)).argmax(-1); }, opts, key.runtime);
+    return calmest([&] { model->head(model->embed(token, false).squeeze(1)).argmax(-1); }, opts, key);
   }
   // Rotating copies: K independent sublayers stepped in turn, the time
   // divided by K. Their weights together exceed the CPU's private caches, as
@@ -133,18 +138,27 @@ TimingStats measure_entry(const LutKey& key, const MeasureOptions& opts) {
             copies[i]->forward(x, &states[i]);
           }
         },
-        opts, key.runtime));
+        opts, key));
   }
   auto x = torch::randn({B, d}, act);
-  for (auto& c : copies) states.push_back(c->op->init_state(B, L + 1, opts.dtype));
+  // Eager: a state holding L tokens, decoding at position L (L + 1 keys).
+  // cudagraph: a cache of capacity L with its position on the device (see
+  // graph_decode.h); a step reads the whole capacity, so its position does
+  // not change the cost; the last one is used.
+  const bool graph = key.runtime == "cudagraph";
+  const int64_t at = graph ? L - 1 : L;
+  for (auto& c : copies) {
+    states.push_back(c->op->init_state(B, graph ? L : L + 1, opts.dtype));
+    if (graph) states.back().pos_dev = torch::full({1}, at, act.dtype(torch::kLong));
+  }
   return per_layer(calmest(
       [&] {
         for (size_t i = 0; i < copies.size(); ++i) {
-          states[i].pos = L;  // a state holding L tokens; the contents do not change the cost
+          states[i].pos = at;  // the contents do not change the cost
           copies[i]->step(x, states[i]);
         }
       },
-      opts, key.runtime));
+      opts, key));
 }
 
 std::vector<LutKey> plan_entries(const std::vector<ArchSpec>& archs, const std::vector<Workload>& workloads,
@@ -158,7 +172,9 @@ std::vector<LutKey> plan_entries(const std::vector<ArchSpec>& archs, const std::
     for (const auto& a : archs) {
       const int64_t lo = w.prompt + a.n_meta_tokens, hi = lo + w.generate - 1;
       std::vector<int64_t> contexts;
-      if (w.generate > 0) {
+      if (w.generate > 0 && runtime == "cudagraph") {
+        contexts.push_back(hi + 1);  // the capacity: every graphed step costs the same
+      } else if (w.generate > 0) {
         contexts.push_back(lo);
         for (int64_t p = 1; p < hi; p *= 2) {
           if (p > lo) contexts.push_back(p);
@@ -245,61 +261,38 @@ json BenchResult::to_json() const {
   return json{{"total", stats(total)}, {"prefill", stats(prefill)}, {"decode", stats(decode)}};
 }
 
-namespace {
-
-// The decode steps of `w` captured as CUDA graphs (see bench_workload).
-std::function<void()> graphed_decode(HybridLM& model, const torch::Tensor& prompt, const Workload& w,
-                                     const MeasureOptions& opts) {
-  check_runtime(opts.runtime, opts.device);
-  if (opts.runtime == "eager") return {};
-#ifdef FLASHNAS_WITH_CUDA
-  auto cache = std::make_shared<ModelCache>(model->init_cache(w.batch, w.prompt + w.generate, opts.dtype));
-  torch::Tensor token = w.prompt > 0 ? model->extend(prompt, *cache).select(1, w.prompt - 1).argmax(-1)
-                                     : prompt.select(1, 0).clone();
-  auto graphs = std::make_shared<DecodeGraphs>(w.generate, [&](int64_t, bool capture) {
-    if (capture) {
-      token.copy_(model->step(token, *cache).argmax(-1));
-      return;
-    }
-    // The eager warm-up must not advance the positions the capture bakes in.
-    std::vector<int64_t> pos;
-    for (const auto& l : cache->layers) pos.push_back(l.pos);
-    const int64_t model_pos = cache->pos;
-    model->step(token, *cache);
-    cache->pos = model_pos;
-    for (size_t i = 0; i < pos.size(); ++i) cache->layers[i].pos = pos[i];
-  });
-  return [graphs, cache, token] { graphs->replay(); };
-#else
-  (void)model, (void)prompt, (void)w;
-  throw InputError("device " + opts.device.str() + ": this flashnas was built without CUDA (-DFLASHNAS_CUDA=ON)");
-#endif
-}
-
-}  // namespace
-
 BenchResult bench_workload(const ArchSpec& spec, const Workload& w, const MeasureOptions& opts) {
   using clock = std::chrono::steady_clock;
+  check_runtime(opts.runtime, opts.device);
   c10::InferenceMode inference;
   HybridLM model(spec);
   model->to(opts.device, opts.dtype);
   auto prompt = torch::randint(0, spec.vocab_size, {w.batch, std::max<int64_t>(w.prompt, 1)},
                                torch::TensorOptions().dtype(torch::kLong).device(opts.device));
-  const std::function<void()> replay_decode = graphed_decode(model, prompt, w, opts);
+  // cudagraph: one cache and one captured step for the workload's batch size,
+  // positions on the device (see graph_decode.h); made before timing.
+  std::unique_ptr<DeviceDecoder> graphed;
+  if (opts.runtime == "cudagraph") {
+    graphed = std::make_unique<DeviceDecoder>(model, w.prompt + w.generate, opts.dtype, /*cuda_graphs=*/true);
+  }
   std::vector<double> pre, dec;
   auto sample = [&] {
     const auto t0 = clock::now();
-    ModelCache cache = model->init_cache(w.batch, w.prompt + w.generate, opts.dtype);
-    torch::Tensor last;
-    if (w.prompt > 0) last = model->extend(prompt, cache).select(1, w.prompt - 1);
+    ModelCache cache;
+    torch::Tensor token;
+    if (graphed) {
+      graphed->start(prompt.narrow(1, 0, w.prompt), prompt.select(1, 0));
+    } else {
+      cache = model->init_cache(w.batch, w.prompt + w.generate, opts.dtype);
+      token = w.prompt > 0 ? model->extend(prompt, cache).select(1, w.prompt - 1).argmax(-1) : prompt.select(1, 0);
+    }
     // On a GPU the prefill's kernels are still running here: wait for them, or
     // the split between prefill and decode would be wrong.
     if (opts.timing.sync) opts.timing.sync();
     const auto t1 = clock::now();
-    if (replay_decode) {
-      replay_decode();
+    if (graphed) {
+      graphed->decode(w.batch, w.generate);
     } else {
-      torch::Tensor token = w.prompt > 0 ? last.argmax(-1) : prompt.select(1, 0);
       for (int64_t g = 0; g < w.generate; ++g) token = model->step(token, cache).argmax(-1);
     }
     if (opts.timing.sync) opts.timing.sync();

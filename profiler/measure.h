@@ -43,7 +43,9 @@ int64_t rotation_bytes(const CpuCaches& caches, int threads);
 // The entries needed to predict `workloads` for `archs`: for every distinct
 // sublayer (and the model's ends) a prefill at each prompt length and decode
 // steps on a grid of contexts covering every generated position (the ends of
-// the range and the powers of two between). Deduplicated, in a stable order.
+// the range and the powers of two between); in the cudagraph runtime one
+// decode entry at the cache's capacity (prompt + meta + generate), since a
+// graphed step reads the whole cache. Deduplicated, in a stable order.
 std::vector<LutKey> plan_entries(const std::vector<ArchSpec>& archs, const std::vector<Workload>& workloads,
                                  const std::string& dtype, const std::string& runtime);
 
@@ -67,11 +69,11 @@ ProfileReport run_profile(const std::vector<LutKey>& plan, LutStore& store, int6
 
 // End to end: a fresh cache, a prefill of the prompt, then `generate` decode
 // steps feeding back the argmax token, all with the real model. With runtime
-// "cudagraph" the decode steps are CUDA graphs captured once before timing
-// (one per position, each with its own state buffers, as a graph-serving
-// runtime holds them); the timed prefill is eager and the graphs then replay
-// in order. The replays read the state captured with them rather than the
-// timed prefill's: the same kernels on the same shapes, so the same time.
+// "cudagraph" the decode runs as a graph-serving runtime runs it (see
+// graph_decode.h): one cache of capacity prompt + generate and one decode
+// step captured once as a CUDA graph before timing, its position on the
+// device; the timed prefill is eager and fills that cache, and the decode is
+// `generate` replays of the one graph.
 struct BenchResult {
   TimingStats total, prefill, decode;  // decode: all generate steps of a sample together
   json to_json() const;

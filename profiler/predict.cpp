@@ -94,7 +94,11 @@ Prediction predict(const ArchSpec& spec, const Workload& w, const LutTable& lut,
       LutKey k = base;
       k.phase = Phase::Decode;
       int64_t n = 0;
-      const double v = look.sum(k, prefill_len, prefill_len + G - 1, &n);
+      // cudagraph: every step reads the whole cache, whose capacity
+      // (prefill + G positions) is the entry's length; eager: step i sees
+      // prefill_len + i keys.
+      const double v = lut.runtime == "cudagraph" ? double(G) * look.sum(k, prefill_len + G, prefill_len + G, &n)
+                                                  : look.sum(k, prefill_len, prefill_len + G - 1, &n);
       if (n) {
         k.length = prefill_len;
         p.interpolated.push_back(k.describe() + ": " + std::to_string(n) + " of " + std::to_string(G) +

@@ -49,6 +49,7 @@ if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
     { tail -n 40 "$FLASHNAS_ROOT/build-cuda.log" >&2; die "the CUDA build failed (log: build-cuda.log)"; }
   grep -E "configured in|build done in" "$FLASHNAS_ROOT/build-cuda.log" >&2 || true
   "$FLASHNAS_ROOT/build-cuda/bin/test_cuda" --gtest_brief=1
+  "$FLASHNAS_ROOT/build-cuda/bin/test_device_decode" --gtest_brief=1
   "$FLASHNAS_ROOT/build-cuda/bin/flashnas" --version
   "$FLASHNAS_ROOT/build-cuda/bin/flashnas" --version | grep -q "CUDA paths: built" ||
     die "build-cuda/bin/flashnas does not report its CUDA paths as built (flashnas_cuda.h not included where FLASHNAS_WITH_CUDA is used?)"

@@ -72,6 +72,7 @@ torch::Tensor HybridLMImpl::extend(const torch::Tensor& tokens, ModelCache& cach
   }
   for (size_t i = 0; i < sublayers.size(); ++i) x = sublayers[i]->forward(x, &cache.layers[i]);
   cache.pos += n;
+  if (cache.pos_dev.defined()) cache.pos_dev.fill_(cache.pos);
   if (fresh && spec_.n_meta_tokens > 0) x = x.narrow(1, spec_.n_meta_tokens, tokens.size(1));
   return head(x);
 }
@@ -95,7 +96,28 @@ torch::Tensor HybridLMImpl::step(const torch::Tensor& token, ModelCache& cache) 
   auto x = embed_tokens->forward(token);
   for (size_t i = 0; i < sublayers.size(); ++i) x = sublayers[i]->step(x, cache.layers[i]);
   cache.pos += 1;
+  if (cache.pos_dev.defined()) cache.pos_dev.add_(1);
   return head(x);
+}
+
+void HybridLMImpl::use_device_positions(ModelCache& cache) const {
+  const auto opts = torch::TensorOptions().dtype(torch::kLong).device(embed_tokens->weight.device());
+  cache.pos_dev = torch::full({1}, cache.pos, opts);
+  for (auto& l : cache.layers) {
+    if (l.pos != cache.pos) {
+      throw Error("HybridLM: layer at position " + std::to_string(l.pos) + ", model at " + std::to_string(cache.pos));
+    }
+    l.pos_dev = cache.pos_dev;
+  }
+}
+
+void HybridLMImpl::reset_cache(ModelCache& cache) {
+  for (auto& l : cache.layers) {
+    for (auto& [name, t] : l.buffers) t.zero_();
+    l.pos = 0;
+  }
+  cache.pos = 0;
+  if (cache.pos_dev.defined()) cache.pos_dev.zero_();
 }
 
 }  // namespace flashnas

@@ -43,6 +43,9 @@ struct ModelCache {
   std::vector<OpState> layers;
   int64_t pos = 0;          // positions consumed, meta tokens included
   int64_t max_context = 0;  // capacity in positions, meta tokens included
+  // Graph-safe decoding (see OpState::pos_dev): int64 [1] on the model's
+  // device, shared by every layer's state; undefined for host positions.
+  torch::Tensor pos_dev;
 };
 
 class HybridLMImpl : public torch::nn::Module {
@@ -64,8 +67,21 @@ class HybridLMImpl : public torch::nn::Module {
   // logits [B, T, V]. Meta tokens are prepended when the cache is empty.
   torch::Tensor extend(const torch::Tensor& tokens, ModelCache& cache);
 
-  // One decode step: token [B] -> logits [B, V].
+  // One decode step: token [B] -> logits [B, V]. With device positions
+  // (cache.pos_dev defined) the step is graph-safe: no host value decides a
+  // kernel or a shape, and the step advances pos_dev on the device as well as
+  // cache.pos on the host. A CUDA graph of it replays only the device part;
+  // the replayer keeps the host count (see profiler/graph_decode.h).
   torch::Tensor step(const torch::Tensor& token, ModelCache& cache);
+
+  // Switches `cache` to device positions: one int64 [1] tensor holding
+  // cache.pos, shared by all layers. Cheap; call before the first step.
+  void use_device_positions(ModelCache& cache) const;
+
+  // Empties `cache` in place for a new sequence: buffers zeroed (recurrent
+  // states start from zero), positions 0 on the host and the device. The
+  // tensors stay the same objects, so graphs captured on them stay valid.
+  static void reset_cache(ModelCache& cache);
 
   const ArchSpec& spec() const { return spec_; }
 

@@ -73,4 +73,15 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
   return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, std::nullopt, gqa);
 }
 
+torch::Tensor attention_visible(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                const torch::Tensor& visible) {
+  TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "attention: q, k, v must be [B, H, T, dh]");
+  TORCH_CHECK(k.sizes() == v.sizes(), "attention: k and v shapes differ");
+  TORCH_CHECK(q.size(1) % k.size(1) == 0, "attention: query heads must be a multiple of kv heads");
+  TORCH_CHECK(visible.dim() == 1 && visible.size(0) == k.size(2) && visible.scalar_type() == torch::kBool,
+              "attention_visible: visible must be bool [Tk]");
+  const bool gqa = q.size(1) != k.size(1);
+  return at::scaled_dot_product_attention(q, k, v, visible.view({1, -1}), 0.0, false, std::nullopt, gqa);
+}
+
 }  // namespace flashnas

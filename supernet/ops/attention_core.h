@@ -25,4 +25,12 @@ torch::Tensor attention_reference(const torch::Tensor& q, const torch::Tensor& k
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, int64_t q_pos0,
                         int64_t k_pos0, int64_t window);
 
+// Attention over a preallocated cache whose visible keys are given by a mask
+// computed on the device: `visible` bool [Tk], true where key j takes part
+// (the same for every query and head). Shape-static whatever the position,
+// so a CUDA graph captured once serves every decode step; at least one key
+// must be visible. Same grouped-query semantics and scale as above.
+torch::Tensor attention_visible(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                const torch::Tensor& visible);
+
 }  // namespace flashnas

@@ -53,7 +53,21 @@ torch::Tensor AttnOp::forward(const torch::Tensor& x, OpState* state) {
 }
 
 torch::Tensor AttnOp::step(const torch::Tensor& x, OpState& state) {
-  return forward(x.unsqueeze(1), &state).squeeze(1);
+  if (!state.pos_dev.defined()) return forward(x.unsqueeze(1), &state).squeeze(1);
+  // Graph-safe: write slot pos_dev and attend over the whole cache, keys past
+  // pos_dev masked out (they are zeros or stale).
+  const int64_t B = x.size(0), H = cfg_.n_heads, Hkv = cfg_.n_kv_heads, dh = cfg_.head_dim;
+  auto q = apply_rope(q_proj->forward(x).view({B, 1, H, dh}).transpose(1, 2), state.pos_dev, cfg_.rope_theta);
+  auto k = apply_rope(k_proj->forward(x).view({B, 1, Hkv, dh}).transpose(1, 2), state.pos_dev, cfg_.rope_theta);
+  auto v = v_proj->forward(x).view({B, 1, Hkv, dh}).transpose(1, 2);
+  auto& kc = state.buffers.at("k");
+  auto& vc = state.buffers.at("v");
+  kc.index_copy_(2, state.pos_dev, k);
+  vc.index_copy_(2, state.pos_dev, v);
+  const auto slots = torch::arange(kc.size(2), state.pos_dev.options());
+  auto o = attention_visible(q, kc, vc, slots <= state.pos_dev);
+  state.pos += 1;
+  return o_proj->forward(o.transpose(1, 2).reshape({B, H * dh}));
 }
 
 OpState AttnOp::init_state(int64_t batch, int64_t max_context, torch::ScalarType dtype) const {

@@ -23,6 +23,13 @@ struct OpState {
   std::map<std::string, torch::Tensor> buffers;
   int64_t pos = 0;          // tokens consumed so far (absolute position of the next token)
   int64_t max_context = 0;  // capacity in tokens (only attention caches are bounded by it)
+  // Graph-safe decoding: when defined, int64 [1] on the state's device holding
+  // the position of the next token. step() then reads the position from it
+  // alone and keeps every shape fixed (attention reads its whole preallocated
+  // cache under a mask computed from it), so one captured CUDA graph serves
+  // every position. step() does not advance it: its owner does (HybridLM, once
+  // per step for all layers). `pos` is still advanced on the host.
+  torch::Tensor pos_dev;
 };
 
 // Deep copy of a state (tensors cloned), e.g. to branch a decode.
@@ -30,6 +37,7 @@ inline OpState clone_state(const OpState& s) {
   OpState c;
   c.pos = s.pos;
   c.max_context = s.max_context;
+  if (s.pos_dev.defined()) c.pos_dev = s.pos_dev.clone();
   for (const auto& [name, t] : s.buffers) c.buffers[name] = t.clone();
   return c;
 }

@@ -9,4 +9,9 @@ namespace flashnas {
 
 torch::Tensor apply_rope(const torch::Tensor& x, int64_t pos0, double theta);
 
+// The same with the positions read from the device: `positions` int64 [T] on
+// x's device (e.g. a decode position kept on the GPU, so a captured CUDA graph
+// rotates by whatever position it holds at replay).
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& positions, double theta);
+
 }  // namespace flashnas
