@@ -88,6 +88,11 @@ class Connection {
   virtual bool has_table(const std::string& name) = 0;  // in the database, or a TEMP table of this connection
   // The columns of `table` in the database, in order (empty: no such table).
   virtual std::vector<std::string> table_columns(const std::string& table) = 0;
+  // The database's tables (PostgreSQL: of the connection's schema; no TEMP
+  // tables, no SQLite internals), sorted.
+  virtual std::vector<std::string> table_names() = 0;
+  // Drops `table` if it exists, with what depends on it (PostgreSQL: CASCADE).
+  virtual void drop_table(const std::string& table) = 0;
   // After rows were written with explicit ids: the next generated id
   // follows the largest (PostgreSQL's identity sequences; SQLite: nothing to do).
   virtual void sync_ids(const std::string& table) = 0;

@@ -259,6 +259,13 @@ class PgConnection : public Connection {
     while (q.step()) out.push_back(q.text(0));
     return out;
   }
+  std::vector<std::string> table_names() override {
+    PgCursor q(*this, "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename");
+    std::vector<std::string> out;
+    while (q.step()) out.push_back(q.text(0));
+    return out;
+  }
+  void drop_table(const std::string& table) override { exec("DROP TABLE IF EXISTS \"" + table + "\" CASCADE"); }
   void sync_ids(const std::string& table) override {
     const auto cols = table_columns(table);
     if (std::find(cols.begin(), cols.end(), "id") == cols.end()) return;
@@ -277,11 +284,7 @@ class PgConnection : public Connection {
   // As the SQLite backend: flashnas's own schema (a meta table holding a
   // schema version) or an empty one.
   void check_owner(bool create) {
-    std::vector<std::string> tables;
-    {
-      PgCursor q(*this, "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename");
-      while (q.step()) tables.push_back(q.text(0));
-    }
+    const std::vector<std::string> tables = table_names();
     if (std::find(tables.begin(), tables.end(), "meta") != tables.end()) {
       PgCursor q(*this, "SELECT COUNT(*) FROM meta WHERE key LIKE '%schema_version'");
       q.step();

@@ -64,6 +64,8 @@ class SqliteConnection : public Connection {
   std::string epoch_sql() const override { return "((julianday('now') - 2440587.5) * 86400.0)"; }
   bool has_table(const std::string& name) override;
   std::vector<std::string> table_columns(const std::string& table) override;
+  std::vector<std::string> table_names() override;
+  void drop_table(const std::string& table) override { exec("DROP TABLE IF EXISTS \"" + table + "\""); }
   void sync_ids(const std::string&) override {}
   [[noreturn]] void fail(const std::string& what) const;
   sqlite3* handle() { return db_; }
@@ -306,6 +308,14 @@ bool SqliteConnection::has_table(const std::string& name) {
 std::vector<std::string> SqliteConnection::table_columns(const std::string& table) {
   SqliteCursor q(*this, "SELECT name FROM pragma_table_info(?) ORDER BY cid");
   q.bind_text(1, table);
+  std::vector<std::string> out;
+  while (q.step()) out.push_back(q.text(0));
+  return out;
+}
+
+std::vector<std::string> SqliteConnection::table_names() {
+  SqliteCursor q(*this, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+                        " ORDER BY name");
   std::vector<std::string> out;
   while (q.step()) out.push_back(q.text(0));
   return out;

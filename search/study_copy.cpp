@@ -55,6 +55,19 @@ int64_t copy_rows(Db& from, Db& to, const std::string& table, const std::string&
   return n;
 }
 
+// Drops the tables of `dst` that are not in `before`, as far as it can: a
+// clean-up on the way out of a failed copy, whose own error is the one
+// reported.
+void drop_new_tables(const std::string& dst, const std::vector<std::string>& before) {
+  try {
+    Db d(dst, Access::read_write);
+    for (const auto& t : d.connection().table_names()) {
+      if (std::find(before.begin(), before.end(), t) == before.end()) d.connection().drop_table(t);
+    }
+  } catch (const std::exception&) {
+  }
+}
+
 }  // namespace
 
 CopyReport copy_studies(const std::string& src, const std::string& dst, const std::vector<std::string>& names,
@@ -72,6 +85,11 @@ CopyReport copy_studies(const std::string& src, const std::string& dst, const st
     same_lut = same_lut && s.lut_table.value("db", "") == canonical(src);
   }
   const bool new_file = !is_database_url(dst) && !fs::exists(dst);
+  // The tables an existing destination holds before the copy: on a failure
+  // the ones the copy made are dropped again (the rows roll back, but making
+  // the schema is not part of the copy's transaction).
+  std::vector<std::string> before;
+  if (!new_file) before = Db(dst, Access::create).connection().table_names();
   std::vector<fs::path> made;
   try {
     // The destination must hold no flashnas data: ids are kept as they are.
@@ -133,6 +151,8 @@ CopyReport copy_studies(const std::string& src, const std::string& dst, const st
     for (const auto& p : made) fs::remove_all(p, ec);
     if (new_file) {
       for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(dst + suffix, ec);
+    } else {
+      drop_new_tables(dst, before);
     }
     throw;
   }

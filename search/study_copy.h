@@ -24,7 +24,8 @@ struct CopyReport {
 // then name `dst` as their table). With both artifact folders given (and
 // the source's existing), each study's run folders are copied too. On an
 // error nothing is left: the transaction rolls back, a new SQLite file and
-// copied folders are removed.
+// copied folders are removed, and the tables the copy made in an existing
+// (empty) database are dropped.
 CopyReport copy_studies(const std::string& src, const std::string& dst, const std::vector<std::string>& names,
                         const std::filesystem::path& src_artifacts, const std::filesystem::path& dst_artifacts);
 

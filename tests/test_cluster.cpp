@@ -216,6 +216,25 @@ TEST(Cluster, AStudyCopiedFromSqliteToPostgresResumesThere) {
   EXPECT_EQ(e.exit_code, 0) << e.err;
 }
 
+// A copy that fails after its rows were written (here: the study's run
+// folder already exists at the destination) leaves the PostgreSQL database
+// as it found it: no rows and no tables.
+TEST(Cluster, AFailedCopyIntoPostgresLeavesTheDatabaseEmpty) {
+  FLASHNAS_REQUIRE_PG(pg);
+  test::Study st;
+  const auto part = run_cli(st.search_args(), {"env", "FLASHNAS_FAULT=kill-result:1"});
+  EXPECT_NE(part.exit_code, 0);
+  const std::string url = pg->new_database();
+  const std::filesystem::path runs = st.dir / "pg-runs";
+  std::filesystem::create_directories(runs / "s");
+  const auto cp = run_cli({"study", "copy", st.db, url, "--artifacts", runs.string()});
+  EXPECT_EQ(cp.exit_code, 2) << cp.err;
+  EXPECT_NE(cp.err.find("already exists"), std::string::npos) << cp.err;
+  Db d(url, Access::create);
+  EXPECT_EQ(d.connection().table_names(), std::vector<std::string>{});
+  EXPECT_TRUE(std::filesystem::is_empty(runs / "s"));
+}
+
 TEST(Cluster, LaunchWritesASlurmArrayAndAnIndexedJobAndRefusesWhatAClusterCannotUse) {
   FLASHNAS_REQUIRE_PG(pg);
   test::Study st("", "max_ms = 1000", false, "reliable", pg->new_database());
