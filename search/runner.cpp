@@ -470,6 +470,10 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       log("trial " + std::to_string(t.number) + " " + t.genome + " failed: " + e.what());
     }
   };
+  // A worker with nothing to do rereads the study after 0.2 s, backing off to
+  // 1.6 s while it stays idle, so that many waiting workers do not keep the
+  // server busy; any claim or plan starts again at 0.2 s.
+  int idle_ms = 200;
   for (;;) {
     throw_if_stopped("search: study \"" + o.study + "\" stopped between trials; rerun the same command to continue");
     // 1. A trial waiting to be claimed: pending, or its lease expired (the
@@ -484,6 +488,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
       tx.commit();
     });
     if (waiting) {
+      idle_ms = 200;
       const Lease lease{waiting->id, 0, token};
       heartbeat.hold(lease);
       fault.hit("claim");
@@ -500,9 +505,11 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
     });
     Plan plan = plan_next(cfg, rungs, pricer, trials, rng_state, limits, where);
     if (plan.kind == Plan::Kind::wait) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      std::this_thread::sleep_for(std::chrono::milliseconds(idle_ms));
+      idle_ms = std::min(2 * idle_ms, 1600);
       continue;
     }
+    idle_ms = 200;
     const std::string digest = study_digest(trials, rng_state);
     bool applied = false;
     TrialRow claimed;
