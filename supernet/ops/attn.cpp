@@ -54,18 +54,24 @@ torch::Tensor AttnOp::forward(const torch::Tensor& x, OpState* state) {
 
 torch::Tensor AttnOp::step(const torch::Tensor& x, OpState& state) {
   if (!state.pos_dev.defined()) return forward(x.unsqueeze(1), &state).squeeze(1);
-  // Graph-safe: write slot pos_dev and attend over the whole cache, keys past
-  // pos_dev masked out (they are zeros or stale).
-  const int64_t B = x.size(0), H = cfg_.n_heads, Hkv = cfg_.n_kv_heads, dh = cfg_.head_dim;
-  auto q = apply_rope(q_proj->forward(x).view({B, 1, H, dh}).transpose(1, 2), state.pos_dev, cfg_.rope_theta);
-  auto k = apply_rope(k_proj->forward(x).view({B, 1, Hkv, dh}).transpose(1, 2), state.pos_dev, cfg_.rope_theta);
+  // Graph-safe: slot pos_dev, the whole cache read with the keys past pos_dev
+  // (zeros, or a previous sequence's) masked out.
+  return attention_step_on_device(cfg_, q_proj, k_proj, v_proj, o_proj, x, state, state.pos_dev);
+}
+
+torch::Tensor attention_step_on_device(const AttnConfig& a, torch::nn::Linear& q_proj, torch::nn::Linear& k_proj,
+                                       torch::nn::Linear& v_proj, torch::nn::Linear& o_proj, const torch::Tensor& x,
+                                       OpState& state, const torch::Tensor& slot) {
+  const int64_t B = x.size(0), H = a.n_heads, Hkv = a.n_kv_heads, dh = a.head_dim;
+  const torch::Tensor& p = state.pos_dev;
+  auto q = apply_rope(q_proj->forward(x).view({B, 1, H, dh}).transpose(1, 2), p, a.rope_theta);
+  auto k = apply_rope(k_proj->forward(x).view({B, 1, Hkv, dh}).transpose(1, 2), p, a.rope_theta);
   auto v = v_proj->forward(x).view({B, 1, Hkv, dh}).transpose(1, 2);
   auto& kc = state.buffers.at("k");
   auto& vc = state.buffers.at("v");
-  kc.index_copy_(2, state.pos_dev, k);
-  vc.index_copy_(2, state.pos_dev, v);
-  const auto slots = torch::arange(kc.size(2), state.pos_dev.options());
-  auto o = attention_visible(q, kc, vc, slots <= state.pos_dev);
+  kc.index_copy_(2, slot, k);
+  vc.index_copy_(2, slot, v);
+  auto o = attention_visible(q, kc, vc, torch::arange(kc.size(2), p.options()) <= p);
   state.pos += 1;
   return o_proj->forward(o.transpose(1, 2).reshape({B, H * dh}));
 }

@@ -37,4 +37,12 @@ class AttnOp : public Operator {
 
 OpKind attn_kind();
 
+// The graph-safe decode step of `attn` and `swa` (OpState::pos_dev defined):
+// x [B, d] -> [B, d]. q and k are rotated by pos_dev, k and v are written to
+// cache slot `slot` (int64 [1] on the device), and the query attends to the
+// cache slots s <= pos_dev, all of them once pos_dev reaches the last slot.
+torch::Tensor attention_step_on_device(const AttnConfig& a, torch::nn::Linear& q_proj, torch::nn::Linear& k_proj,
+                                       torch::nn::Linear& v_proj, torch::nn::Linear& o_proj, const torch::Tensor& x,
+                                       OpState& state, const torch::Tensor& slot);
+
 }  // namespace flashnas

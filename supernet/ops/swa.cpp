@@ -62,8 +62,14 @@ torch::Tensor SwaOp::forward(const torch::Tensor& x, OpState* state) {
 }
 
 torch::Tensor SwaOp::step(const torch::Tensor& x, OpState& state) {
+  if (state.pos_dev.defined()) {
+    // Graph-safe: the ring slot pos_dev mod W. Slot s holds a visible key once
+    // written (s <= pos_dev); after the ring wraps every slot holds one of the
+    // W most recent keys, all visible.
+    return attention_step_on_device(cfg_.attn, q_proj, k_proj, v_proj, o_proj, x, state,
+                                    state.pos_dev.remainder(cfg_.window));
+  }
   const auto& a = cfg_.attn;
-  if (state.pos_dev.defined()) return step_on_device(x, state);
   const int64_t B = x.size(0), W = cfg_.window, t = state.pos;
   auto q = apply_rope(q_proj->forward(x).view({B, 1, a.n_heads, a.head_dim}).transpose(1, 2), t, a.rope_theta);
   auto k = apply_rope(k_proj->forward(x).view({B, 1, a.n_kv_heads, a.head_dim}).transpose(1, 2), t, a.rope_theta);
@@ -82,26 +88,6 @@ torch::Tensor SwaOp::step(const torch::Tensor& x, OpState& state) {
     // Not wrapped yet: slots 0..t hold positions 0..t in order.
     o = attention(q, kr.narrow(2, 0, t + 1), vr.narrow(2, 0, t + 1), t, 0, 0);
   }
-  return o_proj->forward(o.transpose(1, 2).reshape({B, a.n_heads * a.head_dim}));
-}
-
-torch::Tensor SwaOp::step_on_device(const torch::Tensor& x, OpState& state) {
-  // Graph-safe: the ring slot and the visible slots come from pos_dev. Slot s
-  // holds a visible key once written (s <= pos_dev); after the ring wraps
-  // every slot holds one of the W most recent keys.
-  const auto& a = cfg_.attn;
-  const int64_t B = x.size(0), W = cfg_.window;
-  const torch::Tensor& p = state.pos_dev;
-  auto q = apply_rope(q_proj->forward(x).view({B, 1, a.n_heads, a.head_dim}).transpose(1, 2), p, a.rope_theta);
-  auto k = apply_rope(k_proj->forward(x).view({B, 1, a.n_kv_heads, a.head_dim}).transpose(1, 2), p, a.rope_theta);
-  auto v = v_proj->forward(x).view({B, 1, a.n_kv_heads, a.head_dim}).transpose(1, 2);
-  auto& kr = state.buffers.at("k");
-  auto& vr = state.buffers.at("v");
-  const auto slot = p.remainder(W);
-  kr.index_copy_(2, slot, k);
-  vr.index_copy_(2, slot, v);
-  auto o = attention_visible(q, kr, vr, torch::arange(W, p.options()) <= p);
-  state.pos += 1;
   return o_proj->forward(o.transpose(1, 2).reshape({B, a.n_heads * a.head_dim}));
 }
 

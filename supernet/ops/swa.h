@@ -32,9 +32,6 @@ class SwaOp : public Operator {
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 
  private:
-  // step() when the state keeps its position on the device (OpState::pos_dev).
-  torch::Tensor step_on_device(const torch::Tensor& x, OpState& state);
-
   SwaConfig cfg_;
 };
 
