@@ -5,7 +5,12 @@
 // refuses to run as root). The binaries: FLASHNAS_PG_BIN, else
 // /usr/lib/postgresql/<version>/bin (Debian), else PATH.
 #pragma once
+#include <gtest/gtest.h>
+
 #include <string>
+
+#include "common/db.h"
+#include "test_util.h"
 
 namespace flashnas::test {
 
@@ -42,3 +47,24 @@ class PgServer {
 #define FLASHNAS_REQUIRE_PG(server)                                                   \
   ::flashnas::test::PgServer* server = ::flashnas::test::PgServer::get();             \
   if (!server) GTEST_SKIP() << "no PostgreSQL server: " << ::flashnas::test::PgServer::why()
+
+namespace flashnas::test {
+
+// A test parameterised over the database backends: target_ is a SQLite file
+// in dir_, or a new database on the test server (the test skips without one).
+// A fixture that extends SetUp calls this one first and returns if IsSkipped().
+class BackendTest : public ::testing::TestWithParam<Dialect> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Dialect::postgresql) {
+      FLASHNAS_REQUIRE_PG(pg);
+      target_ = pg->new_database();
+    } else {
+      target_ = (dir_ / "flashnas.db").string();
+    }
+  }
+  TempDir dir_;
+  std::string target_;
+};
+
+}  // namespace flashnas::test

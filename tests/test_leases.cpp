@@ -23,17 +23,12 @@
 namespace flashnas {
 namespace {
 
-using test::TempDir;
 
-class Leases : public ::testing::TestWithParam<Dialect> {
+class Leases : public test::BackendTest {
  protected:
   void SetUp() override {
-    if (GetParam() == Dialect::postgresql) {
-      FLASHNAS_REQUIRE_PG(pg);
-      target_ = pg->new_database();
-    } else {
-      target_ = (dir_ / "flashnas.db").string();
-    }
+    BackendTest::SetUp();
+    if (IsSkipped()) return;
     StudyStore store(target_, Access::create);
     study_ = store.open_study("s", json{{"space", "tiny"}}, 1, 1, json::object()).id;
   }
@@ -60,8 +55,6 @@ class Leases : public ::testing::TestWithParam<Dialect> {
     tx.commit();
     return t;
   }
-  TempDir dir_;
-  std::string target_;
   int64_t study_ = 0;
 };
 

@@ -18,7 +18,6 @@
 namespace flashnas {
 namespace {
 
-using test::TempDir;
 
 TEST(PgSql, ParametersSchemasAndUpsertsAreRewritten) {
   EXPECT_EQ(pg_parameters("SELECT a FROM t WHERE b = ? AND c = '?' AND d = ?"),
@@ -59,20 +58,8 @@ TEST(PgSql, AServerThatCannotBeReachedIsAnInputErrorNamingTheUrl) {
   EXPECT_NE(msg.find(url + ": cannot connect to the PostgreSQL database"), std::string::npos) << msg;
 }
 
-// A database on the backend under test: a file in `dir`, or a new database on the server.
-class Storage : public ::testing::TestWithParam<Dialect> {
- protected:
-  void SetUp() override {
-    if (GetParam() == Dialect::postgresql) {
-      FLASHNAS_REQUIRE_PG(pg);
-      target_ = pg->new_database();
-    } else {
-      target_ = (dir_ / "flashnas.db").string();
-    }
-  }
-  TempDir dir_;
-  std::string target_;
-};
+// A database on the backend under test: a file, or a new database on the server.
+using Storage = test::BackendTest;
 
 TrainResult result(double loss, int64_t tokens) {
   TrainResult r;
