@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   flashnas::cli::add_study_command(app);
   flashnas::cli::add_worker_command(app);
   flashnas::cli::add_launch_command(app);
+  flashnas::cli::add_compare_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

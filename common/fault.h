@@ -8,6 +8,7 @@
 //   result         search: a rung-0 result committed (before anything after it)
 //   in-promotion   search: a training step of a promotion
 //   profile-item   profile: a measurement (LUT entry round or end-to-end run) committed
+//   compare-step   compare: a training step of a comparison's run
 // Unset (as in every normal run), nothing happens.
 #pragma once
 #include <csignal>

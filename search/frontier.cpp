@@ -1,5 +1,7 @@
 #include "search/frontier.h"
 
+#include "common/svg.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -28,26 +30,7 @@ bool is_trained(const TrialRow& t) { return t.status == "done" && !t.reused_from
 // Compared on the frontier: trained to the highest rung any trial reached.
 bool compared(const TrialRow& t, int rung) { return is_trained(t) && t.rung == rung; }
 
-std::string esc(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else o += c;
-  }
-  return o;
-}
-
-// Round "nice" tick step for a range.
-double nice_step(double range, int ticks) {
-  const double raw = range / ticks;
-  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
-  for (double m : {1.0, 2.0, 2.5, 5.0, 10.0}) {
-    if (m * mag >= raw) return m * mag;
-  }
-  return 10 * mag;
-}
+std::string esc(const std::string& s) { return svg_escape(s); }
 
 // From the study's row and its trials, both read through one open store.
 FrontierReport build(const SearchConfig& cfg, const std::filesystem::path& db, const std::string& study, StudyStore& store,

@@ -18,11 +18,19 @@
 
 namespace flashnas {
 
+// Renews lease `l` for `lease_s` more seconds on the heartbeat's own
+// connection `db`; false when the lease is lost. Other leased work than a
+// study's trials (a comparison's runs, search/compare_store.h) passes its own.
+using RenewLease = std::function<bool(Db& db, const Lease& l, double lease_s)>;
+
 class Heartbeat {
  public:
   // `db`: the study database; `lease_s`: the lease's length; `log` hears of
   // a lost lease and of renewals that failed (from the heartbeat's thread).
-  Heartbeat(const std::string& db, double lease_s, std::function<void(const std::string&)> log);
+  // `renew`: how a lease is renewed (empty: a study's trial or promotion,
+  // StudyStore::renew); `what` names the leased work in messages.
+  Heartbeat(const std::string& db, double lease_s, std::function<void(const std::string&)> log, RenewLease renew = {},
+            std::string what = "trial id");
   ~Heartbeat();
   Heartbeat(const Heartbeat&) = delete;
   Heartbeat& operator=(const Heartbeat&) = delete;
@@ -39,6 +47,8 @@ class Heartbeat {
   std::string db_;
   double lease_s_;
   std::function<void(const std::string&)> log_;
+  RenewLease renew_;
+  std::string what_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::optional<Lease> lease_;

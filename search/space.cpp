@@ -336,10 +336,10 @@ std::optional<std::string> SearchSpace::violation(const Genome& g, const ArchSpe
 ArchSpec SearchSpace::decode(const Genome& g, int64_t d_model) const {
   const int64_t d = d_model > 0 ? d_model : g.d_model;
   if (d <= 0) throw Error("SearchSpace::decode: genome has no width yet");
-  json layers = json::array();
+  std::vector<std::string> types;
   auto mixer = [&](const std::string& m, int ffn) {
-    layers.push_back({{"type", m}});
-    for (int k = 0; k < ffn; ++k) layers.push_back({{"type", "ffn"}});
+    types.push_back(m);
+    for (int k = 0; k < ffn; ++k) types.push_back("ffn");
   };
   if (kind == Kind::Staged) {
     for (const auto& s : g.stages) {
@@ -352,11 +352,17 @@ ArchSpec SearchSpace::decode(const Genome& g, int64_t d_model) const {
   } else {
     for (const auto& l : g.layers) mixer(l.mixer, l.ffn);
   }
+  return build(types, d, genome_text(g));
+}
+
+ArchSpec SearchSpace::build(const std::vector<std::string>& types, int64_t d, const std::string& name) const {
+  json layers = json::array();
+  for (const auto& t : types) layers.push_back({{"type", t}});
   const json doc = {{"format", kArchFormat},     {"vocab_size", vocab_size},         {"d_model", d},
                     {"n_meta_tokens", n_meta_tokens}, {"tie_embeddings", tie_embeddings}, {"op_defaults", ops_for_width(d)},
                     {"layers", layers}};
   ArchSpec a = ArchSpec::from_json(doc, source + " (width " + std::to_string(d) + ")");
-  a.name = genome_text(g);
+  a.name = name;
   return a;
 }
 

@@ -99,6 +99,11 @@ class SearchSpace {
   std::optional<std::string> violation(const Genome& g, const ArchSpec& arch) const;
   // The architecture at width `d_model` (g.d_model when 0 is passed).
   ArchSpec decode(const Genome& g, int64_t d_model = 0) const;
+  // Any sequence of sublayer types (e.g. {"attn", "ffn", "attn", "ffn"})
+  // at width `d_model`, with the space's operator templates, vocabulary,
+  // meta tokens and tying: hand-made designs priced on the same table
+  // (search/baselines.h). `name` labels it.
+  ArchSpec build(const std::vector<std::string>& types, int64_t d_model, const std::string& name) const;
   // One architecture per width holding every operator type the space can
   // emit: the profiler's grid (each sublayer key any genome can produce).
   std::vector<ArchSpec> grid_archs() const;

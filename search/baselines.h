@@ -1,0 +1,78 @@
+// The contenders of a comparison (flashnas compare, search/compare.h): for
+// one budget, the designs an engineer would build by hand, sized to that
+// budget on the study's own latency table, so that they meet it as closely
+// as the study's picks do.
+//
+// Families (each built with the space's operator templates, vocabulary and
+// tying, at the space's widths only: the table has entries for no others):
+//   llama               n x [attn, ffn]: a Llama-style transformer at the
+//                       standard depth-to-width ratio (below)
+//   llama-deep-thin     the same blocks at the smallest aspect (narrow and deep) that uses the budget
+//   llama-wide-shallow  the same blocks at the largest aspect (wide and shallow) that uses the budget
+//   <mixer>-only        n x [<mixer>, ffn] for every other mixer of the space
+//                       (n x [<mixer>] when the space has no FFNs)
+//   nemotron-flash      the paper's layer pattern: blocks B1 = [deltanet, ffn,
+//                       mamba2, ffn] and B2 = [attn, ffn, mamba2, ffn] in the
+//                       order of the published models (B1 B2 B1 B2 B1 B1 for six
+//                       blocks): floor(n/3) B2 blocks at the odd positions
+//                       1, 3, ..., the rest B1; n blocks and the width scaled
+//                       to the budget
+// A family whose operators the space lacks is left out with the reason.
+//
+// Sizing: every (width, n) is priced on the table, n = 1, 2, ... until the
+// budget is broken. Only sizes that use the budget are kept: those predicted
+// at no less than `near_fraction` of the family's slowest size within the
+// budget (a baseline far under the budget would be a weak one). The aspect
+// ratio is d_model per mixer layer (Llama-3.2-1B: 2048 / 16 = 128; GPT-2
+// small and Pythia-160M: 768 / 12 = 64; Qwen2.5-0.5B: 896 / 24 = 37). Among
+// the kept sizes, the standard one has the aspect nearest the band
+// [aspect_min, aspect_max] (inside it: the slowest; ties: more parameters);
+// deep-thin has the smallest aspect, wide-shallow the largest. A space whose
+// widths stop short of the band (the demo's stop at 128) gets its standard
+// Llama deeper than the band: the report names each size's aspect.
+#pragma once
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "search/budget.h"
+#include "search/space.h"
+
+namespace flashnas {
+
+struct Contender {
+  std::string label;    // "pick-best", "llama", "mamba2-only", "user-<file stem>", ...
+  std::string kind;     // "pick" | "baseline" | "user"
+  std::string description;  // genome text, or "d=128 4x[attn ffn]"
+  ArchSpec arch;
+  std::optional<double> predicted_ms;  // for the budget's workload (nullopt: the table cannot price it)
+  std::string note;     // where it came from, or why it is not priced
+  int64_t params = 0;
+};
+
+struct SizingOptions {
+  double aspect_min = 32, aspect_max = 128;  // d_model per mixer layer, the standard band
+  double near_fraction = 0.85;               // kept sizes: predicted >= this x the family's slowest within the budget
+  int max_units = 64;                        // most blocks tried per width
+};
+
+// Predicted latency (ms) of an architecture for the budget's workload. It
+// throws flashnas::Error when the table lacks an entry the architecture needs.
+using PriceFn = std::function<double(const ArchSpec&)>;
+
+// The baselines of the families above for `budget`, deduplicated by
+// architecture (a variant equal to an earlier one is left out and named in
+// `skipped`). `skipped` receives one line per family left out and why.
+// InputError naming the budget when no family has any size that meets it.
+std::vector<Contender> size_baselines(const SearchSpace& space, const Budget& budget, const PriceFn& price,
+                                      const SizingOptions& opts, std::vector<std::string>* skipped);
+
+// The families' sublayer types for `n` blocks (n >= 1); the nemotron-flash
+// pattern as described above. For tests and docs.
+std::vector<std::string> family_layers(const std::string& family, int n, bool ffn);
+
+// Mixer layers (every sublayer but ffn).
+int mixer_layers(const ArchSpec& a);
+
+}  // namespace flashnas

@@ -1,0 +1,315 @@
+// flashnas compare: baselines sized on a fixed (synthetic) latency table,
+// the Nemotron-Flash layer pattern, one recorded recipe for every
+// contender, the learning-rate grid, the verdict, a killed comparison that
+// resumes to the same numbers, both backends, and bad input refused by name
+// with nothing written.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "common/db.h"
+#include "common/error.h"
+#include "profiler/lut.h"
+#include "profiler/lut_table.h"
+#include "profiler/predict.h"
+#include "search/baselines.h"
+#include "search/compare_report.h"
+#include "search/compare_store.h"
+#include "search/pricer.h"
+#include "tests/pg_server.h"
+#include "tests/search_fixture.h"
+
+namespace flashnas {
+namespace {
+
+using test::CliResult;
+using test::run_cli;
+using test::TempDir;
+
+// The tiny search space with attention too (the Llama and Nemotron-Flash
+// baselines need it), a budget that limits depth, and its synthetic table.
+struct CompareStudy {
+  TempDir dir;
+  std::string config, db, artifacts;
+  explicit CompareStudy(const std::string& db_url = "", const std::string& budget = "max_ms = 3") {
+    const auto data = test::tiny_data(dir);
+    std::string toml = test::tiny_config(data.string(), "", budget, R"(["attn", "swa", "mamba2", "deltanet"])");
+    test::replace_once(toml, "[space.ops.swa]", "[space.ops.attn]\nn_heads = \"d_model / 16\"\nn_kv_heads = 1\n[space.ops.swa]");
+    config = (dir / "space.toml").string();
+    dir.write("space.toml", toml);
+    db = db_url.empty() ? (dir / "study.db").string() : db_url;
+    if (!db_url.empty()) artifacts = (dir / "runs").string();
+    test::synthetic_lut(test::parse_config(toml), db);
+  }
+  std::vector<std::string> with_db(std::vector<std::string> a) const {
+    a.insert(a.end(), {"--db", db});
+    if (!artifacts.empty()) a.insert(a.end(), {"--artifacts", artifacts});
+    return a;
+  }
+  void search() const {
+    const CliResult r = run_cli(with_db({"search", "--config", config, "--study", "s", "--threads", "1"}));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  // A quick comparison: short runs, one thread, measured here.
+  std::vector<std::string> compare_args(const std::string& name, std::vector<std::string> extra = {},
+                                        const std::string& seeds = "2") const {
+    std::vector<std::string> a = with_db({"compare", "--study", "s", "--name", name, "--tokens", "512", "--lr-tokens",
+                                          "256", "--seeds", seeds, "--threads", "1", "--aspect", "8,32", "--rounds", "2",
+                                          "--min-seconds", "0.001", "--measure-anywhere"});
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  }
+};
+
+SearchConfig tiny_space_config(const std::string& budget) {
+  std::string toml = test::tiny_config("unused.tokens", "", budget, R"(["attn", "swa", "mamba2", "deltanet"])");
+  test::replace_once(toml, "[space.ops.swa]", "[space.ops.attn]\nn_heads = \"d_model / 16\"\nn_kv_heads = 1\n[space.ops.swa]");
+  return test::parse_config(toml);
+}
+
+TEST(Baselines, NemotronFlashPatternIsThePublishedOne) {
+  // Nemotron-Flash-1B and -3B (24 and 36 operators): B1 = D F M2 F, B2 = A F M2 F.
+  auto text = [](int n) {
+    std::string s;
+    for (const auto& t : family_layers("nemotron-flash", n, true)) {
+      s += t == "deltanet" ? "D" : t == "mamba2" ? "M2" : t == "attn" ? "A" : "F";
+      s += ",";
+    }
+    return s;
+  };
+  EXPECT_EQ(text(6), "D,F,M2,F,A,F,M2,F,D,F,M2,F,A,F,M2,F,D,F,M2,F,D,F,M2,F,");
+  EXPECT_EQ(text(9),
+            "D,F,M2,F,A,F,M2,F,D,F,M2,F,A,F,M2,F,D,F,M2,F,A,F,M2,F,D,F,M2,F,D,F,M2,F,D,F,M2,F,");
+  EXPECT_EQ(text(1), "D,F,M2,F,");
+  EXPECT_EQ(family_layers("llama", 2, true), (std::vector<std::string>{"attn", "ffn", "attn", "ffn"}));
+  EXPECT_EQ(family_layers("mamba2-only", 2, false), (std::vector<std::string>{"mamba2", "mamba2"}));
+}
+
+TEST(Baselines, SizingMeetsTheBudgetOnAFixedTable) {
+  TempDir dir;
+  const SearchConfig cfg = tiny_space_config("max_ms = 3");
+  test::synthetic_lut(cfg, dir / "lut.db");
+  LutStore lut(dir / "lut.db", Access::read_only);
+  const LutTable table = LutTable::load(lut, lut.find_device(""), cfg.dtype, cfg.runtime);
+  auto price = [&](const ArchSpec& a) { return predict(a, cfg.budgets[0].workload, table).total_ms; };
+  SizingOptions so;
+  so.aspect_min = 8;
+  so.aspect_max = 32;
+  std::vector<std::string> skipped;
+  const auto cs = size_baselines(cfg.space, cfg.budgets[0], price, so, &skipped);
+  std::set<std::string> labels;
+  for (const auto& c : cs) {
+    labels.insert(c.label);
+    ASSERT_TRUE(c.predicted_ms);
+    // Priced on the same table, within the budget...
+    EXPECT_NEAR(*c.predicted_ms, price(c.arch), 1e-12) << c.label;
+    EXPECT_LE(*c.predicted_ms, 3.0) << c.label;
+    EXPECT_EQ(c.kind, "baseline");
+    // ...and using it: at least 85% of the slowest size of its family
+    // (any width, any depth) within the budget.
+    const std::string family = c.label.rfind("llama", 0) == 0 ? "llama" : c.label;
+    double slowest = 0;
+    for (const int64_t w : cfg.space.widths) {
+      for (int n = 1; n < 64; ++n) {
+        const double ms = price(cfg.space.build(family_layers(family, n, true), w, family));
+        if (ms > 3.0) break;
+        slowest = std::max(slowest, ms);
+      }
+    }
+    EXPECT_GE(*c.predicted_ms, 0.85 * slowest) << c.label;
+    // Deep-thin is the deepest at its width: one more block breaks the budget.
+    if (c.label == "llama-deep-thin") {
+      const int n = mixer_layers(c.arch);
+      const ArchSpec deeper = cfg.space.build(family_layers("llama", n + 1, true), c.arch.d_model, "deeper");
+      EXPECT_GT(price(deeper), 3.0) << c.label;
+    }
+  }
+  for (const char* want : {"llama", "swa-only", "mamba2-only", "deltanet-only", "nemotron-flash"}) {
+    EXPECT_TRUE(labels.count(want)) << want;
+  }
+  // The deep-thin variant is at the narrowest width, the wide-shallow at the widest.
+  for (const auto& c : cs) {
+    if (c.label == "llama-deep-thin") {
+      EXPECT_EQ(c.arch.d_model, 16);
+    }
+    if (c.label == "llama-wide-shallow") {
+      EXPECT_EQ(c.arch.d_model, 32);
+    }
+  }
+  // Distinct architectures only.
+  std::set<std::string> hashes;
+  for (const auto& c : cs) EXPECT_TRUE(hashes.insert(c.arch.hash()).second) << c.label;
+}
+
+TEST(Baselines, ABudgetNoBaselineMeetsIsRefusedByName) {
+  TempDir dir;
+  const SearchConfig cfg = tiny_space_config("max_ms = 0.05");
+  test::synthetic_lut(cfg, dir / "lut.db");
+  LutStore lut(dir / "lut.db", Access::read_only);
+  const LutTable table = LutTable::load(lut, lut.find_device(""), cfg.dtype, cfg.runtime);
+  auto price = [&](const ArchSpec& a) { return predict(a, cfg.budgets[0].workload, table).total_ms; };
+  const std::string msg = test::input_error_of([&] { size_baselines(cfg.space, cfg.budgets[0], price, {}, nullptr); });
+  EXPECT_NE(msg.find("budget \"call\""), std::string::npos) << msg;
+  EXPECT_NE(msg.find("no baseline meets it"), std::string::npos) << msg;
+}
+
+json report_of(const CompareStudy& st, const std::string& name) {
+  const CliResult r = run_cli(st.with_db({"compare", "--study", "s", "--name", name, "--report", "--json"}));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return json::parse(r.out);
+}
+
+// Every contender's final runs share one recipe but for seed and learning
+// rate; seeds are the same set for each.
+void expect_one_recipe(const std::string& db) {
+  Db d(db, Access::read_only);
+  Stmt q(d, "SELECT recipe, seed FROM compare_runs WHERE phase = 'final' AND status = 'done'");
+  json first;
+  std::map<int64_t, int> seeds;
+  int n = 0;
+  while (q.step()) {
+    json r = json::parse(q.text(0));
+    EXPECT_EQ(r.at("seed").get<int64_t>(), q.int64(1));
+    r.erase("seed");
+    r.erase("lr");
+    if (first.is_null()) first = r;
+    EXPECT_EQ(r, first);
+    ++seeds[q.int64(1)];
+    ++n;
+  }
+  EXPECT_GT(n, 4);
+  ASSERT_EQ(seeds.size(), 2u);
+  EXPECT_EQ(seeds.begin()->second, seeds.rbegin()->second);
+}
+
+class Compare : public test::BackendTest {};
+
+TEST_P(Compare, RetrainsPicksAndBaselinesUnderOneRecipeAndMeasuresThem) {
+  if (IsSkipped()) return;
+  CompareStudy st(GetParam() == Dialect::postgresql ? target_ : "");
+  st.search();
+  const std::string svg = (st.dir / "cmp.svg").string();
+  auto args = st.compare_args("c", {"--lr", "0.003", "--svg", svg});
+  const CliResult r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("verdict:"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("ETA"), std::string::npos) << r.err;
+  const json rep = report_of(st, "c");
+  EXPECT_TRUE(rep["complete"].get<bool>());
+  EXPECT_TRUE(rep["measured"].get<bool>());
+  ASSERT_EQ(rep["budgets"].size(), 1u);
+  std::set<std::string> labels;
+  for (const auto& c : rep["budgets"][0]["contenders"]) {
+    labels.insert(c["label"].get<std::string>());
+    EXPECT_EQ(c["bpb"].size(), 2u) << c.dump();
+    EXPECT_EQ(c["seeds"], json::array({0, 1})) << c.dump();
+    EXPECT_GT(c["measured_ms"].get<double>(), 0) << c.dump();
+    EXPECT_EQ(c["measurement_rounds"].get<int>(), 2);
+    EXPECT_DOUBLE_EQ(c["lr"].get<double>(), 0.003);
+    EXPECT_EQ(c["recipe"]["tokens"].get<int64_t>(), 512);
+    EXPECT_EQ(c["recipe"]["schedule"], "cosine");
+    // The seeds differ (the initialisation), so the spread is not zero.
+    EXPECT_NE(c["bpb"][0].get<double>(), c["bpb"][1].get<double>());
+  }
+  for (const char* want : {"pick-best", "llama", "mamba2-only", "nemotron-flash"}) EXPECT_TRUE(labels.count(want)) << want;
+  // The pick is judged against every other contender within the budget.
+  const auto& b = rep["budgets"][0];
+  EXPECT_EQ(b["versus"].size() + b["over_budget"].size(), b["contenders"].size() - 1);
+  for (const auto& v : b["versus"]) {
+    const std::string out = v["outcome"].get<std::string>();
+    const double d = v["delta_bpb"].get<double>(), s = v["spread"].get<double>();
+    EXPECT_EQ(out, d > 2 * s ? "wins" : d > 0 ? "lower" : "not lower") << v.dump();
+  }
+  expect_one_recipe(st.db);
+  const std::string plot = test::slurp(svg);
+  EXPECT_NE(plot.find("<svg"), std::string::npos);
+  EXPECT_NE(plot.find("pick-best"), std::string::npos);
+  EXPECT_NE(plot.find("measured latency (ms)"), std::string::npos);
+  // Running it again trains nothing more and reports the same numbers.
+  const CliResult again = run_cli(args);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.err.find("compare: final run"), std::string::npos) << again.err;
+  json rep2 = report_of(st, "c");
+  EXPECT_EQ(rep2["budgets"], rep["budgets"]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, Compare, ::testing::Values(Dialect::sqlite, Dialect::postgresql),
+                         [](const auto& info) { return info.param == Dialect::sqlite ? "SQLite" : "PostgreSQL"; });
+
+TEST(CompareRuns, TheLearningRateIsPickedPerContenderFromTheGrid) {
+  CompareStudy st;
+  st.search();
+  const CliResult r = run_cli(st.compare_args("g", {"--lr-grid", "0.001,0.01", "--no-measure"}, "1"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json rep = report_of(st, "g");
+  EXPECT_FALSE(rep["measured"].get<bool>());
+  EXPECT_NE(rep["budgets"][0]["verdict"].get<std::string>().find("predicted"), std::string::npos);
+  for (const auto& c : rep["budgets"][0]["contenders"]) {
+    ASSERT_EQ(c["lr_grid"].size(), 2u) << c.dump();
+    double best = INFINITY, lr = 0;
+    for (const auto& g : c["lr_grid"]) {
+      if (g["val_loss"].get<double>() < best) {
+        best = g["val_loss"].get<double>();
+        lr = g["lr"].get<double>();
+      }
+    }
+    EXPECT_DOUBLE_EQ(c["lr"].get<double>(), lr) << c.dump();
+    EXPECT_TRUE(c["measured_ms"].is_null());
+  }
+  // Grid runs are short (--lr-tokens), final runs long (--tokens).
+  EXPECT_EQ(test::scalar(st.db, "SELECT COUNT(*) FROM compare_runs WHERE phase = 'lr' AND tokens <> 256"), 0);
+  EXPECT_EQ(test::scalar(st.db, "SELECT COUNT(*) FROM compare_runs WHERE phase = 'final' AND tokens <> 512"), 0);
+}
+
+TEST(CompareRuns, AKilledComparisonResumesToTheSameNumbers) {
+  CompareStudy st;
+  st.search();
+  const CliResult whole = run_cli(st.compare_args("whole", {"--lr", "0.003", "--no-measure"}));
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  // Killed (SIGKILL) in the middle of its third run, then run again.
+  const CliResult killed =
+      run_cli(st.compare_args("killed", {"--lr", "0.003", "--no-measure"}), {"env", "FLASHNAS_FAULT=kill-compare-step:20"});
+  EXPECT_NE(killed.exit_code, 0);
+  EXPECT_GT(test::scalar(st.db, "SELECT COUNT(*) FROM compare_runs WHERE status = 'running'"), 0);
+  const CliResult resumed = run_cli(st.compare_args("killed", {"--lr", "0.003", "--no-measure"}));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("continuing from its checkpoint"), std::string::npos) << resumed.err;
+  const json a = report_of(st, "whole"), b = report_of(st, "killed");
+  ASSERT_EQ(a["budgets"][0]["contenders"].size(), b["budgets"][0]["contenders"].size());
+  for (size_t i = 0; i < a["budgets"][0]["contenders"].size(); ++i) {
+    EXPECT_EQ(a["budgets"][0]["contenders"][i]["bpb"], b["budgets"][0]["contenders"][i]["bpb"]) << i;
+  }
+}
+
+TEST(CompareRuns, BadInputIsRefusedByNameAndWritesNothing) {
+  CompareStudy st;
+  st.search();
+  const auto before = test::file_tree(st.dir.path());
+  auto expect_refused = [&](const std::vector<std::string>& args, const std::string& says) {
+    const CliResult r = run_cli(args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
+    EXPECT_EQ(test::file_tree(st.dir.path()), before) << "written by: " << r.err;
+  };
+  expect_refused(st.with_db({"compare", "--study", "nope"}), "nope");
+  expect_refused(st.with_db({"compare", "--study", "s", "--budget", "other"}), "no budget \"other\"");
+  st.dir.write("not-arch.json", "{\"layers\": 3}");
+  const auto with_file = test::file_tree(st.dir.path());
+  const CliResult r = run_cli(st.with_db({"compare", "--study", "s", "--baseline", (st.dir / "not-arch.json").string()}));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("not-arch.json"), std::string::npos) << r.err;
+  EXPECT_EQ(test::file_tree(st.dir.path()), with_file);
+  // A comparison rerun with other settings is refused, naming what differs.
+  ASSERT_EQ(run_cli(st.compare_args("x", {"--lr", "0.003", "--no-measure"}, "1")).exit_code, 0);
+  const CliResult other = run_cli(st.compare_args("x", {"--lr", "0.001", "--no-measure"}, "1"));
+  EXPECT_EQ(other.exit_code, 2);
+  EXPECT_NE(other.err.find("other settings"), std::string::npos) << other.err;
+  EXPECT_NE(other.err.find("lr_grid"), std::string::npos) << other.err;
+  // Measuring on a machine that is not the table's device needs a flag.
+  const CliResult elsewhere = run_cli(st.with_db({"compare", "--study", "s", "--name", "y", "--lr", "0.003"}));
+  EXPECT_EQ(elsewhere.exit_code, 2);
+  EXPECT_NE(elsewhere.err.find("--measure-anywhere"), std::string::npos) << elsewhere.err;
+}
+
+}  // namespace
+}  // namespace flashnas
