@@ -48,6 +48,37 @@ int mixer_layers(const ArchSpec& a) {
   return n;
 }
 
+std::string outside_space(const SearchSpace& space, const ArchSpec& a) {
+  std::vector<std::string> why;
+  if (int(a.layers.size()) > space.max_operators) {
+    why.push_back(std::to_string(a.layers.size()) + " operators > max_operators " + std::to_string(space.max_operators));
+  }
+  if (space.kind == SearchSpace::Kind::Staged) {
+    int per_block = 0;
+    for (const auto& r : space.ratios) per_block = std::max(per_block, r.a + r.b);
+    const int most = space.stages * space.max_blocks * per_block;
+    if (mixer_layers(a) > most) {
+      why.push_back(std::to_string(mixer_layers(a)) + " mixer layers > the " + std::to_string(most) +
+                    " its stages and blocks hold");
+    }
+  } else if (mixer_layers(a) > space.max_layers) {
+    why.push_back(std::to_string(mixer_layers(a)) + " mixer layers > max_layers " + std::to_string(space.max_layers));
+  }
+  if (std::find(space.widths.begin(), space.widths.end(), a.d_model) == space.widths.end()) {
+    why.push_back("width " + std::to_string(a.d_model) + " is not among its widths");
+  }
+  std::set<std::string> missing;
+  for (const auto& l : a.layers) {
+    if (l.type != "ffn" && std::find(space.mixers.begin(), space.mixers.end(), l.type) == space.mixers.end()) {
+      missing.insert(l.type);
+    }
+  }
+  for (const auto& m : missing) why.push_back("mixer " + m + " is not in it");
+  std::string out;
+  for (const auto& w : why) out += (out.empty() ? "" : "; ") + w;
+  return out;
+}
+
 std::vector<std::string> family_layers(const std::string& family, int n, bool ffn) {
   if (n < 1) throw Error("family_layers: n must be >= 1");
   std::vector<std::string> out;

@@ -75,4 +75,11 @@ std::vector<std::string> family_layers(const std::string& family, int n, bool ff
 // Mixer layers (every sublayer but ffn).
 int mixer_layers(const ArchSpec& a);
 
+// Why the search could never have proposed `a` (more operators than
+// max_operators, more mixer layers than its stages and blocks hold, a
+// width or mixer it lacks), as a phrase; "" when none of these holds. A
+// baseline outside the space that beats the pick points at the space, not
+// at the search.
+std::string outside_space(const SearchSpace& space, const ArchSpec& a);
+
 }  // namespace flashnas

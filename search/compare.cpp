@@ -629,7 +629,7 @@ CompareReport run_compare(const CompareOptions& o, const Log& log) {
     }
   }
   CompareReport rep;
-  with_db([&] { rep = compare_report(store, cmp, o.study, p.budgets); });
+  with_db([&] { rep = compare_report(store, cmp, o.study, p.budgets, cfg.space); });
   rep.db = o.db.string();
   return rep;
 }

@@ -8,6 +8,7 @@
 #include "common/format.h"
 #include "common/stats.h"
 #include "common/svg.h"
+#include "search/baselines.h"
 #include "search/config.h"
 
 namespace flashnas {
@@ -91,7 +92,7 @@ double ContenderResult::latency_ms() const {
 }
 
 CompareReport compare_report(CompareStore& store, const ComparisonRow& cmp, const std::string& study,
-                             const std::vector<Budget>& budgets) {
+                             const std::vector<Budget>& budgets, const SearchSpace& space) {
   CompareReport rep;
   rep.study = study;
   rep.name = cmp.name;
@@ -118,6 +119,7 @@ CompareReport compare_report(CompareStore& store, const ComparisonRow& cmp, cons
       if (c.budget != b.name) continue;
       ContenderResult cr;
       cr.c = c;
+      if (c.kind != "pick") cr.outside_space = outside_space(space, ArchSpec::from_json(c.arch, "contender " + c.label));
       cr.lr_trials = json::array();
       std::vector<json> tasks;
       for (const auto& r : runs) {
@@ -187,7 +189,7 @@ CompareReport compare_report(const std::filesystem::path& db, const std::string&
       if (cb.name == b.at("budget").at("name").get<std::string>()) budgets.push_back(cb);
     }
   }
-  CompareReport rep = compare_report(store, *cmp, study, budgets);
+  CompareReport rep = compare_report(store, *cmp, study, budgets, cfg.space);
   rep.db = db.string();
   return rep;
 }
@@ -220,7 +222,8 @@ json CompareReport::to_json() const {
                       {"failed", r.failed},
                       {"waiting", r.waiting},
                       {"task", r.task},
-                      {"recipe", r.recipe}});
+                      {"recipe", r.recipe},
+                      {"outside_space", r.outside_space}});
     }
     json vs = json::array();
     for (const auto& v : b.versus) {
@@ -247,13 +250,19 @@ std::string CompareReport::table() const {
                 measured ? device.c_str() : "");
   s += buf;
   const json& rc = config.value("recipe", json::object());
+  std::string grid;
+  for (const auto& v : config.value("lr_grid", json::array())) {
+    char g[32];
+    std::snprintf(g, sizeof g, "%.3g", v.get<double>());
+    grid += (grid.empty() ? "" : ", ") + std::string(g);
+  }
   std::snprintf(buf, sizeof buf, "recipe: %s tokens, batch %lld x %lld, %s schedule, %d seeds, learning rate %s\n",
                 format_count(rc.value("tokens", 0.0)).c_str(), static_cast<long long>(rc.value("batch_size", int64_t(0))),
                 static_cast<long long>(rc.value("seq_len", int64_t(0))), rc.value("schedule", std::string()).c_str(),
                 config.value("seeds", 0),
                 config.value("lr_mode", std::string()) == "grid"
-                    ? ("picked per contender from " + config.value("lr_grid", json()).dump() + " by a short run").c_str()
-                    : ("one for all: " + config.value("lr_grid", json()).dump()).c_str());
+                    ? ("picked per contender from {" + grid + "} by a short run").c_str()
+                    : ("one for all: " + grid).c_str());
   s += buf;
   for (const auto& b : budgets) {
     s += "\n" + b.budget.describe() + "\n";
@@ -267,8 +276,9 @@ std::string CompareReport::table() const {
       if (r.c.predicted_ms) std::snprintf(pred, sizeof pred, "%.2f", *r.c.predicted_ms);
       if (r.measured_ms) std::snprintf(meas, sizeof meas, "%.2f", *r.measured_ms);
       if (std::isfinite(r.lr)) std::snprintf(lr, sizeof lr, "%.3g", r.lr);
-      std::snprintf(buf, sizeof buf, "  %-20s %-8s %10s %10s %10s %8s %18s  %s%s\n", r.c.label.c_str(), r.c.kind.c_str(),
+      std::snprintf(buf, sizeof buf, "  %-20s %-8s %10s %10s %10s %8s %18s  %s%s%s\n", r.c.label.c_str(), r.c.kind.c_str(),
                     with_commas(r.c.params).c_str(), pred, meas, lr, bpb, r.c.description.c_str(),
+                    r.outside_space.empty() ? "" : " *",
                     r.waiting ? (" [" + std::to_string(r.waiting) + " runs waiting]").c_str() : "");
       s += buf;
     }
@@ -282,6 +292,9 @@ std::string CompareReport::table() const {
       std::string o;
       for (const auto& x : b.over_budget) o += (o.empty() ? "" : ", ") + x;
       s += "  over the budget, not judged: " + o + "\n";
+    }
+    for (const auto& r : b.rows) {
+      if (!r.outside_space.empty()) s += "  * " + r.c.label + " is outside the study's space: " + r.outside_space + "\n";
     }
     s += "  verdict: " + b.verdict + "\n";
   }

@@ -17,6 +17,7 @@
 
 #include "common/json_io.h"
 #include "search/budget.h"
+#include "search/space.h"
 #include "search/compare_store.h"
 
 namespace flashnas {
@@ -33,6 +34,7 @@ struct ContenderResult {
   int rounds = 0;                  // measurement rounds stored
   json task;                       // task data: mean rates over seeds (null: none)
   json recipe;                     // the recipe of its first final run
+  std::string outside_space;       // why the study's search could not have proposed it ("": it could, as far as known)
 
   // The latency the verdict uses: measured, else predicted (NaN: neither).
   double latency_ms() const;
@@ -69,8 +71,8 @@ struct CompareReport {
 
 // Reads comparison `name` of `study`. InputError naming what is absent.
 CompareReport compare_report(const std::filesystem::path& db, const std::string& study, const std::string& name);
-// The same from an open store and the study's budgets.
+// The same from an open store and the study's budgets and space.
 CompareReport compare_report(CompareStore& store, const ComparisonRow& cmp, const std::string& study,
-                             const std::vector<Budget>& budgets);
+                             const std::vector<Budget>& budgets, const SearchSpace& space);
 
 }  // namespace flashnas

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <thread>
 
 #include "common/db.h"
 #include "common/error.h"
@@ -278,6 +279,30 @@ TEST(CompareRuns, AKilledComparisonResumesToTheSameNumbers) {
   ASSERT_EQ(a["budgets"][0]["contenders"].size(), b["budgets"][0]["contenders"].size());
   for (size_t i = 0; i < a["budgets"][0]["contenders"].size(); ++i) {
     EXPECT_EQ(a["budgets"][0]["contenders"][i]["bpb"], b["budgets"][0]["contenders"][i]["bpb"]) << i;
+  }
+}
+
+TEST(CompareRuns, TwoProcessesShareTheRunsThroughLeases) {
+  CompareStudy st;
+  st.search();
+  // A worker (training only) and the command itself, at once. Whichever
+  // claims what, every run is trained once and the report is complete.
+  CliResult worker;
+  std::thread t([&] { worker = run_cli(st.compare_args("two", {"--lr", "0.003", "--worker"})); });
+  const CliResult main = run_cli(st.compare_args("two", {"--lr", "0.003"}));
+  t.join();
+  ASSERT_EQ(worker.exit_code, 0) << worker.err;
+  ASSERT_EQ(main.exit_code, 0) << main.err;
+  EXPECT_EQ(test::scalar(st.db, "SELECT COUNT(*) FROM compare_runs WHERE status <> 'done'"), 0);
+  EXPECT_EQ(test::scalar(st.db, "SELECT COUNT(*) FROM compare_runs WHERE phase = 'final' AND worker IS NULL"), 0);
+  const json rep = report_of(st, "two");
+  EXPECT_TRUE(rep["complete"].get<bool>());
+  EXPECT_TRUE(rep["measured"].get<bool>());
+  // The same numbers as one process alone would give.
+  ASSERT_EQ(run_cli(st.compare_args("one", {"--lr", "0.003", "--no-measure"})).exit_code, 0);
+  const json one = report_of(st, "one");
+  for (size_t i = 0; i < rep["budgets"][0]["contenders"].size(); ++i) {
+    EXPECT_EQ(rep["budgets"][0]["contenders"][i]["bpb"], one["budgets"][0]["contenders"][i]["bpb"]) << i;
   }
 }
 
