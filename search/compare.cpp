@@ -211,7 +211,10 @@ Plan make_plan(const CompareOptions& o, const Log& log) {
   p.recipe.threads = 0;  // set per process; not part of the recipe's identity
   p.lr_recipe = p.recipe;
   p.lr_recipe.tokens = o.lr_tokens > 0 ? o.lr_tokens : top;
-  p.lr_recipe.eval_interval = std::max<int64_t>(1, (p.lr_recipe.steps() + 3) / 4);
+  // A grid run is short: evaluated once, at its end (an evaluation of
+  // eval_batches costs about a third of a training step per batch, so four
+  // of them cost more than the run's training itself); killed, it starts again.
+  p.lr_recipe.eval_interval = 0;
   if (o.lr) {
     p.grid = {*o.lr};
   } else if (!o.lr_grid.empty()) {
