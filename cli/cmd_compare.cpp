@@ -42,6 +42,10 @@ void add_compare_command(CLI::App& app) {
       ->delimiter(',')
       ->excludes(lr);
   cmd->add_option("--lr-tokens", o->c.lr_tokens, "Tokens of each grid run (default: the study's top rung)");
+  cmd->add_option("--lr-extend", o->c.lr_extend,
+                  "When the best rate is the grid's highest or lowest, try one more beyond it, up to this many times "
+                  "each way")
+      ->capture_default_str();
   cmd->add_option("--schedule", o->c.schedule, "cosine or wsd")->capture_default_str();
   cmd->add_option("--eval-batches", o->c.eval_batches, "Held-out batches per evaluation")->capture_default_str();
   cmd->add_option("--aspect", o->aspect,

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -52,7 +53,8 @@ struct Plan {
   std::map<std::string, ArchSpec> archs;        // by hash: every distinct architecture
   TrainRecipe recipe;                           // the final runs' recipe, without lr and seed
   TrainRecipe lr_recipe;                        // a grid run's
-  std::vector<double> grid;                     // the learning rates tried (one: no grid)
+  std::vector<double> grid;                     // the learning rates tried first (one: no grid)
+  int lr_extend = 0;                            // rates added beyond an edge that wins, at most, each way
   json lut_device;                              // the table's device info
   json config;                                  // what the comparison is (stored, hashed)
 };
@@ -222,6 +224,8 @@ Plan make_plan(const CompareOptions& o, const Log& log) {
   } else {
     p.grid = {cfg.recipe.lr / 3, cfg.recipe.lr, cfg.recipe.lr * 3};
   }
+  if (o.lr_extend < 0) throw InputError("--lr-extend: must be >= 0, got " + std::to_string(o.lr_extend));
+  p.lr_extend = o.lr_extend;
   std::sort(p.grid.begin(), p.grid.end());
   p.grid.erase(std::unique(p.grid.begin(), p.grid.end()), p.grid.end());
   p.recipe.validate();
@@ -236,6 +240,7 @@ Plan make_plan(const CompareOptions& o, const Log& log) {
   p.config = {{"recipe", p.recipe.to_json()},
               {"lr_mode", p.grid.size() > 1 ? "grid" : "one rate for all"},
               {"lr_grid", p.grid},
+              {"lr_extend", p.grid.size() > 1 ? p.lr_extend : 0},
               {"lr_recipe", p.grid.size() > 1 ? p.lr_recipe.to_json() : json()},
               {"seeds", o.seeds},
               {"rounds", o.rounds},
@@ -279,16 +284,38 @@ void plan_final_runs(CompareStore& store, int64_t cmp, const Plan& p, int seeds)
       const auto& g = grid[hash];
       if (g.size() < p.grid.size()) continue;
       bool finished = true;
-      double best = INFINITY;
+      double best = INFINITY, lo = INFINITY, hi = 0;
       for (const auto* r : g) {
         finished = finished && (r->status == "done" || r->status == "failed");
+        lo = std::min(lo, r->lr);
+        hi = std::max(hi, r->lr);
         if (r->status == "done" && r->val_loss < best) {
           best = r->val_loss;
           lr = r->lr;
         }
       }
       if (!finished) continue;
+      // The best rate on the grid's edge: one more rate beyond it (the
+      // grid's step at that end), up to lr_extend times each way, before
+      // the final runs take the best.
+      if (std::isfinite(best)) {
+        const size_t n = p.grid.size();
+        const double up = p.grid[n - 1] / p.grid[n - 2], down = p.grid[1] / p.grid[0];
+        std::optional<double> next;
+        if (lr == hi && hi < p.grid.back() * std::pow(up, p.lr_extend) * (1 - 1e-9)) {
+          next = hi * up;
+        } else if (lr == lo && lo > p.grid.front() / std::pow(down, p.lr_extend) * (1 + 1e-9)) {
+          next = lo / down;
+        }
+        if (next) {
+          TrainRecipe r = p.lr_recipe;
+          r.lr = *next;
+          store.add_run(cmp, pending_run(hash, "lr", r));
+          continue;
+        }
+      }
       // Every rate diverged: the lowest is retrained (and fails with its reason if it diverges again).
+      if (!std::isfinite(best)) lr = lo;
     }
     Transaction tx(store.db());
     for (int s = 0; s < seeds; ++s) {

@@ -16,7 +16,9 @@
 // rung) on the given schedule, `seeds` seeds (seeds vary the initialisation;
 // the data split and batch order are the study's), and a learning rate picked
 // per architecture from a grid by a short run of `lr_tokens` tokens at the
-// first seed (the lowest validation loss wins), or one rate for all (--lr).
+// first seed (the lowest validation loss wins; when that is the grid's
+// highest or lowest rate, one more rate beyond it is tried, the grid's step
+// further, up to `lr_extend` times each way), or one rate for all (--lr).
 // Every run's recipe is recorded with it. Each finished run is evaluated on
 // `eval_batches` held-out batches (loss, bits per byte) and, for task data,
 // on the study's held-out records (completion bits per byte, exact match,
@@ -55,6 +57,7 @@ struct CompareOptions {
   std::optional<double> lr;  // one learning rate for every contender
   std::vector<double> lr_grid;  // the grid (empty: the study's rate x 1/3, 1, 3)
   int64_t lr_tokens = 0;     // tokens of a grid run; 0: the study's top rung
+  int lr_extend = 2;         // a best rate on the grid's edge adds one beyond it, up to this many times each way
   std::string schedule = "cosine";
   int64_t eval_batches = 64;
   SizingOptions sizing;

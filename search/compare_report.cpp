@@ -139,6 +139,14 @@ CompareReport compare_report(CompareStore& store, const ComparisonRow& cmp, cons
           ++cr.waiting;
         }
       }
+      if (cr.lr_trials.size() > 1 && std::isfinite(cr.lr)) {
+        double lo = INFINITY, hi = 0;
+        for (const auto& t : cr.lr_trials) {
+          lo = std::min(lo, t["lr"].get<double>());
+          hi = std::max(hi, t["lr"].get<double>());
+        }
+        cr.lr_at_edge = cr.lr == lo || cr.lr == hi;
+      }
       if (!cr.bpb.empty()) {
         cr.bpb_mean = mean(cr.bpb);
         cr.bpb_sd = sample_sd(cr.bpb);
@@ -212,6 +220,7 @@ json CompareReport::to_json() const {
                       {"measurement_rounds", r.rounds},
                       {"lr", num(r.lr)},
                       {"lr_grid", r.lr_trials},
+                      {"lr_at_edge", r.lr_at_edge},
                       {"seeds", r.seeds},
                       {"bpb", r.bpb},
                       {"loss", r.loss},
@@ -275,7 +284,7 @@ std::string CompareReport::table() const {
       char pred[32] = "-", meas[32] = "-", lr[32] = "-";
       if (r.c.predicted_ms) std::snprintf(pred, sizeof pred, "%.2f", *r.c.predicted_ms);
       if (r.measured_ms) std::snprintf(meas, sizeof meas, "%.2f", *r.measured_ms);
-      if (std::isfinite(r.lr)) std::snprintf(lr, sizeof lr, "%.3g", r.lr);
+      if (std::isfinite(r.lr)) std::snprintf(lr, sizeof lr, "%.3g%s", r.lr, r.lr_at_edge ? "^" : "");
       std::snprintf(buf, sizeof buf, "  %-20s %-8s %10s %10s %10s %8s %18s  %s%s%s\n", r.c.label.c_str(), r.c.kind.c_str(),
                     with_commas(r.c.params).c_str(), pred, meas, lr, bpb, r.c.description.c_str(),
                     r.outside_space.empty() ? "" : " *",
@@ -293,9 +302,12 @@ std::string CompareReport::table() const {
       for (const auto& x : b.over_budget) o += (o.empty() ? "" : ", ") + x;
       s += "  over the budget, not judged: " + o + "\n";
     }
+    bool edge = false;
     for (const auto& r : b.rows) {
       if (!r.outside_space.empty()) s += "  * " + r.c.label + " is outside the study's space: " + r.outside_space + "\n";
+      edge = edge || r.lr_at_edge;
     }
+    if (edge) s += "  ^ the best rate is still the highest or lowest tried: widen --lr-grid or raise --lr-extend\n";
     s += "  verdict: " + b.verdict + "\n";
   }
   return s;

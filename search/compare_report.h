@@ -26,6 +26,7 @@ struct ContenderResult {
   StoredContender c;
   double lr = NAN;                 // the rate of its final runs (NaN before chosen)
   json lr_trials;                  // [{lr, val_loss}] of the grid (empty with one rate)
+  bool lr_at_edge = false;         // the chosen rate is still the highest or lowest tried
   std::vector<int64_t> seeds;      // finished final runs
   std::vector<double> bpb, loss;   // per finished seed: bits/byte, nats/token
   int failed = 0, waiting = 0;     // final runs failed, and not finished yet
