@@ -19,7 +19,7 @@ void add_compare_command(CLI::App& app) {
     std::vector<std::string> baselines;
     std::vector<double> aspect;
     double lr = 0;
-    bool no_measure = false, report = false, plan = false, json = false;
+    bool no_measure = false, no_reuse = false, report = false, plan = false, json = false;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand(
@@ -64,6 +64,8 @@ void add_compare_command(CLI::App& app) {
                 "Measure on this machine even though it is not the latency table's device");
   cmd->add_flag("--worker", o->c.train_only,
                 "Only train what is waiting (another process measures and reports); for extra processes and machines");
+  cmd->add_flag("--no-reuse", o->no_reuse,
+                 "Train every run, even one that another comparison of the study already made with the same recipe");
   cmd->add_option("--threads", o->c.threads, "Training threads (default: the study's)")->capture_default_str();
   add_lease_options(*cmd, o->c.lease_s, o->c.db_retry_s);
   cmd->add_flag("--report", o->report, "Print the stored comparison (no training, no measuring)");
@@ -85,6 +87,7 @@ void add_compare_command(CLI::App& app) {
       c.sizing.aspect_max = o->aspect[1];
     }
     c.measure = !o->no_measure;
+    c.reuse = !o->no_reuse;
     auto log = [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
     if (o->plan) {
       std::printf("%s", plan_compare(c, log).text().c_str());

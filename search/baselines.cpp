@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <set>
 
 #include "common/error.h"
@@ -40,7 +41,114 @@ std::string describe(const std::string& family, const ArchSpec& a, int n) {
   return "d=" + std::to_string(a.d_model) + " " + std::to_string(n) + "x[" + m + (ffn ? " ffn" : "") + "]";
 }
 
+// A family's blocks as StageGenes (empty when the space lacks the ratio or FFN count).
+std::vector<StageGene> family_units(const SearchSpace& space, const std::string& family, int n, bool ffn) {
+  auto ratio = [&](int a, int b) {
+    for (size_t i = 0; i < space.ratios.size(); ++i) {
+      if (space.ratios[i].a == a && space.ratios[i].b == b) return int(i);
+    }
+    return -1;
+  };
+  const int f = ffn ? 1 : 0;
+  if (std::find(space.ffn_choices.begin(), space.ffn_choices.end(), f) == space.ffn_choices.end()) return {};
+  std::vector<StageGene> out;
+  if (family == "nemotron-flash") {
+    const int r = ratio(1, 1);
+    if (r < 0) return {};
+    const int b2 = n / 3;
+    for (int i = 0; i < n; ++i) {
+      const bool attn = i % 2 == 1 && i < 2 * b2;
+      out.push_back({attn ? "attn" : "deltanet", "mamba2", r, f, 1});
+    }
+    return out;
+  }
+  const int r = ratio(0, 1);
+  if (r < 0) return {};
+  const std::string m = family.rfind("llama", 0) == 0 ? "attn" : family.substr(0, family.size() - 5);
+  for (int i = 0; i < n; ++i) out.push_back({m, m, r, f, 1});
+  return out;
+}
+
 }  // namespace
+
+std::optional<Genome> genome_of(const SearchSpace& space, const std::vector<StageGene>& units, int64_t d_model) {
+  if (units.empty()) return std::nullopt;
+  Genome g;
+  g.d_model = space.width_mode == SearchSpace::Width::Gene ? d_model : 0;
+  if (space.kind == SearchSpace::Kind::Layerwise) {
+    for (const auto& u : units) {
+      const Ratio r = space.ratios.at(size_t(u.ratio));
+      for (int k = 0; k < r.a; ++k) g.layers.push_back({u.m1, u.ffn});
+      for (int k = 0; k < r.b; ++k) g.layers.push_back({u.m2, u.ffn});
+    }
+    if (int(g.layers.size()) < space.min_layers || int(g.layers.size()) > space.max_layers) return std::nullopt;
+  } else {
+    // Runs of equal blocks, each split into k stages (ceil(c/max) <= k <= floor(c/min)), k summing to `stages`.
+    std::vector<std::pair<StageGene, int>> runs;
+    for (const auto& u : units) {
+      if (!runs.empty() && runs.back().first == u) {
+        ++runs.back().second;
+      } else {
+        runs.push_back({u, 1});
+      }
+    }
+    const int S = space.stages;
+    // reach[i][s]: the first i runs can fill exactly s stages; choice[i][s]: the k of run i-1.
+    std::vector<std::vector<int>> choice(runs.size() + 1, std::vector<int>(size_t(S) + 1, -1));
+    std::vector<std::vector<bool>> reach(runs.size() + 1, std::vector<bool>(size_t(S) + 1, false));
+    reach[0][0] = true;
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const int c = runs[i].second;
+      const int kmin = (c + space.max_blocks - 1) / space.max_blocks, kmax = c / space.min_blocks;
+      for (int s = 0; s <= S; ++s) {
+        if (!reach[i][size_t(s)]) continue;
+        for (int k = std::max(1, kmin); k <= kmax && s + k <= S; ++k) {
+          if (!reach[i + 1][size_t(s + k)]) {
+            reach[i + 1][size_t(s + k)] = true;
+            choice[i + 1][size_t(s + k)] = k;
+          }
+        }
+      }
+    }
+    if (!reach[runs.size()][size_t(S)]) return std::nullopt;
+    std::vector<int> ks(runs.size());
+    for (size_t i = runs.size(), s = size_t(S); i > 0; --i) {
+      ks[i - 1] = choice[i][s];
+      s -= size_t(ks[i - 1]);
+    }
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const int c = runs[i].second, k = ks[i];
+      for (int j = 0; j < k; ++j) {
+        StageGene st = runs[i].first;
+        st.blocks = c / k + (j < c % k ? 1 : 0);  // as even as can be, larger stages first
+        g.stages.push_back(st);
+      }
+    }
+  }
+  Genome check = g;
+  if (!space.repair(check) || !(check == g)) return std::nullopt;  // the operator cap would cut it
+  return space.parse_genome(space.genome_text(g), "a baseline's genome");  // canonical form
+}
+
+std::vector<std::string> baseline_seeds(const SearchSpace& space, const std::vector<Budget>& budgets,
+                                        const std::function<double(const ArchSpec&, size_t)>& price) {
+  std::vector<std::string> out;
+  for (size_t b = 0; b < budgets.size(); ++b) {
+    std::vector<Contender> cs;
+    try {
+      cs = size_baselines(space, budgets[b], [&](const ArchSpec& a) { return price(a, b); }, SizingOptions{}, nullptr);
+    } catch (const InputError&) {
+      continue;  // no baseline meets this budget: nothing to seed
+    }
+    for (const auto& c : cs) {
+      const auto g = genome_of(space, c.units, c.arch.d_model);
+      if (!g || space.decode(*g, c.arch.d_model).hash() != c.arch.hash()) continue;
+      const std::string text = space.genome_text(*g);
+      if (std::find(out.begin(), out.end(), text) == out.end()) out.push_back(text);
+    }
+  }
+  return out;
+}
 
 int mixer_layers(const ArchSpec& a) {
   int n = 0;
@@ -147,6 +255,7 @@ std::vector<Contender> size_baselines(const SearchSpace& space, const Budget& bu
     char buf[160];
     std::snprintf(buf, sizeof buf, "%s; aspect %.0f (d_model per mixer layer)", rule.c_str(), s.aspect);
     c.note = buf;
+    c.units = family_units(space, family, s.n, ffn);
     out.push_back(std::move(c));
   };
   for (const auto& [family, needs] : families) {

@@ -49,6 +49,10 @@ struct Contender {
   std::optional<double> predicted_ms;  // for the budget's workload (nullopt: the table cannot price it)
   std::string note;     // where it came from, or why it is not priced
   int64_t params = 0;
+  // A baseline's blocks in the space's terms (one StageGene with blocks = 1
+  // per block, in order; ratio indexes space.ratios); empty when the space
+  // has no ratio for them. genome_of turns them into a genome.
+  std::vector<StageGene> units;
 };
 
 struct SizingOptions {
@@ -71,6 +75,20 @@ std::vector<Contender> size_baselines(const SearchSpace& space, const Budget& bu
 // The families' sublayer types for `n` blocks (n >= 1); the nemotron-flash
 // pattern as described above. For tests and docs.
 std::vector<std::string> family_layers(const std::string& family, int n, bool ffn);
+
+// The genome of the space that decodes to `units` (a baseline's blocks) at
+// width `d_model`: staged spaces split the runs of equal blocks into exactly
+// `stages` stages of min..max blocks; layerwise spaces take each mixer with
+// its FFNs. nullopt when the space cannot hold it (too many blocks or
+// operators, a ratio or FFN count it lacks). The search seeds itself with
+// these (search.seed_baselines).
+std::optional<Genome> genome_of(const SearchSpace& space, const std::vector<StageGene>& units, int64_t d_model);
+
+// The genome texts of every budget's baselines that the space can hold, in
+// budget order, without repeats: the designs an engineer would try first.
+// `price(a, b)` is the predicted latency of `a` for budget index b.
+std::vector<std::string> baseline_seeds(const SearchSpace& space, const std::vector<Budget>& budgets,
+                                        const std::function<double(const ArchSpec&, size_t)>& price);
 
 // Mixer layers (every sublayer but ffn).
 int mixer_layers(const ArchSpec& a);

@@ -483,8 +483,17 @@ CompareReport run_compare(const CompareOptions& o, const Log& log) {
     }
     idle_s = 0.2;
     const Lease lease{run->id, 0, token};
-    heartbeat.hold(lease);
     const ArchSpec& arch = p.archs.at(run->arch_hash);
+    // The same run finished in another comparison of the study: its result.
+    std::optional<CompareRun> same;
+    if (o.reuse) with_db([&] { same = store.same_run_elsewhere(cmp.id, *run); });
+    if (same) {
+      with_db([&] { store.finish_reused(lease, *same); });
+      log("compare: " + run->phase + " run, " + arch.name + ", lr " + lr_text(run->lr) + ", seed " +
+          std::to_string(run->seed) + ": the same run as comparison run " + std::to_string(same->id) + "; its result reused");
+      continue;
+    }
+    heartbeat.hold(lease);
     TrainRecipe r = TrainRecipe::from_json(run->recipe, "comparison run " + std::to_string(run->id));
     r.threads = threads;
     const fs::path dir = root / run_dir_name(*run);

@@ -212,6 +212,40 @@ void CompareStore::finish(const Lease& l, const TrainResult& r, const json& task
   if (!held) throw LeaseLost("comparison run " + std::to_string(l.trial_id) + ": the lease was lost; the result is discarded");
 }
 
+std::optional<CompareRun> CompareStore::same_run_elsewhere(int64_t cmp, const CompareRun& r) const {
+  Stmt q(db_, std::string("SELECT ") + kRunCols + " FROM compare_runs WHERE comparison_id <> ? AND comparison_id IN"
+              " (SELECT id FROM comparisons WHERE study_id = (SELECT study_id FROM comparisons WHERE id = ?)) AND"
+              " arch_hash = ? AND phase = ? AND lr = ? AND seed = ? AND tokens = ? AND recipe = ? AND status = 'done'"
+              " ORDER BY id LIMIT 1");
+  q.bind(1, cmp).bind(2, cmp).bind(3, r.arch_hash).bind(4, r.phase).bind(5, r.lr).bind(6, r.seed).bind(7, r.tokens);
+  q.bind(8, r.recipe.dump());
+  if (!q.step()) return std::nullopt;
+  return read_run(q);
+}
+
+void CompareStore::finish_reused(const Lease& l, const CompareRun& from) {
+  Stmt s(db_,
+         "UPDATE compare_runs SET status = 'done', val_loss = ?, bpb = ?, task = ?, curve = ?, train_s = 0, reason = ?,"
+         " finished_at = ?, lease_token = NULL, lease_expires = NULL WHERE id = ? AND lease_token = ? AND"
+         " status = 'running' RETURNING id");
+  s.bind(1, from.val_loss).bind(2, from.bpb);
+  if (from.task.is_null()) {
+    s.bind_null(3);
+  } else {
+    s.bind(3, from.task.dump(-1, ' ', false, json::error_handler_t::replace));
+  }
+  if (from.curve.is_null()) {
+    s.bind_null(4);
+  } else {
+    s.bind(4, from.curve.dump());
+  }
+  s.bind(5, "reused: the same run as comparison run " + std::to_string(from.id)).bind(6, utc_now());
+  s.bind(7, l.trial_id).bind(8, l.token);
+  const bool held = s.step();
+  s.reset();
+  if (!held) throw LeaseLost("comparison run " + std::to_string(l.trial_id) + ": the lease was lost; the result is discarded");
+}
+
 void CompareStore::finish_measure(const Lease& l, double wall_s) {
   Stmt s(db_,
          "UPDATE compare_runs SET status = 'done', train_s = ?, finished_at = ?, lease_token = NULL, lease_expires = NULL"

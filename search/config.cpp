@@ -151,6 +151,7 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
       s.offspring = std::max(2, int(std::lround(s.population / 2.0)));
       resolved["offspring"] = s.offspring;
     }
+    s.seed_baselines = f.boolean("seed_baselines", false);
     if (f.has("init")) {
       const json& a = f.raw("init");
       if (!a.is_array()) f.fail("init", "must be an array of genome strings");

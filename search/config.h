@@ -8,7 +8,7 @@
 //   [train] data = "tokens file", tokens, batch_size, seq_len, lr, ...,
 //           objective = "loss" | "completion_bpb", task_eval_records
 //   [search] algorithm = "guided" | "evolution" | "random", objective = "loss" | "pareto",
-//            population, sample, offspring, trials, seed, init = [genomes], pool, kappa,
+//            population, sample, offspring, trials, seed, init = [genomes], seed_baselines, pool, kappa,
 //            fidelities = [tokens per rung], eta, token_budget,
 //            promote = "asha" | "all"   (search/fidelity.h)
 //   [latency] dtype, runtime   (which LUT entries price candidates)
@@ -36,6 +36,12 @@ struct SearchSettings {
   int trials = 24;                      // trained candidates in the study
   uint64_t seed = 0;
   std::vector<std::string> init;        // seeded designs (genome text), trained first
+  // Seed the initial population with the hand designs of every budget that
+  // the space can hold (search/baselines.h: Llama-style, single-mixer stacks,
+  // the Nemotron-Flash pattern, sized to the budget on the study's table),
+  // after `init`, up to the population: the search starts from what an
+  // engineer would build and is judged against (flashnas compare).
+  bool seed_baselines = false;
   int max_attempts = 2000;              // draws per slot before giving up (budgets unmeetable)
   int pool = 256;                       // guided (read, unused, by the others): candidates the surrogate ranks per proposal
   double kappa = 1;                     // guided: weight of the surrogate's uncertainty (mean - kappa * sd)

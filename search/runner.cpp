@@ -20,6 +20,7 @@
 #include "profiler/measure.h"
 #include "search/evolution.h"
 #include "search/fidelity.h"
+#include "search/baselines.h"
 #include "search/heartbeat.h"
 #include "search/plan.h"
 #include "search/pricer.h"
@@ -165,8 +166,9 @@ fs::path trial_dir(const fs::path& root, const std::string& study, int64_t numbe
   return root / study / ("trial-" + std::to_string(number));
 }
 
-SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
+SearchSummary run_search(const SearchConfig& cfg_in, const SearchOptions& o,
                          const std::function<void(const std::string&)>& log) {
+  SearchConfig cfg = cfg_in;  // with the hand designs seeded (search.seed_baselines)
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
   check_path_name(o.study, "--study");  // it names the study's folder under DB.runs/
@@ -181,6 +183,22 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& o,
   check_lut_covers(cfg, lut, device, lut_db);
   const LutTable table = LutTable::load(lut, device, cfg.dtype, cfg.runtime);
   const json lut_info = lut_verdict(cfg, table, lut, device, lut_db, o.accept_unreliable_lut, log);
+  if (cfg.search.seed_baselines) {
+    // The same designs for every worker: the table and the space decide them.
+    Pricer seed_pricer(cfg_in, table);
+    std::vector<std::string> added;
+    for (const auto& g : baseline_seeds(cfg.space, cfg.budgets,
+                                        [&](const ArchSpec& a, size_t b) { return seed_pricer.latencies(a).at(b); })) {
+      if (int(cfg.search.init.size()) >= cfg.search.population) break;
+      if (std::find(cfg.search.init.begin(), cfg.search.init.end(), g) != cfg.search.init.end()) continue;
+      cfg.search.init.push_back(g);
+      added.push_back(g);
+    }
+    std::string list;
+    for (const auto& g : added) list += (list.empty() ? "" : "; ") + g;
+    log("search: the initial population starts from " + std::to_string(added.size()) + " hand designs (search.seed_baselines)" +
+        (list.empty() ? "" : ": " + list));
+  }
 
   // Training data, loaded once per worker.
   const TrainingData data = open_training_data(cfg.data, cfg.recipe.val_fraction, cfg.recipe.seed,

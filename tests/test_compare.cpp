@@ -17,6 +17,7 @@
 #include "search/compare_report.h"
 #include "search/compare_store.h"
 #include "search/pricer.h"
+#include "search/study_store.h"
 #include "tests/pg_server.h"
 #include "tests/search_fixture.h"
 
@@ -154,6 +155,47 @@ TEST(Baselines, ABudgetNoBaselineMeetsIsRefusedByName) {
   EXPECT_NE(msg.find("no baseline meets it"), std::string::npos) << msg;
 }
 
+TEST(Baselines, GenomesOfTheSpaceDecodeToTheSameArchitecture) {
+  const SearchConfig cfg = tiny_space_config("max_ms = 3");
+  const SearchSpace& sp = cfg.space;  // staged: 3 stages of 1..2 blocks, at most 8 operators
+  auto units = [&](const std::string& family, int n) {
+    std::vector<StageGene> u;
+    const int r = family == "nemotron-flash" ? 1 : 0;  // ratios 0:1, 1:1, ...
+    EXPECT_EQ(sp.ratios[size_t(r)].str(), r == 0 ? "0:1" : "1:1");
+    for (int i = 0; i < n; ++i) {
+      if (family == "nemotron-flash") {
+        u.push_back({i % 2 == 1 && i < 2 * (n / 3) ? "attn" : "deltanet", "mamba2", r, 1, 1});
+      } else {
+        u.push_back({"mamba2", "mamba2", r, 1, 1});
+      }
+    }
+    return u;
+  };
+  // Three Mamba2+FFN blocks: one per stage; four: 2+1+1.
+  for (int n : {3, 4}) {
+    const auto g = genome_of(sp, units("mamba2-only", n), 32);
+    ASSERT_TRUE(g) << n;
+    EXPECT_EQ(sp.decode(*g, 32).hash(), sp.build(family_layers("mamba2-only", n, true), 32, "x").hash()) << n;
+  }
+  EXPECT_EQ(sp.genome_text(*genome_of(sp, units("mamba2-only", 4), 32)), "d=32 2x[mamba2 f1] 1x[mamba2 f1] 1x[mamba2 f1]");
+  // Five blocks are ten operators, over the cap of 8; two cannot fill three stages.
+  EXPECT_FALSE(genome_of(sp, units("mamba2-only", 5), 32));
+  EXPECT_FALSE(genome_of(sp, units("mamba2-only", 2), 32));
+  // The seeds: every budget's baselines the space holds, decoding to the sized architecture.
+  TempDir dir;
+  test::synthetic_lut(cfg, dir / "lut.db");
+  LutStore lut(dir / "lut.db", Access::read_only);
+  const LutTable table = LutTable::load(lut, lut.find_device(""), cfg.dtype, cfg.runtime);
+  auto price = [&](const ArchSpec& a, size_t b) { return predict(a, cfg.budgets[b].workload, table).total_ms; };
+  const auto seeds = baseline_seeds(sp, cfg.budgets, price);
+  ASSERT_FALSE(seeds.empty());
+  for (const auto& text : seeds) {
+    const Genome g = sp.parse_genome(text, "seed");
+    EXPECT_LE(price(sp.decode(g), 0), 3.0) << text;
+    EXPECT_LE(sp.operators(g), sp.max_operators) << text;
+  }
+}
+
 json report_of(const CompareStudy& st, const std::string& name) {
   const CliResult r = run_cli(st.with_db({"compare", "--study", "s", "--name", name, "--report", "--json"}));
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -266,6 +308,15 @@ TEST(CompareRuns, TheLearningRateIsPickedPerContenderFromTheGrid) {
   // Grid runs are short (--lr-tokens), final runs long (--tokens).
   EXPECT_EQ(test::scalar(st.db, "SELECT COUNT(*) FROM compare_runs WHERE phase = 'lr' AND tokens <> 256"), 0);
   EXPECT_EQ(test::scalar(st.db, "SELECT COUNT(*) FROM compare_runs WHERE phase = 'final' AND tokens <> 512"), 0);
+  // Another comparison of the same runs trains nothing: every result is
+  // taken from "g", and the report is the same.
+  const CliResult again = run_cli(st.compare_args("g2", {"--lr-grid", "0.001,0.01", "--no-measure"}, "1"));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.err.find("its result reused"), std::string::npos) << again.err;
+  EXPECT_EQ(test::scalar(st.db, "SELECT COUNT(*) FROM compare_runs r JOIN comparisons c ON c.id = r.comparison_id WHERE"
+                                " c.name = 'g2' AND r.phase <> 'measure' AND (r.reason IS NULL OR r.reason NOT LIKE 'reused%')"),
+            0);
+  EXPECT_EQ(report_of(st, "g2")["budgets"][0]["contenders"], rep["budgets"][0]["contenders"]);
 }
 
 TEST(CompareRuns, AKilledComparisonResumesToTheSameNumbers) {
@@ -274,11 +325,12 @@ TEST(CompareRuns, AKilledComparisonResumesToTheSameNumbers) {
   const CliResult whole = run_cli(st.compare_args("whole", {"--lr", "0.003", "--no-measure"}));
   ASSERT_EQ(whole.exit_code, 0) << whole.err;
   // Killed (SIGKILL) in the middle of its third run, then run again.
-  const CliResult killed =
-      run_cli(st.compare_args("killed", {"--lr", "0.003", "--no-measure"}), {"env", "FLASHNAS_FAULT=kill-compare-step:20"});
+  // (--no-reuse: the same runs of "whole" would otherwise be taken as they are.)
+  const CliResult killed = run_cli(st.compare_args("killed", {"--lr", "0.003", "--no-measure", "--no-reuse"}),
+                                   {"env", "FLASHNAS_FAULT=kill-compare-step:20"});
   EXPECT_NE(killed.exit_code, 0);
   EXPECT_GT(test::scalar(st.db, "SELECT COUNT(*) FROM compare_runs WHERE status = 'running'"), 0);
-  const CliResult resumed = run_cli(st.compare_args("killed", {"--lr", "0.003", "--no-measure"}));
+  const CliResult resumed = run_cli(st.compare_args("killed", {"--lr", "0.003", "--no-measure", "--no-reuse"}));
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_NE(resumed.err.find("continuing from its checkpoint"), std::string::npos) << resumed.err;
   const json a = report_of(st, "whole"), b = report_of(st, "killed");
@@ -305,11 +357,36 @@ TEST(CompareRuns, TwoProcessesShareTheRunsThroughLeases) {
   EXPECT_TRUE(rep["complete"].get<bool>());
   EXPECT_TRUE(rep["measured"].get<bool>());
   // The same numbers as one process alone would give.
-  ASSERT_EQ(run_cli(st.compare_args("one", {"--lr", "0.003", "--no-measure"})).exit_code, 0);
+  ASSERT_EQ(run_cli(st.compare_args("one", {"--lr", "0.003", "--no-measure", "--no-reuse"})).exit_code, 0);
   const json one = report_of(st, "one");
   for (size_t i = 0; i < rep["budgets"][0]["contenders"].size(); ++i) {
     EXPECT_EQ(rep["budgets"][0]["contenders"][i]["bpb"], one["budgets"][0]["contenders"][i]["bpb"]) << i;
   }
+}
+
+TEST(CompareRuns, ASearchSeededWithTheBaselinesTrainsThemFirst) {
+  CompareStudy st;
+  std::string toml = test::slurp(st.config);
+  test::replace_once(toml, "[search]\n", "[search]\nseed_baselines = true\n");
+  st.dir.write("space.toml", toml);
+  st.search();
+  const SearchConfig cfg = SearchConfig::load(st.config);
+  LutStore lut(st.db, Access::read_only);
+  const LutTable table = LutTable::load(lut, lut.find_device(""), cfg.dtype, cfg.runtime);
+  auto price = [&](const ArchSpec& a, size_t b) { return predict(a, cfg.budgets[b].workload, table).total_ms; };
+  auto seeds = baseline_seeds(cfg.space, cfg.budgets, price);
+  if (int(seeds.size()) > cfg.search.population) seeds.resize(size_t(cfg.search.population));
+  ASSERT_FALSE(seeds.empty());
+  StudyStore store(st.db, Access::read_only);
+  const auto trials = store.trials(store.get_study("s").id);
+  size_t i = 0;
+  for (const auto& t : trials) {
+    if (t.origin != "init") continue;
+    ASSERT_LT(i, seeds.size());
+    EXPECT_EQ(t.genome, seeds[i]) << i;
+    ++i;
+  }
+  EXPECT_EQ(i, seeds.size());
 }
 
 TEST(CompareRuns, BadInputIsRefusedByNameAndWritesNothing) {
