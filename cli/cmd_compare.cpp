@@ -65,7 +65,7 @@ void add_compare_command(CLI::App& app) {
   cmd->add_flag("--worker", o->c.train_only,
                 "Only train what is waiting (another process measures and reports); for extra processes and machines");
   cmd->add_flag("--no-reuse", o->no_reuse,
-                 "Train every run, even one that another comparison of the study already made with the same recipe");
+                 "Train every run, even one that another comparison on the same data already made with the same recipe");
   cmd->add_option("--threads", o->c.threads, "Training threads (default: the study's)")->capture_default_str();
   add_lease_options(*cmd, o->c.lease_s, o->c.db_retry_s);
   cmd->add_flag("--report", o->report, "Print the stored comparison (no training, no measuring)");

@@ -19,9 +19,10 @@
 // first seed (the lowest validation loss wins; when that is the grid's
 // highest or lowest rate, one more rate beyond it is tried, the grid's step
 // further, up to `lr_extend` times each way), or one rate for all (--lr).
-// Every run's recipe is recorded with it. A run that another comparison of
-// the same study already made (same architecture, recipe, rate, seed and
-// tokens) takes that result instead of training again. Each finished run is evaluated on
+// Every run's recipe is recorded with it. A run that another comparison in
+// the database already made on the same data (same architecture, recipe,
+// rate, seed and tokens; another study's too) takes that result instead of
+// training again. Each finished run is evaluated on
 // `eval_batches` held-out batches (loss, bits per byte) and, for task data,
 // on the study's held-out records (completion bits per byte, exact match,
 // valid JSON).
@@ -68,7 +69,7 @@ struct CompareOptions {
   bool measure = true;       // measure every contender here
   bool any_device = false;   // measure even though this machine is not the table's device
   bool train_only = false;   // a worker: train what is waiting, then return (no measuring)
-  bool reuse = true;         // take a run's result from another comparison of the study that made the same run
+  bool reuse = true;         // take a run's result from another comparison (same data) that made the same run
   int threads = 0;           // training threads (0: the study's recipe's, else LibTorch's default)
   double lease_s = 60, db_retry_s = 300;
 };

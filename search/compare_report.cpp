@@ -409,9 +409,15 @@ std::string CompareReport::svg() const {
     int k = 0;
     for (const auto& [kind, color] : std::vector<std::pair<std::string, std::string>>{
              {"study pick", "#1f5fbf"}, {"baseline", "#d2691e"}, {"rival study", "#2a9d4b"}, {"user design", "#8a4fbf"}}) {
-      std::snprintf(buf, sizeof buf,
-                    "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">%s</text>\n", lx,
-                    y0 + 10 + 16 * k, color.c_str(), lx + 8, y0 + 14 + 16 * k, kind.c_str());
+      if (k == 0) {  // the picks are squares
+        std::snprintf(buf, sizeof buf,
+                      "<rect x=\"%.1f\" y=\"%.1f\" width=\"8\" height=\"8\" fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
+                      lx - 4, y0 + 6 + 16 * k, color.c_str(), lx + 8, y0 + 14 + 16 * k, kind.c_str());
+      } else {
+        std::snprintf(buf, sizeof buf,
+                      "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">%s</text>\n", lx,
+                      y0 + 10 + 16 * k, color.c_str(), lx + 8, y0 + 14 + 16 * k, kind.c_str());
+      }
       s += buf;
       ++k;
     }

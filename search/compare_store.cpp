@@ -213,14 +213,30 @@ void CompareStore::finish(const Lease& l, const TrainResult& r, const json& task
 }
 
 std::optional<CompareRun> CompareStore::same_run_elsewhere(int64_t cmp, const CompareRun& r) const {
-  Stmt q(db_, std::string("SELECT ") + kRunCols + " FROM compare_runs WHERE comparison_id <> ? AND comparison_id IN"
-              " (SELECT id FROM comparisons WHERE study_id = (SELECT study_id FROM comparisons WHERE id = ?)) AND"
-              " arch_hash = ? AND phase = ? AND lr = ? AND seed = ? AND tokens = ? AND recipe = ? AND status = 'done'"
-              " ORDER BY id LIMIT 1");
-  q.bind(1, cmp).bind(2, cmp).bind(3, r.arch_hash).bind(4, r.phase).bind(5, r.lr).bind(6, r.seed).bind(7, r.tokens);
-  q.bind(8, r.recipe.dump());
-  if (!q.step()) return std::nullopt;
-  return read_run(q);
+  // The comparisons on the same training data.
+  std::string data;
+  std::vector<std::pair<int64_t, std::string>> others;
+  {
+    Stmt q(db_, "SELECT id, config FROM comparisons");
+    while (q.step()) {
+      const json c = parse_json(q.text(1), "comparisons.config");
+      const std::string d = c.value("data", std::string());
+      if (q.int64(0) == cmp) {
+        data = d;
+      } else {
+        others.emplace_back(q.int64(0), d);
+      }
+    }
+  }
+  for (const auto& [id, d] : others) {
+    if (d.empty() || d != data) continue;
+    Stmt q(db_, std::string("SELECT ") + kRunCols + " FROM compare_runs WHERE comparison_id = ? AND arch_hash = ? AND"
+                " phase = ? AND lr = ? AND seed = ? AND tokens = ? AND recipe = ? AND status = 'done' ORDER BY id LIMIT 1");
+    q.bind(1, id).bind(2, r.arch_hash).bind(3, r.phase).bind(4, r.lr).bind(5, r.seed).bind(6, r.tokens);
+    q.bind(7, r.recipe.dump());
+    if (q.step()) return read_run(q);
+  }
+  return std::nullopt;
 }
 
 void CompareStore::finish_reused(const Lease& l, const CompareRun& from) {

@@ -97,10 +97,11 @@ class CompareStore {
   // `measure` takes the measurement row, and only once no training run is
   // waiting or running.
   std::optional<CompareRun> claim(int64_t cmp, const std::string& worker, const std::string& token, bool measure);
-  // A finished run of another comparison of the same study with the same
-  // architecture, phase, learning rate, seed, tokens and recipe (its
-  // result is this run's: training is deterministic for a fixed recipe and
-  // thread count). nullopt when none.
+  // A finished run of another comparison in the database on the same
+  // training data (its config's "data") with the same architecture, phase,
+  // learning rate, seed, tokens and recipe: its result is this run's
+  // (training is deterministic for a fixed recipe and thread count).
+  // nullopt when none.
   std::optional<CompareRun> same_run_elsewhere(int64_t cmp, const CompareRun& r) const;
   // Results, written only under the lease (LeaseLost otherwise).
   void finish(const Lease& l, const TrainResult& r, const json& task);
