@@ -326,62 +326,21 @@ std::string CompareReport::svg() const {
   for (size_t bi = 0; bi < budgets.size(); ++bi) {
     const auto& b = budgets[bi];
     const double x0 = ml, y0 = double(bi) * (ph + mt + mb) + mt;
-    double xmin = b.budget.limit_ms(), xmax = xmin, ymin = INFINITY, ymax = -INFINITY;
+    SvgPanel panel{x0, y0, pw, ph};
+    std::vector<double> xs, ys;
     for (const auto& r : b.rows) {
-      const double x = r.latency_ms();
-      if (!std::isfinite(x) || r.bpb.empty()) continue;
-      xmin = std::min(xmin, x);
-      xmax = std::max(xmax, x);
-      ymin = std::min(ymin, r.bpb_min);
-      ymax = std::max(ymax, r.bpb_max);
+      if (!std::isfinite(r.latency_ms()) || r.bpb.empty()) continue;
+      xs.push_back(r.latency_ms());
+      ys.push_back(r.bpb_min);
+      ys.push_back(r.bpb_max);
     }
-    if (!std::isfinite(ymin)) {
-      ymin = 0;
-      ymax = 1;
-    }
-    if (!std::isfinite(xmin) || !std::isfinite(xmax)) {
-      xmin = 0;
-      xmax = 1;
-    }
-    const double xpad = 0.08 * std::max(xmax - xmin, 1e-3), ypad = 0.08 * std::max(ymax - ymin, 1e-3);
-    xmin = std::max(0.0, xmin - xpad);
-    xmax += xpad;
-    ymin -= ypad;
-    ymax += ypad;
-    auto X = [&](double v) { return x0 + (v - xmin) / (xmax - xmin) * pw; };
-    auto Y = [&](double v) { return y0 + ph - (v - ymin) / (ymax - ymin) * ph; };
-    std::snprintf(buf, sizeof buf,
-                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\">%s</text>\n"
-                  "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#333\"/>\n",
-                  x0 + pw / 2, y0 - 16, svg_escape(b.budget.name + ": " + b.budget.workload.str()).c_str(), x0, y0, pw, ph);
-    s += buf;
-    const double xs = nice_step(xmax - xmin, 6), ys = nice_step(ymax - ymin, 6);
-    for (double v = std::ceil(xmin / xs) * xs; v <= xmax; v += xs) {
-      std::snprintf(buf, sizeof buf,
-                    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>"
-                    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
-                    X(v), y0, X(v), y0 + ph, X(v), y0 + ph + 14, v);
-      s += buf;
-    }
-    for (double v = std::ceil(ymin / ys) * ys; v <= ymax; v += ys) {
-      std::snprintf(buf, sizeof buf,
-                    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>"
-                    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
-                    x0, Y(v), x0 + pw, Y(v), x0 - 4, Y(v) + 4, v);
-      s += buf;
-    }
-    std::snprintf(buf, sizeof buf,
-                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s latency (ms)</text>\n"
-                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 %.1f %.1f)\">retrained held-out "
-                  "loss (bits/byte)</text>\n",
-                  x0 + pw / 2, y0 + ph + 34, measured ? "measured" : "predicted", x0 - 46, y0 + ph / 2, x0 - 46, y0 + ph / 2);
-    s += buf;
-    const double lim = b.budget.limit_ms();
-    std::snprintf(buf, sizeof buf,
-                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#c33\" stroke-dasharray=\"5,4\"/>"
-                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#c33\">budget %.4g ms</text>\n",
-                  X(lim), y0, X(lim), y0 + ph, X(lim) - 4, y0 + 12, lim);
-    s += buf;
+    panel.fit(xs, ys, b.budget.limit_ms(), 0.08);
+    auto X = [&](double v) { return panel.X(v); };
+    auto Y = [&](double v) { return panel.Y(v); };
+    s += panel.frame(b.budget.name + ": " + b.budget.workload.str(),
+                     std::string(measured ? "measured" : "predicted") + " latency (ms)",
+                     "retrained held-out loss (bits/byte)");
+    s += panel.budget_line(b.budget.limit_ms());
     for (const auto& r : b.rows) {
       const double x = r.latency_ms();
       if (!std::isfinite(x) || r.bpb.empty()) continue;

@@ -15,6 +15,15 @@ json json_or_null(const Stmt& q, int col, const std::string& where) {
   return q.is_null(col) ? json() : parse_json(q.text(col), where);
 }
 
+// A JSON column: the compact text, or NULL for null.
+void bind_json(Stmt& s, int i, const json& v) {
+  if (v.is_null()) {
+    s.bind_null(i);
+  } else {
+    s.bind(i, v.dump(-1, ' ', false, json::error_handler_t::replace));
+  }
+}
+
 CompareRun read_run(const Stmt& q) {
   CompareRun r;
   r.id = q.int64(0);
@@ -201,11 +210,7 @@ void CompareStore::finish(const Lease& l, const TrainResult& r, const json& task
          " finished_at = ?, lease_token = NULL, lease_expires = NULL WHERE id = ? AND lease_token = ? AND"
          " status = 'running' RETURNING id");
   s.bind(1, r.val_loss).bind(2, r.val_bpb);
-  if (task.is_null()) {
-    s.bind_null(3);
-  } else {
-    s.bind(3, task.dump(-1, ' ', false, json::error_handler_t::replace));
-  }
+  bind_json(s, 3, task);
   s.bind(4, curve.dump()).bind(5, r.wall_s).bind(6, utc_now()).bind(7, l.trial_id).bind(8, l.token);
   const bool held = s.step();
   s.reset();
@@ -245,16 +250,8 @@ void CompareStore::finish_reused(const Lease& l, const CompareRun& from) {
          " finished_at = ?, lease_token = NULL, lease_expires = NULL WHERE id = ? AND lease_token = ? AND"
          " status = 'running' RETURNING id");
   s.bind(1, from.val_loss).bind(2, from.bpb);
-  if (from.task.is_null()) {
-    s.bind_null(3);
-  } else {
-    s.bind(3, from.task.dump(-1, ' ', false, json::error_handler_t::replace));
-  }
-  if (from.curve.is_null()) {
-    s.bind_null(4);
-  } else {
-    s.bind(4, from.curve.dump());
-  }
+  bind_json(s, 3, from.task);
+  bind_json(s, 4, from.curve);
   s.bind(5, "reused: the same run as comparison run " + std::to_string(from.id)).bind(6, utc_now());
   s.bind(7, l.trial_id).bind(8, l.token);
   const bool held = s.step();

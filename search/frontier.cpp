@@ -30,8 +30,6 @@ bool is_trained(const TrialRow& t) { return t.status == "done" && !t.reused_from
 // Compared on the frontier: trained to the highest rung any trial reached.
 bool compared(const TrialRow& t, int rung) { return is_trained(t) && t.rung == rung; }
 
-std::string esc(const std::string& s) { return svg_escape(s); }
-
 // From the study's row and its trials, both read through one open store.
 FrontierReport build(const SearchConfig& cfg, const std::filesystem::path& db, const std::string& study, StudyStore& store,
                      const StudyRow& s, std::optional<double> ref_bpb) {
@@ -238,58 +236,17 @@ std::string FrontierReport::svg() const {
     for (const auto& t : trials) {
       if (compared(t, rung)) pts.emplace_back(predicted(t, f.budget), t.bpb);
     }
-    double xmin = f.ref_ms, xmax = f.ref_ms, ymin = INFINITY, ymax = -INFINITY;
+    SvgPanel panel{x0, y0, pw, ph};
+    std::vector<double> xs, ys;
     for (const auto& [x, y] : pts) {
-      xmin = std::min(xmin, x);
-      xmax = std::max(xmax, x);
-      ymin = std::min(ymin, y);
-      ymax = std::max(ymax, y);
+      xs.push_back(x);
+      ys.push_back(y);
     }
-    if (!std::isfinite(ymin)) {
-      ymin = 0;
-      ymax = 1;
-    }
-    if (!std::isfinite(xmax)) xmax = xmin + 1;
-    const double xpad = 0.05 * std::max(xmax - xmin, 1e-3), ypad = 0.05 * std::max(ymax - ymin, 1e-3);
-    xmin = std::max(0.0, xmin - xpad);
-    xmax += xpad;
-    ymin -= ypad;
-    ymax += ypad;
-    auto X = [&](double v) { return x0 + (v - xmin) / (xmax - xmin) * pw; };
-    auto Y = [&](double v) { return y0 + ph - (v - ymin) / (ymax - ymin) * ph; };
-    std::snprintf(buf, sizeof buf,
-                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\">%s</text>\n"
-                  "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#333\"/>\n",
-                  x0 + pw / 2, y0 - 16, esc(f.budget.name + ": " + f.budget.workload.str()).c_str(), x0, y0, pw, ph);
-    s += buf;
-    // Ticks and grid.
-    const double xs = nice_step(xmax - xmin, 6), ys = nice_step(ymax - ymin, 6);
-    for (double v = std::ceil(xmin / xs) * xs; v <= xmax; v += xs) {
-      std::snprintf(buf, sizeof buf,
-                    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>"
-                    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
-                    X(v), y0, X(v), y0 + ph, X(v), y0 + ph + 14, v);
-      s += buf;
-    }
-    for (double v = std::ceil(ymin / ys) * ys; v <= ymax; v += ys) {
-      std::snprintf(buf, sizeof buf,
-                    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>"
-                    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
-                    x0, Y(v), x0 + pw, Y(v), x0 - 4, Y(v) + 4, v);
-      s += buf;
-    }
-    std::snprintf(buf, sizeof buf,
-                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">predicted latency (ms)</text>\n"
-                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 %.1f %.1f)\">validation loss "
-                  "(bits/byte)</text>\n",
-                  x0 + pw / 2, y0 + ph + 34, x0 - 46, y0 + ph / 2, x0 - 46, y0 + ph / 2);
-    s += buf;
-    // Budget limit.
-    std::snprintf(buf, sizeof buf,
-                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#c33\" stroke-dasharray=\"5,4\"/>"
-                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#c33\">budget %.4g ms</text>\n",
-                  X(f.ref_ms), y0, X(f.ref_ms), y0 + ph, X(f.ref_ms) - 4, y0 + 12, f.ref_ms);
-    s += buf;
+    panel.fit(xs, ys, f.ref_ms, 0.05);
+    auto X = [&](double v) { return panel.X(v); };
+    auto Y = [&](double v) { return panel.Y(v); };
+    s += panel.frame(f.budget.name + ": " + f.budget.workload.str(), "predicted latency (ms)", "validation loss (bits/byte)");
+    s += panel.budget_line(f.ref_ms);
     for (const auto& [x, y] : pts) {
       std::snprintf(buf, sizeof buf, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#7a8ca8\" fill-opacity=\"0.7\"/>\n",
                     X(x), Y(y));
@@ -314,7 +271,7 @@ std::string FrontierReport::svg() const {
         const TrialRow& t = *by_number(n);
         std::snprintf(buf, sizeof buf,
                       "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#1f5fbf\"><title>trial %lld: %s</title></circle>\n",
-                      X(predicted(t, f.budget)), Y(t.bpb), static_cast<long long>(n), esc(t.genome).c_str());
+                      X(predicted(t, f.budget)), Y(t.bpb), static_cast<long long>(n), svg_escape(t.genome).c_str());
         s += buf;
       }
     }

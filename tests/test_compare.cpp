@@ -5,6 +5,7 @@
 // with nothing written.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -69,6 +70,19 @@ SearchConfig tiny_space_config(const std::string& budget) {
   return test::parse_config(toml);
 }
 
+// The tiny space's synthetic table, and the latency it predicts for budget b.
+struct FixedTable {
+  TempDir dir;
+  SearchConfig cfg;
+  std::unique_ptr<LutTable> table;
+  explicit FixedTable(const std::string& budget) : cfg(tiny_space_config(budget)) {
+    test::synthetic_lut(cfg, dir / "lut.db");
+    LutStore lut(dir / "lut.db", Access::read_only);
+    table = std::make_unique<LutTable>(LutTable::load(lut, lut.find_device(""), cfg.dtype, cfg.runtime));
+  }
+  double ms(const ArchSpec& a, size_t b = 0) const { return predict(a, cfg.budgets[b].workload, *table).total_ms; }
+};
+
 TEST(Baselines, NemotronFlashPatternIsThePublishedOne) {
   // Nemotron-Flash-1B and -3B (24 and 36 operators): B1 = D F M2 F, B2 = A F M2 F.
   auto text = [](int n) {
@@ -88,12 +102,9 @@ TEST(Baselines, NemotronFlashPatternIsThePublishedOne) {
 }
 
 TEST(Baselines, SizingMeetsTheBudgetOnAFixedTable) {
-  TempDir dir;
-  const SearchConfig cfg = tiny_space_config("max_ms = 3");
-  test::synthetic_lut(cfg, dir / "lut.db");
-  LutStore lut(dir / "lut.db", Access::read_only);
-  const LutTable table = LutTable::load(lut, lut.find_device(""), cfg.dtype, cfg.runtime);
-  auto price = [&](const ArchSpec& a) { return predict(a, cfg.budgets[0].workload, table).total_ms; };
+  const FixedTable t("max_ms = 3");
+  const SearchConfig& cfg = t.cfg;
+  auto price = [&](const ArchSpec& a) { return t.ms(a); };
   SizingOptions so;
   so.aspect_min = 8;
   so.aspect_max = 32;
@@ -144,12 +155,9 @@ TEST(Baselines, SizingMeetsTheBudgetOnAFixedTable) {
 }
 
 TEST(Baselines, ABudgetNoBaselineMeetsIsRefusedByName) {
-  TempDir dir;
-  const SearchConfig cfg = tiny_space_config("max_ms = 0.05");
-  test::synthetic_lut(cfg, dir / "lut.db");
-  LutStore lut(dir / "lut.db", Access::read_only);
-  const LutTable table = LutTable::load(lut, lut.find_device(""), cfg.dtype, cfg.runtime);
-  auto price = [&](const ArchSpec& a) { return predict(a, cfg.budgets[0].workload, table).total_ms; };
+  const FixedTable t("max_ms = 0.05");
+  const SearchConfig& cfg = t.cfg;
+  auto price = [&](const ArchSpec& a) { return t.ms(a); };
   const std::string msg = test::input_error_of([&] { size_baselines(cfg.space, cfg.budgets[0], price, {}, nullptr); });
   EXPECT_NE(msg.find("budget \"call\""), std::string::npos) << msg;
   EXPECT_NE(msg.find("no baseline meets it"), std::string::npos) << msg;
@@ -182,11 +190,8 @@ TEST(Baselines, GenomesOfTheSpaceDecodeToTheSameArchitecture) {
   EXPECT_FALSE(genome_of(sp, units("mamba2-only", 5), 32));
   EXPECT_FALSE(genome_of(sp, units("mamba2-only", 2), 32));
   // The seeds: every budget's baselines the space holds, decoding to the sized architecture.
-  TempDir dir;
-  test::synthetic_lut(cfg, dir / "lut.db");
-  LutStore lut(dir / "lut.db", Access::read_only);
-  const LutTable table = LutTable::load(lut, lut.find_device(""), cfg.dtype, cfg.runtime);
-  auto price = [&](const ArchSpec& a, size_t b) { return predict(a, cfg.budgets[b].workload, table).total_ms; };
+  const FixedTable t("max_ms = 3");
+  auto price = [&](const ArchSpec& a, size_t b) { return t.ms(a, b); };
   const auto seeds = baseline_seeds(sp, cfg.budgets, price);
   ASSERT_FALSE(seeds.empty());
   for (const auto& text : seeds) {
