@@ -18,6 +18,15 @@ std::string svg_escape(const std::string& s) {
   return o;
 }
 
+std::string svg_open(double W, double H) {
+  char buf[300];
+  std::snprintf(buf, sizeof buf,
+                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+                "font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+                W, H, W, H);
+  return buf;
+}
+
 double nice_step(double range, int ticks) {
   const double raw = range / ticks;
   const double mag = std::pow(10.0, std::floor(std::log10(raw)));

@@ -6,6 +6,8 @@ namespace flashnas {
 
 // Text for SVG/XML content and attributes: <, >, & and " escaped.
 std::string svg_escape(const std::string& s);
+// The opening of a W x H pixel SVG document on a white background (close it with "</svg>\n").
+std::string svg_open(double W, double H);
 // A round tick step (1, 2, 2.5 or 5 times a power of ten) giving about
 // `ticks` ticks over `range` (> 0).
 double nice_step(double range, int ticks);

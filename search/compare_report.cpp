@@ -318,11 +318,7 @@ std::string CompareReport::svg() const {
   const double W = pw + ml + mr, H = double(budgets.size()) * (ph + mt + mb);
   std::string s;
   char buf[600];
-  std::snprintf(buf, sizeof buf,
-                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
-                "font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-                W, H, W, H);
-  s += buf;
+  s += svg_open(W, H);
   for (size_t bi = 0; bi < budgets.size(); ++bi) {
     const auto& b = budgets[bi];
     const double x0 = ml, y0 = double(bi) * (ph + mt + mb) + mt;

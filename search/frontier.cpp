@@ -224,11 +224,7 @@ std::string FrontierReport::svg() const {
   const double W = double(budgets.size()) * (pw + ml + mr), H = ph + mt + mb;
   std::string s;
   char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
-                "font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-                W, H, W, H);
-  s += buf;
+  s += svg_open(W, H);
   for (size_t bi = 0; bi < budgets.size(); ++bi) {
     const auto& f = budgets[bi];
     const double x0 = double(bi) * (pw + ml + mr) + ml, y0 = mt;
