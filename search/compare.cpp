@@ -328,6 +328,29 @@ void plan_final_runs(CompareStore& store, int64_t cmp, const Plan& p, int seeds)
   }
 }
 
+// The training runs still to finish: waiting (pending or running), not
+// planned yet (an architecture's final runs wait for its grid), and their tokens.
+struct Remaining {
+  int64_t done = 0, waiting = 0, unplanned = 0, tokens = 0;
+};
+Remaining remaining(const std::vector<CompareRun>& runs, const Plan& p, int seeds) {
+  Remaining r;
+  std::set<std::string> planned;
+  for (const auto& x : runs) {
+    if (x.phase == "measure") continue;
+    if (x.phase == "final") planned.insert(x.arch_hash);
+    if (x.status == "done" || x.status == "failed") {
+      ++r.done;
+    } else {
+      ++r.waiting;
+      r.tokens += x.tokens;
+    }
+  }
+  r.unplanned = int64_t(p.archs.size() - planned.size()) * seeds;
+  r.tokens += r.unplanned * p.recipe.tokens;
+  return r;
+}
+
 }  // namespace
 
 ComparePlan plan_compare(const CompareOptions& o, const Log& log) {
@@ -463,20 +486,9 @@ CompareReport run_compare(const CompareOptions& o, const Log& log) {
       tx.commit();
     });
     if (!run) {
-      int64_t waiting = 0, left = 0;
-      with_db([&] {
-        for (const auto& r : store.runs(cmp.id)) {
-          if (r.phase == "measure") continue;
-          waiting += r.status == "pending" || r.status == "running";
-        }
-        // Final runs not planned yet (their grid runs are in flight elsewhere).
-        std::set<std::string> planned;
-        for (const auto& r : store.runs(cmp.id)) {
-          if (r.phase == "final") planned.insert(r.arch_hash);
-        }
-        left = int64_t(p.archs.size() - planned.size());
-      });
-      if (waiting == 0 && left == 0) break;
+      Remaining left;
+      with_db([&] { left = remaining(store.runs(cmp.id), p, o.seeds); });
+      if (left.waiting == 0 && left.unplanned == 0) break;
       std::this_thread::sleep_for(std::chrono::duration<double>(idle_s));
       idle_s = std::min(idle_s * 2, 1.6);
       continue;
@@ -538,26 +550,9 @@ CompareReport run_compare(const CompareOptions& o, const Log& log) {
       with_db([&] { store.finish(lease, res, task); });
       tokens_done_here += r.tokens;
       // ETA from this process's speed over the tokens still waiting.
-      int64_t tokens_left = 0, done = 0, total = 0;
-      with_db([&] {
-        for (const auto& x : store.runs(cmp.id)) {
-          if (x.phase == "measure") continue;
-          ++total;
-          if (x.status == "done" || x.status == "failed") {
-            ++done;
-          } else {
-            tokens_left += x.tokens;
-          }
-        }
-        // Final runs not planned yet.
-        std::set<std::string> planned;
-        for (const auto& x : store.runs(cmp.id)) {
-          if (x.phase == "final") planned.insert(x.arch_hash);
-        }
-        const int64_t unplanned = int64_t(p.archs.size() - planned.size()) * o.seeds;
-        total += unplanned;
-        tokens_left += unplanned * p.recipe.tokens;
-      });
+      Remaining left;
+      with_db([&] { left = remaining(store.runs(cmp.id), p, o.seeds); });
+      const int64_t done = left.done, total = left.done + left.waiting + left.unplanned, tokens_left = left.tokens;
       const double spent = std::chrono::duration<double>(clock::now() - t0).count();
       const double eta = spent / double(std::max<int64_t>(1, tokens_done_here)) * double(tokens_left);
       char buf[300];
