@@ -1,4 +1,4 @@
-// Workload latency predicted from a LUT (see DESIGN.md, "Latency model"):
+// Workload latency predicted from a LUT (docs/latency.md, "latency model"):
 //   prefill(B, P) + sum over decode contexts t = P .. P+G-1 of decode(B, t),
 // summed over the sublayers plus the model's ends (embedding, final norm, LM
 // head). Meta tokens shift every length and context by M. Contexts between

@@ -1,4 +1,4 @@
-// Validation of a LUT against whole-model measurements (DESIGN.md, "Latency
+// Validation of a LUT against whole-model measurements (docs/latency.md, "Latency
 // model"): held-out architectures are measured end to end with
 // bench_workload and predicted from the LUT; per workload the report gives
 // the share within +-5% and +-10%, the median and worst absolute relative

@@ -1,5 +1,5 @@
 // `flashnas export`: a study's trial as a self-describing model folder
-// (DESIGN.md, "Export"):
+// (docs/design.md, "Export folder"):
 //   model.safetensors, config.json (ArchSpec, tokenizer, dtype, recipe),
 //   tokenizer files, curve.csv, latency.json (predicted latency per budget
 //   from the LUT and, when this machine is the LUT's device, the measured

@@ -1,4 +1,4 @@
-// Search spaces (DESIGN.md, "Search"), read from the [space] and
+// Search spaces (docs/design.md, "Data flow of one trial"), read from the [space] and
 // [constraints] tables of a search config, and the genomes they produce.
 //
 // staged (the paper's): `stages` stages, each repeating one block type. A

@@ -1,4 +1,4 @@
-// The study store (DESIGN.md, "Store"): studies and their trials in SQLite,
+// The study store (docs/design.md, "Study"): studies and their trials in SQLite,
 // in the same database file as the LUT by default. WAL mode, one
 // transaction per state change (callers hold a Transaction around each
 // claim or result), schema version in meta("study_schema_version").

@@ -1,5 +1,5 @@
-// The operator interface every sublayer implements (see DESIGN.md,
-// "Operators"). An operator maps the normalised residual stream to an update
+// The operator interface every sublayer implements (see docs/design.md,
+// "Extension points"). An operator maps the normalised residual stream to an update
 // of the same shape; the pre-norm and the residual add live in HybridLM.
 //
 // Shapes: B batch, T sequence length, d = d_model.
