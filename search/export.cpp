@@ -192,32 +192,19 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
                     row["measured_ms"].is_null() ? "-" : std::to_string(row["measured_ms"].get<double>()).c_str());
       card += buf;
     }
-    // A model with an operator that modeling_flashnas.py lacks is exported
-    // for flashnas only, and says so (here, in the card, in latency.json's caller's log).
-    const auto no_hf = ops_without_transformers(arch.to_json());
-    std::string no_hf_list;
-    for (const auto& op : no_hf) no_hf_list += (no_hf_list.empty() ? "" : ", ") + op;
     card += "\n## Files\n\n- `model.safetensors`: parameters named as in flashnas' HybridLM (`embed_tokens.weight`, "
             "`layers.<i>.norm.weight`, `layers.<i>.<type>.*`, `norm.weight`, `lm_head.weight` unless tied).\n"
             "- `config.json`: the ArchSpec (`arch`), tokenizer, dtype and training recipe.\n"
             "- `latency.json`: predicted and measured latency per budget.\n"
             "- `task.json` (task data only): completion loss, exact-match and JSON rates on held-out records.\n";
-    if (no_hf.empty()) {
-      card += "- `configuration_flashnas.py`, `modeling_flashnas.py`, `generation_config.json` (and for the byte-level "
-              "tokenizer `tokenizer.json`, `tokenizer_config.json`): the model for Hugging Face transformers.\n\n"
-              "Decode with: `flashnas generate --model <this folder> --prompt \"...\"`, or in Python:\n\n"
-              "    from transformers import AutoModelForCausalLM, AutoTokenizer\n"
-              "    model = AutoModelForCausalLM.from_pretrained(\"<this folder>\", trust_remote_code=True)\n"
-              "    tok = AutoTokenizer.from_pretrained(\"<this folder>\", trust_remote_code=True)\n";
-    } else {
-      card += "\nNo Hugging Face transformers files: this model uses " + no_hf_list +
-              ", which flashnas's transformers code does not implement yet (it has " + hf_op_list() +
-              "). Decode with: `flashnas generate --model <this folder> --prompt \"...\"`.\n";
-      log("export: no transformers files: the model uses " + no_hf_list + ", which modeling_flashnas.py does not implement (it has " +
-          hf_op_list() + "); the folder loads in flashnas (generate)");
-    }
+    card += "- `configuration_flashnas.py`, `modeling_flashnas.py`, `generation_config.json` (and for the byte-level "
+            "tokenizer `tokenizer.json`, `tokenizer_config.json`): the model for Hugging Face transformers.\n\n"
+            "Decode with: `flashnas generate --model <this folder> --prompt \"...\"`, or in Python:\n\n"
+            "    from transformers import AutoModelForCausalLM, AutoTokenizer\n"
+            "    model = AutoModelForCausalLM.from_pretrained(\"<this folder>\", trust_remote_code=True)\n"
+            "    tok = AutoTokenizer.from_pretrained(\"<this folder>\", trust_remote_code=True)\n";
     write_file_atomic(tmp / "README.md", card);
-    if (no_hf.empty()) write_hf_files(tmp);
+    write_hf_files(tmp);
     publish_work_dir(tmp, o.out);
     return latency;
   } catch (...) {

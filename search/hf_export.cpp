@@ -97,8 +97,9 @@ void write_hf_files(const fs::path& dir) {
   const json arch = cfg["arch"];
   const auto missing = ops_without_transformers(arch);
   if (!missing.empty()) {
-    throw InputError(cfg_path.string() + ": operator \"" + missing[0] + "\" has no transformers implementation yet (modeling_flashnas.py has " +
-                     hf_op_list() + ")");
+    // Every registered operator has one (tests/test_hf_export.py checks the registry): reaching this is a bug.
+    throw Error(cfg_path.string() + ": operator \"" + missing[0] + "\" has no transformers implementation (modeling_flashnas.py has " +
+                hf_op_list() + ")");
   }
   for (const auto& [name, text] : hf_code_files()) write_file_atomic(dir / name, text);
   cfg["model_type"] = "flashnas";

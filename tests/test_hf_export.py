@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """An exported flashnas model in Hugging Face transformers agrees with flashnas.
 
-Trains configs/arch/every-op-tiny.json (meta tokens, attention, sliding-window
-attention, Mamba2, DeltaNet, Gated DeltaNet, FFN; chunk 16, window 8) briefly on
+Trains configs/arch/every-op-tiny.json (meta tokens and every registered
+operator: attention, sliding-window attention, Mamba2, DeltaNet, Gated DeltaNet,
+GLA, LFM2's gated short convolution, RWKV-7, FFN; chunk 16, window 8) briefly on
 text from the repository (long enough that greedy text varies), exports it with `flashnas export --model`, loads it
 with AutoModelForCausalLM / AutoTokenizer (trust_remote_code) and checks:
   - the tokenizer gives the bytes of the text, and decodes them back;
@@ -123,9 +124,16 @@ def main():
         for i in range(8):
             with open(os.path.join(corpus, f"d{i}.txt"), "w", encoding="utf-8") as f:
                 f.write("\n\n".join(paragraphs[i::8]))
+        # The test model must hold every registered operator, each with a transformers implementation:
+        # a newly registered operator fails here by name until it has both.
+        arch_path = os.path.join(SOURCE, "configs/arch/every-op-tiny.json")
+        in_model = {layer["type"] for layer in json.load(open(arch_path, encoding="utf-8"))["layers"]}
+        for kind in json.loads(flashnas("arch", "ops", "--json")):
+            check(kind["name"] in in_model, f"operator {kind['name']} is in configs/arch/every-op-tiny.json")
+            check(kind["transformers"], f"operator {kind['name']} has a transformers implementation (modeling_flashnas.py)")
         tokens, run, hf = (os.path.join(tmp, n) for n in ("c.tokens", "run", "hf"))
         flashnas("data", "prepare", "--input", corpus, "--out", tokens)
-        flashnas("train", "--arch", os.path.join(SOURCE, "configs/arch/every-op-tiny.json"), "--data", tokens,
+        flashnas("train", "--arch", arch_path, "--data", tokens,
                  "--tokens", "98304", "--batch-size", "8", "--seq-len", "64", "--lr", "0.01", "--threads", "2", "--quiet",
                  "--out", run)
         flashnas("export", "--model", run, "--out", hf)

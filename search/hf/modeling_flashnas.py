@@ -7,11 +7,12 @@ lm_head.weight unless tied), so the weights load as they are.
 
 Each sublayer is x + op(rms_norm(x)). A prompt runs through the parallel forms
 (masked attention, chunked SSD for Mamba2, the chunked WY form of the delta
-rule); a decode step of one token through the recurrent forms, from the state
-in FlashnasCache: attention keys and values (the last window - 1 of them for
-sliding-window attention), the short convolutions' last inputs, the Mamba2
-state [B, H, head_dim, d_state] and the delta-rule state [B, H, dk, dv], the
-states kept in float32. Padding is not supported: every sequence of a batch
+rule, chunked gated linear attention; RWKV-7 token by token); a decode step
+of one token through the recurrent forms, from the state in FlashnasCache:
+attention keys and values (the last window - 1 of them for sliding-window
+attention), the short convolutions' last inputs, RWKV-7's last input, the
+Mamba2 state [B, H, head_dim, d_state] and the delta-rule, GLA and RWKV-7
+states [B, H, dk, dv], the states kept in float32. Padding is not supported: every sequence of a batch
 has the same length.
 """
 import hashlib
@@ -75,11 +76,11 @@ def _rope(x, pos0, theta):
 
 
 class ShortConv(nn.Module):
-    """Depthwise causal convolution over time followed by SiLU; the state holds the last `kernel` inputs."""
+    """Depthwise causal convolution over time, followed by SiLU unless `silu` is False; the state holds the last `kernel` inputs."""
 
-    def __init__(self, channels, kernel, bias):
+    def __init__(self, channels, kernel, bias, silu=True):
         super().__init__()
-        self.kernel = kernel
+        self.kernel, self.silu = kernel, silu
         self.weight = nn.Parameter(torch.zeros(channels, 1, kernel))
         self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
 
@@ -95,7 +96,7 @@ class ShortConv(nn.Module):
         if state is not None:
             state[name] = xp[:, :, -self.kernel:].clone()
         y = F.conv1d(xp, self.weight, self.bias, groups=C)
-        return F.silu(y).transpose(1, 2)
+        return (F.silu(y) if self.silu else y).transpose(1, 2)
 
 
 class Attention(nn.Module):
@@ -343,6 +344,161 @@ class DeltaNet(nn.Module):
         return self.o_proj(y.to(x.dtype))
 
 
+class GatedShortConv(nn.Module):
+    """LFM2's gated short convolution: [b | c | u] = in_proj(x); out_proj(c * conv(b * u)), the conv without SiLU."""
+
+    def __init__(self, hp, d_model):
+        super().__init__()
+        self.d, bias = d_model, hp["conv_bias"]
+        self.in_proj = nn.Linear(d_model, 3 * d_model, bias=bias)
+        self.conv = ShortConv(d_model, hp["conv_kernel"], bias, silu=False)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+    def forward(self, x, state, pos0):
+        b, c, u = self.in_proj(x).split(self.d, -1)
+        return self.out_proj(c * self.conv(b * u, state, "conv"))
+
+
+def gla_chunked(q, k, v, g, S0, C):
+    """Gated linear attention over a sequence. q (scaled), k, g [B, H, T, dk] (g: log forget gates <= 0),
+    v [B, H, T, dv], S0 [B, H, dk, dv] or None -> o [B, H, T, dv], S. Within a chunk the pairwise decays
+    exp(b_i - b_j) are exact (masked to j <= i before the exponential); only S passes between chunks."""
+    B, H, T, dk = q.shape
+    dv = v.shape[-1]
+    acc = _acc(q.dtype)
+    n = (T + C - 1) // C
+    pad = n * C - T
+
+    def chunks(t):  # padding tokens are no-ops: k = 0 and g = 0
+        t = F.pad(t.to(acc), (0, 0, 0, pad))
+        return t.reshape(B, H, n, C, t.shape[-1])
+
+    qc, kc, vc = chunks(q), chunks(k), chunks(v)
+    b = chunks(g).cumsum(3)
+    upper = torch.ones(C, C, dtype=torch.bool, device=q.device).triu(1)
+    decay = (b.unsqueeze(4) - b.unsqueeze(3)).masked_fill(upper.view(C, C, 1), float("-inf")).exp()
+    intra = ((qc.unsqueeze(4) * kc.unsqueeze(3) * decay).sum(-1)) @ vc
+    last = b[:, :, :, C - 1]
+    q_dec, k_dec = qc * b.exp(), kc * (last.unsqueeze(3) - b).exp()
+    S = S0.to(acc) if S0 is not None else q.new_zeros(B, H, dk, dv, dtype=acc)
+    out = []
+    for c in range(n):
+        out.append(intra[:, :, c] + q_dec[:, :, c] @ S)
+        S = last[:, :, c].exp().unsqueeze(-1) * S + k_dec[:, :, c].transpose(-1, -2) @ vc[:, :, c]
+    return torch.stack(out, 2).reshape(B, H, n * C, dv)[:, :, :T], S
+
+
+class Gla(nn.Module):
+    """Gated linear attention (flash-linear-attention's GatedLinearAttention defaults): low-rank forget gate per
+    key channel, per-head RMSNorm of the output, swish output gate."""
+
+    def __init__(self, hp, d_model):
+        super().__init__()
+        self.H, self.dk, self.dv = hp["n_heads"], hp["head_k_dim"], hp["head_v_dim"]
+        self.norm_gate, self.chunk, self.eps = hp["gate_normalizer"], hp["chunk_size"], hp["norm_eps"]
+        kd, vd = self.H * self.dk, self.H * self.dv
+        self.q_proj, self.k_proj = _linear(d_model, kd), _linear(d_model, kd)
+        self.v_proj, self.g_proj = _linear(d_model, vd), _linear(d_model, vd)
+        self.gk_proj = nn.Sequential(_linear(d_model, hp["gate_rank"]), nn.Linear(hp["gate_rank"], kd, bias=True))
+        self.g_norm = _Weight(self.dv)
+        self.o_proj = _linear(vd, d_model)
+
+    def forward(self, x, state, pos0):
+        B, T, _ = x.shape
+        acc = _acc(x.dtype)
+
+        def heads(t, dim):  # [B, T, H*dim] -> [B, H, T, dim]
+            return t.reshape(B, T, self.H, dim).to(acc).transpose(1, 2)
+
+        q = heads(self.q_proj(x), self.dk) / math.sqrt(self.dk)
+        k, v = heads(self.k_proj(x), self.dk), heads(self.v_proj(x), self.dv)
+        g = heads(F.logsigmoid(self.gk_proj(x).to(acc)) / self.norm_gate, self.dk)
+        o, S = gla_chunked(q, k, v, g, state.get("S") if state is not None else None, self.chunk)
+        if state is not None:
+            state["S"] = S
+        y = o.transpose(1, 2)                                                     # [B, T, H, dv]
+        y = y * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + self.eps) * self.g_norm.weight.to(acc)
+        y = y.reshape(B, T, self.H * self.dv) * F.silu(self.g_proj(x).to(acc))
+        return self.o_proj(y.to(x.dtype))
+
+
+class _Lora(nn.Module):
+    """up(act(down(x))), named lora.0 and lora.2 as flash-linear-attention's LoRA."""
+
+    def __init__(self, d_in, rank, d_out, act, bias):
+        super().__init__()
+        self.lora = nn.Sequential(_linear(d_in, rank), act, nn.Linear(rank, d_out, bias=bias))
+
+    def forward(self, x):
+        return self.lora(x)
+
+
+class Rwkv7(nn.Module):
+    """RWKV-7 time mixing as flash-linear-attention builds it for its first layer (no value residual across
+    layers): token shift, vector decay and in-context learning rate, the generalised delta rule
+    S_t = diag(exp(w_t)) S + (S^T alpha_t) beta_t + k_t v_t, o_t = S_t^T r_t, run token by token here."""
+
+    MAX_LOG_DECAY = math.exp(-0.5)
+
+    def __init__(self, hp, d_model):
+        super().__init__()
+        self.H, self.N, self.eps = hp["n_heads"], hp["head_dim"], hp["norm_eps"]
+        D = self.H * self.N
+        for name in ("x_r", "x_w", "x_k", "x_v", "x_a", "x_g"):
+            setattr(self, name, nn.Parameter(torch.zeros(d_model)))
+        self.k_k, self.k_a = nn.Parameter(torch.zeros(D)), nn.Parameter(torch.zeros(D))
+        self.r_k = nn.Parameter(torch.zeros(self.H, self.N))
+        self.r_proj, self.k_proj, self.v_proj = _linear(d_model, D), _linear(d_model, D), _linear(d_model, D)
+        self.o_proj = _linear(D, d_model)
+        self.w_lora = _Lora(d_model, hp["decay_rank"], D, nn.Tanh(), True)
+        self.a_lora = _Lora(d_model, hp["a_rank"], D, nn.Identity(), True)
+        self.g_lora = _Lora(d_model, hp["gate_rank"], D, nn.Sigmoid(), False)
+        self.g_norm = nn.Module()
+        self.g_norm.weight, self.g_norm.bias = nn.Parameter(torch.ones(D)), nn.Parameter(torch.zeros(D))
+
+    def forward(self, x, state, pos0):
+        B, T, d = x.shape
+        acc = _acc(x.dtype)
+        prev = F.pad(x, (0, 0, 1, 0))[:, :T].clone()
+        if state is not None and "shift" in state:
+            prev[:, 0] = state["shift"].to(x.dtype)
+        delta = prev - x
+
+        def mixed(mu):
+            return x + delta * mu.to(x.dtype)
+
+        def heads(t):  # [B, T, D] -> [B, T, H, N]
+            return t.to(acc).reshape(B, T, self.H, self.N)
+
+        r = heads(self.r_proj(mixed(self.x_r)))
+        w = heads(-self.MAX_LOG_DECAY * torch.sigmoid(self.w_lora(mixed(self.x_w)).to(acc)))
+        k = heads(self.k_proj(mixed(self.x_k)))
+        v = heads(self.v_proj(mixed(self.x_v)))
+        a = heads(torch.sigmoid(self.a_lora(mixed(self.x_a)).to(acc)))
+        g = self.g_lora(mixed(self.x_g))
+        kk = k * self.k_k.to(acc).view(self.H, self.N)
+        kk = kk / kk.norm(2, -1, keepdim=True).clamp_min(1e-12)
+        k = k * (1 + (a - 1) * self.k_a.to(acc).view(self.H, self.N))
+        alpha, beta = -kk, kk * a
+        S = state.get("S") if state is not None else None
+        S = S.to(acc) if S is not None else x.new_zeros(B, self.H, self.N, self.N, dtype=acc)
+        outs = []
+        for t in range(T):  # the recurrent form, token by token
+            u = (alpha[:, t].unsqueeze(-2) @ S)                                   # [B, H, 1, N]
+            S = w[:, t].exp().unsqueeze(-1) * S + beta[:, t].unsqueeze(-1) * u + k[:, t].unsqueeze(-1) * v[:, t].unsqueeze(-2)
+            outs.append((r[:, t].unsqueeze(-2) @ S).squeeze(-2))
+        o = torch.stack(outs, 1)                                                  # [B, T, H, N]
+        if state is not None:
+            state["S"], state["shift"] = S, x[:, -1].clone()
+        mean = o.mean(-1, keepdim=True)
+        var = (o - mean).pow(2).mean(-1, keepdim=True)
+        y = ((o - mean) * torch.rsqrt(var + self.N * self.eps)).reshape(B, T, -1)
+        y = y * self.g_norm.weight.to(acc) + self.g_norm.bias.to(acc)
+        bonus = (r * k * self.r_k.to(acc)).sum(-1, keepdim=True) * v
+        y = (y + bonus.reshape(B, T, -1)) * g.to(acc)
+        return self.o_proj(y.to(x.dtype))
+
+
 def _make_op(layer, d_model):
     hp = {k: v for k, v in layer.items() if k != "type"}
     t = layer["type"]
@@ -356,6 +512,12 @@ def _make_op(layer, d_model):
         return DeltaNet(hp, d_model, decay=(t == "gdn"))
     if t == "ffn":
         return Ffn(hp, d_model)
+    if t == "gla":
+        return Gla(hp, d_model)
+    if t == "shortconv":
+        return GatedShortConv(hp, d_model)
+    if t == "rwkv7":
+        return Rwkv7(hp, d_model)
     raise ValueError(f"flashnas: operator type {t!r} has no transformers implementation here")
 
 

@@ -142,6 +142,7 @@ OpState GlaOp::init_state(int64_t batch, int64_t max_context, torch::ScalarType 
 OpKind gla_kind() {
   OpKind k;
   k.name = "gla";
+  k.transformers = true;
   k.description = "gated linear attention (forget gate per key dim; chunked; [heads, dk, dv] recurrent state, flat in context)";
   // Default head widths d_model / (parts * n_heads), refused by name where that does not divide.
   auto divides = [](int64_t parts, std::string key) {

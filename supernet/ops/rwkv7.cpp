@@ -221,6 +221,7 @@ OpState Rwkv7Op::init_state(int64_t batch, int64_t max_context, torch::ScalarTyp
 OpKind rwkv7_kind() {
   OpKind k;
   k.name = "rwkv7";
+  k.transformers = true;
   k.description =
       "RWKV-7 time mixing (generalised delta rule, vector decay and learning rate; chunked; [heads, N, N] state, flat in context)";
   // fla's default low-rank sizes: max(32, 32 * round(f * sqrt(d_model) * scale / 32)).

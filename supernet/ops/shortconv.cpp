@@ -45,6 +45,7 @@ OpState ShortConvOp::init_state(int64_t batch, int64_t max_context, torch::Scala
 OpKind shortconv_kind() {
   OpKind k;
   k.name = "shortconv";
+  k.transformers = true;
   k.description = "gated short convolution (LFM2): c * conv(b * u); a K-token window as state, flat in context";
   k.fields = {
       int_field("conv_kernel", "K, width of the causal depthwise convolution", 3, 2),
