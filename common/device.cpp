@@ -32,7 +32,14 @@ torch::Device parse_device(const std::string& text, const std::string& flag) {
   if (!std::regex_match(text, m, cuda_re)) {
     throw InputError(flag + ": unknown device \"" + text + "\"; allowed: cpu, cuda, cuda:N");
   }
-  const int index = m[2].matched ? std::stoi(m[2].str()) : 0;
+  int index = 0;
+  if (m[2].matched) {
+    try {
+      index = std::stoi(m[2].str());
+    } catch (const std::out_of_range&) {
+      throw InputError(flag + " " + text + ": device index out of range");
+    }
+  }
 #ifdef FLASHNAS_WITH_CUDA
   const int n = cuda_device_count();
   if (n == 0) throw Error(flag + " " + text + ": no CUDA device is visible on this machine");

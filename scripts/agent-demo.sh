@@ -19,7 +19,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 bash "$FLASHNAS_ROOT/scripts/setup.sh"
-bash "$FLASHNAS_ROOT/scripts/build.sh"
+FLASHNAS_TARGETS=flashnas bash "$FLASHNAS_ROOT/scripts/build.sh"  # the binary only: the tests build in scripts/test.sh
 flashnas="$FLASHNAS_BUILD/bin/flashnas"
 cd "$FLASHNAS_ROOT"  # configs name their data relative to the repository
 out=out/agent-demo

@@ -17,7 +17,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 bash "$FLASHNAS_ROOT/scripts/setup.sh"
-bash "$FLASHNAS_ROOT/scripts/build.sh"
+FLASHNAS_TARGETS=flashnas bash "$FLASHNAS_ROOT/scripts/build.sh"  # the binary only: the tests build in scripts/test.sh
 flashnas="$FLASHNAS_BUILD/bin/flashnas"
 cd "$FLASHNAS_ROOT"  # configs/demo.toml names its data relative to the repository
 out=out/demo

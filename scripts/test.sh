@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: set-up (if anything is missing), build, and the
 # whole GoogleTest suite through ctest; then the CUDA build (compile, link,
-# and its GPU tests, which skip without a GPU). CI (.ci/run) runs exactly this.
+# and its GPU tests, which skip without a GPU); then scripts/gpu-check.sh on
+# this machine's device. CI (.ci/run) runs exactly this.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 bash "$FLASHNAS_ROOT/scripts/setup.sh"
@@ -57,3 +58,11 @@ if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
 else
   log "no CUDA Toolkit (nvcc) on this machine: the CUDA build check is skipped"
 fi
+
+# The GPU check script, on this machine's device (the CPU unless a GPU is
+# here), so that the script a GPU window runs cannot rot: the same steps with
+# small sizes; its outputs go to out/gpu-check/.
+start=$(now)
+log "scripts/gpu-check.sh (the GPU check's steps on this machine)"
+bash "$FLASHNAS_ROOT/scripts/gpu-check.sh" || die "scripts/gpu-check.sh failed (its summary is above; logs under out/gpu-check/)"
+log "GPU check script done in $(($(now) - start)) s"

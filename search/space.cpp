@@ -61,7 +61,11 @@ json eval_template(const json& v, int64_t d_model, const std::string& field) {
   auto operand = [&](const std::string& t) -> int64_t {
     if (t == "d_model") return d_model;
     if (!t.empty() && std::all_of(t.begin(), t.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
-      return std::stoll(t);
+      try {
+        return std::stoll(t);
+      } catch (const std::out_of_range&) {
+        throw InputError(field + ": \"" + s + "\": " + t + " is out of range");
+      }
     }
     throw InputError(field + ": \"" + s + "\" is not an expression of integers and d_model joined by * and /");
   };

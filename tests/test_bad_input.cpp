@@ -170,6 +170,14 @@ std::vector<Case> cases() {
        [](const Study&) { return bench_args({"--threads", "100000"}); },
        {"--threads: 100000 threads; this process may run on "}},
       {"bench --threads -1", [](const Study&) { return bench_args({"--threads", "-1"}); }, {"--threads: -1 threads"}},
+      {"bench --device with an index beyond an int",
+       [](const Study&) { return bench_args({"--device", "cuda:99999999999"}); },
+       {"--device cuda:99999999999: device index out of range"}},
+      {"search, an op expression with a number beyond int64",
+       [=](const Study& st) {
+         return with_config(st, "n_heads = \"d_model / 16\"", "n_heads = \"d_model / 99999999999999999999\"");
+       },
+       {"99999999999999999999 is out of range"}},
       {"bench --min-count -3", [](const Study&) { return bench_args({"--min-count", "-3"}); },
        {"--min-count: must be >= 1, got -3"}},
       {"profile --max-minutes nan",
@@ -229,7 +237,7 @@ TEST(BadInput, EveryCaseExitsTwoNamesTheCulpritAndChangesNothing) {
     for (const auto& m : c.message) EXPECT_NE(r.err.find(m), std::string::npos) << "wanted \"" << m << "\" in: " << r.err;
     EXPECT_EQ(file_tree(st.dir.path()), before) << "the command changed files";
   }
-  EXPECT_EQ(all.size(), 26u);
+  EXPECT_EQ(all.size(), 28u);
 }
 
 // A corrupt token file is the input's fault, not the candidates': it is
