@@ -153,8 +153,22 @@ Plan make_plan(const CompareOptions& o, const Log& log) {
     auto price = [&](const ArchSpec& a) { return pricer.latencies(a).at(size_t(bi)); };
     std::vector<Contender> cs;
     std::set<std::string> seen;
+    // A design seen before is left out, except a baseline or user design that
+    // is a pick's architecture: it stays, marked, so the verdict shows that
+    // the pick ties with it rather than leaving it out of the judgement.
     auto push = [&](Contender c) {
-      if (seen.insert(c.arch.hash()).second) cs.push_back(std::move(c));
+      if (seen.insert(c.arch.hash()).second) {
+        cs.push_back(std::move(c));
+        return;
+      }
+      for (const auto& e : cs) {
+        if (e.arch.hash() == c.arch.hash() && e.kind == "pick" && c.kind != "pick") {
+          c.note += std::string(c.note.empty() ? "" : "; ") + "the same architecture as " + e.label;
+          log("compare: " + b.name + ": " + c.label + " is the same architecture as " + e.label + "; kept, judged as a tie");
+          cs.push_back(std::move(c));
+          return;
+        }
+      }
     };
     // Picks: the best by the study's objective, and the largest on this budget's frontier.
     push(trial_contender(*best, "pick-best", "pick", "trial " + std::to_string(best->number) + ", the study's best",
@@ -192,11 +206,14 @@ Plan make_plan(const CompareOptions& o, const Log& log) {
       } catch (const Error& e) {
         c.note += "; not priced: " + std::string(e.what());
       }
-      if (!seen.insert(c.arch.hash()).second) {
-        log("compare: " + b.name + ": " + c.label + " is the same architecture as an earlier contender; left out");
-        continue;
+      const size_t before = cs.size();
+      const std::string hash = c.arch.hash();
+      push(std::move(c));
+      if (cs.size() == before) {
+        const auto same = std::find_if(cs.begin(), cs.end(), [&](const Contender& e) { return e.arch.hash() == hash; });
+        log("compare: " + b.name + ": --baseline " + o.baselines[i].string() + " is the same architecture as " + same->label +
+            "; left out");
       }
-      cs.push_back(std::move(c));
     }
     for (const auto& c : cs) p.archs.emplace(c.arch.hash(), c.arch);
     p.contenders.push_back(std::move(cs));

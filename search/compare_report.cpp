@@ -302,6 +302,10 @@ std::string CompareReport::table() const {
       for (const auto& x : b.over_budget) o += (o.empty() ? "" : ", ") + x;
       s += "  over the budget, not judged: " + o + "\n";
     }
+    for (const auto& r : b.rows) {
+      const auto at = r.c.note.find("the same architecture as ");
+      if (at != std::string::npos) s += "  = " + r.c.label + " is " + r.c.note.substr(at) + " (one set of runs serves both)\n";
+    }
     bool edge = false;
     for (const auto& r : b.rows) {
       if (!r.outside_space.empty()) s += "  * " + r.c.label + " is outside the study's space: " + r.outside_space + "\n";

@@ -394,6 +394,43 @@ TEST(CompareRuns, ASearchSeededWithTheBaselinesTrainsThemFirst) {
   EXPECT_EQ(i, seeds.size());
 }
 
+// A hand design that is the pick's own architecture is not dropped as a
+// repeat: it stays, marked, shares the pick's runs, and the verdict judges
+// the pick as tied with it (a pick that is a baseline does not beat it).
+TEST(CompareRuns, ABaselineThatIsThePicksArchitectureIsATieNotAWin) {
+  CompareStudy st;
+  st.search();
+  std::string arch;
+  {
+    Db d(st.db, Access::read_only);
+    Stmt q(d, "SELECT arch FROM trials WHERE status = 'done' ORDER BY rung DESC, bpb ASC LIMIT 1");
+    ASSERT_TRUE(q.step());
+    arch = q.text(0);
+  }
+  st.dir.write("same.json", arch);
+  const CliResult r = run_cli(st.compare_args("same", {"--lr", "0.003", "--no-measure", "--baseline", (st.dir / "same.json").string()}, "1"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("= user-same is the same architecture as pick-best"), std::string::npos) << r.out;
+  const json rep = report_of(st, "same");
+  const auto& b = rep["budgets"][0];
+  json pick, user;
+  for (const auto& c : b["contenders"]) {
+    if (c["label"] == "pick-best") pick = c;
+    if (c["label"] == "user-same") user = c;
+  }
+  ASSERT_FALSE(user.is_null()) << b.dump();
+  EXPECT_EQ(user["bpb"], pick["bpb"]);
+  bool judged = false;
+  for (const auto& v : b["versus"]) {
+    if (v["label"] != "user-same") continue;
+    judged = true;
+    EXPECT_EQ(v["delta_bpb"].get<double>(), 0.0);
+    EXPECT_EQ(v["outcome"], "not lower");
+  }
+  EXPECT_TRUE(judged) << b.dump();
+  EXPECT_FALSE(b["pick_wins"].get<bool>());
+}
+
 TEST(CompareRuns, BadInputIsRefusedByNameAndWritesNothing) {
   CompareStudy st;
   st.search();
