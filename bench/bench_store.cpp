@@ -24,7 +24,7 @@
 #include "common/db.h"
 #include "common/device.h"
 #include "common/json_io.h"
-#include "search/study_store.h"
+#include "study/study_store.h"
 
 using namespace flashnas;
 using clock_type = std::chrono::steady_clock;

@@ -1,5 +1,5 @@
 // `flashnas launch slurm|k8s`: writes (and with --submit, submits) the files
-// that start a study's workers on a cluster (search/launch.h).
+// that start a study's workers on a cluster (study/launch.h).
 #include <unistd.h>
 
 #include <cstdio>
@@ -8,7 +8,7 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "common/files.h"
-#include "search/launch.h"
+#include "study/launch.h"
 #include "search/runner.h"
 
 namespace flashnas::cli {

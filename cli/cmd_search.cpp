@@ -11,7 +11,7 @@
 #include "search/config.h"
 #include "search/frontier.h"
 #include "search/runner.h"
-#include "search/workers.h"
+#include "study/workers.h"
 
 namespace flashnas::cli {
 

@@ -10,7 +10,7 @@
 #include "common/error.h"
 #include "search/config.h"
 #include "search/runner.h"
-#include "search/study_copy.h"
+#include "study/study_copy.h"
 
 namespace flashnas::cli {
 

@@ -22,7 +22,7 @@
 #include "profiler/measure.h"
 #include "search/fidelity.h"
 #include "search/frontier.h"
-#include "search/heartbeat.h"
+#include "study/heartbeat.h"
 #include "search/pricer.h"
 #include "search/runner.h"
 #include "supernet/accounting.h"

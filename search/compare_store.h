@@ -20,7 +20,7 @@
 //   compare_latency(comparison_id, arch_hash, workload, round, median_us,
 //     p10_us, p90_us, samples JSON (microseconds, in the order taken),
 //     device) PRIMARY KEY(comparison_id, arch_hash, workload, round)
-// Runs are claimed under leases exactly as trials are (search/study_store.h):
+// Runs are claimed under leases exactly as trials are (study/study_store.h):
 // a running row carries a random token and an expiry on the database's
 // clock, renewed by heartbeat; an expired one is claimed again; results are
 // written only with the token.
@@ -33,7 +33,7 @@
 #include "common/db.h"
 #include "common/json_io.h"
 #include "search/baselines.h"
-#include "search/study_store.h"
+#include "study/study_store.h"
 
 namespace flashnas {
 

@@ -27,7 +27,7 @@
 
 #include "search/config.h"
 #include "search/rng.h"
-#include "search/study_store.h"
+#include "study/study_store.h"
 
 namespace flashnas {
 

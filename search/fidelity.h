@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "search/config.h"
-#include "search/study_store.h"
+#include "study/study_store.h"
 #include "train/dataset.h"
 #include "train/recipe.h"
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "search/config.h"
-#include "search/study_store.h"
+#include "study/study_store.h"
 
 namespace flashnas {
 

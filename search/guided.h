@@ -31,7 +31,7 @@
 #include "search/config.h"
 #include "search/evolution.h"
 #include "search/rng.h"
-#include "search/study_store.h"
+#include "study/study_store.h"
 
 namespace flashnas {
 

@@ -15,7 +15,7 @@
 #include "search/config.h"
 #include "search/fidelity.h"
 #include "search/pricer.h"
-#include "search/study_store.h"
+#include "study/study_store.h"
 
 namespace flashnas {
 

@@ -18,7 +18,7 @@
 #include "common/stats.h"
 #include "common/threads.h"
 #include "profiler/validate.h"
-#include "search/study_store.h"
+#include "study/study_store.h"
 #include "train/training_data.h"
 #include "train/trainer.h"
 

@@ -21,7 +21,7 @@
 #include "search/evolution.h"
 #include "search/fidelity.h"
 #include "search/baselines.h"
-#include "search/heartbeat.h"
+#include "study/heartbeat.h"
 #include "search/plan.h"
 #include "search/pricer.h"
 #include "supernet/accounting.h"

@@ -1,7 +1,7 @@
 // One search worker: claims the study's next trial under a lease (a trial
 // waiting to be claimed, or a new one the proposer plans outside any
 // transaction, search/plan.h), short-trains it outside any transaction while
-// a heartbeat renews the lease (search/heartbeat.h), and records the result
+// a heartbeat renews the lease (study/heartbeat.h), and records the result
 // in another transaction, checked against the lease's token. Any number of
 // workers (processes, on any number of machines) may run on one study at
 // once; a worker killed at any moment loses at most its work in flight,
@@ -20,7 +20,7 @@
 #include <string>
 
 #include "search/config.h"
-#include "search/study_store.h"
+#include "study/study_store.h"
 
 namespace flashnas {
 

@@ -5,7 +5,7 @@
 #include "profiler/lut.h"
 #include "profiler/measure.h"
 #include "search/fidelity.h"
-#include "search/study_store.h"
+#include "study/study_store.h"
 
 namespace flashnas::test {
 

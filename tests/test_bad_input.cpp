@@ -9,7 +9,7 @@
 
 #include "common/files.h"
 #include "common/db.h"
-#include "search/study_store.h"
+#include "study/study_store.h"
 #include "tests/search_fixture.h"
 #include "train/token_file.h"
 

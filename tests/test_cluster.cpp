@@ -20,7 +20,7 @@
 #include "common/db.h"
 #include "common/json_io.h"
 #include "pg_server.h"
-#include "search/study_store.h"
+#include "study/study_store.h"
 #include "search_fixture.h"
 #include "test_util.h"
 

@@ -18,7 +18,7 @@
 #include "search/compare_report.h"
 #include "search/compare_store.h"
 #include "search/pricer.h"
-#include "search/study_store.h"
+#include "study/study_store.h"
 #include "tests/pg_server.h"
 #include "tests/search_fixture.h"
 

@@ -17,7 +17,7 @@
 #include "search/fidelity.h"
 #include "search/proxy.h"
 #include "search/runner.h"
-#include "search/study_store.h"
+#include "study/study_store.h"
 #include "tests/search_fixture.h"
 #include "train/training_data.h"
 #include "train/trainer.h"

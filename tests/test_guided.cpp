@@ -19,7 +19,7 @@
 #include "search/evolution.h"
 #include "search/fidelity.h"
 #include "search/replay.h"
-#include "search/study_store.h"
+#include "study/study_store.h"
 #include "search/surrogate.h"
 #include "tests/search_fixture.h"
 

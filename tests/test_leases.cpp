@@ -1,4 +1,4 @@
-// Leases on both backends (search/study_store.h): claiming, renewing,
+// Leases on both backends (study/study_store.h): claiming, renewing,
 // expiring, reclaiming, the token check on results, giving work back, the
 // schema migration from version 3, atomic study creation, and (PostgreSQL)
 // SKIP LOCKED claims and a store step that survives a server restart. Leases
@@ -16,8 +16,8 @@
 #include "common/db.h"
 #include "common/error.h"
 #include "pg_server.h"
-#include "search/heartbeat.h"
-#include "search/study_store.h"
+#include "study/heartbeat.h"
+#include "study/study_store.h"
 #include "test_util.h"
 
 namespace flashnas {

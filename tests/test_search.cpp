@@ -29,7 +29,7 @@
 #include "search/pareto.h"
 #include "search/pricer.h"
 #include "search/runner.h"
-#include "search/study_store.h"
+#include "study/study_store.h"
 #include "test_util.h"
 #include "tests/search_fixture.h"
 #include "train/corpus.h"

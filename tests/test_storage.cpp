@@ -12,7 +12,7 @@
 #include "pg_server.h"
 #include "search_fixture.h"
 #include "profiler/lut.h"
-#include "search/study_store.h"
+#include "study/study_store.h"
 #include "test_util.h"
 
 namespace flashnas {

@@ -6,7 +6,7 @@
 
 #include "common/files.h"
 #include "common/json_io.h"
-#include "search/study_store.h"
+#include "study/study_store.h"
 #include "tests/search_fixture.h"
 #include "train/dataset.h"
 #include "train/training_data.h"

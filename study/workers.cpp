@@ -1,4 +1,4 @@
-#include "search/workers.h"
+#include "study/workers.h"
 
 #include <signal.h>
 #include <spawn.h>

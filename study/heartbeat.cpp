@@ -1,4 +1,4 @@
-#include "search/heartbeat.h"
+#include "study/heartbeat.h"
 
 #include <chrono>
 

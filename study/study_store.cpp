@@ -1,4 +1,4 @@
-#include "search/study_store.h"
+#include "study/study_store.h"
 
 #include <algorithm>
 #include <ctime>

@@ -1,11 +1,11 @@
-// The study store's leases (search/study_store.h): ending the leases of
+// The study store's leases (study/study_store.h): ending the leases of
 // workers known to be gone, dropping expired promotions, heartbeats, giving
 // work back, and the study's status (claims are in study_store.cpp, beside
 // the trial rows they read).
 #include <random>
 
 #include "common/error.h"
-#include "search/study_store.h"
+#include "study/study_store.h"
 
 namespace flashnas {
 

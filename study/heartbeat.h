@@ -14,7 +14,7 @@
 #include <string>
 #include <thread>
 
-#include "search/study_store.h"
+#include "study/study_store.h"
 
 namespace flashnas {
 

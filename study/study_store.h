@@ -147,7 +147,7 @@ class StudyStore {
   void finish_rung(const Lease& l, const TrainResult& r);
   void fail_rung(const Lease& l, const std::string& reason, double train_s);
 
-  // Leases (search/study_leases.cpp). How long a lease lasts without renewal.
+  // Leases (study/study_leases.cpp). How long a lease lasts without renewal.
   double lease_seconds() const { return lease_s_; }
   void set_lease_seconds(double s) { lease_s_ = s; }
   // In a Transaction::Lock::rows transaction: takes the study's first

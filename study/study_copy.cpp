@@ -1,4 +1,4 @@
-#include "search/study_copy.h"
+#include "study/study_copy.h"
 
 #include <algorithm>
 
@@ -6,7 +6,7 @@
 #include "common/error.h"
 #include "common/json_io.h"
 #include "profiler/lut.h"
-#include "search/study_store.h"
+#include "study/study_store.h"
 
 namespace flashnas {
 namespace fs = std::filesystem;

@@ -1,4 +1,4 @@
-#include "search/launch.h"
+#include "study/launch.h"
 
 #include <sys/wait.h>
 
