@@ -61,6 +61,17 @@ def _linear(n_in, n_out):
     return nn.Linear(n_in, n_out, bias=False)
 
 
+def _heads(t, H, dim, acc):
+    """[B, T, H*dim] -> [B, H, T, dim] in the accumulation dtype."""
+    B, T = t.shape[0], t.shape[1]
+    return t.reshape(B, T, H, dim).to(acc).transpose(1, 2)
+
+
+def _head_rms(y, weight, eps):
+    """RMSNorm over the last dim of per-head outputs y [..., dv] with a shared weight [dv]."""
+    return y * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + eps) * weight.to(y.dtype)
+
+
 def _rope(x, pos0, theta):
     """Rotary embedding of x [B, H, T, dh] at positions pos0 .. pos0 + T - 1 (halves rotated)."""
     T, dh = x.shape[2], x.shape[3]
@@ -314,8 +325,8 @@ class DeltaNet(nn.Module):
         B, T, _ = x.shape
         acc = _acc(x.dtype)
 
-        def heads(t, dim):  # [B, T, H*dim] -> [B, H, T, dim]
-            return t.reshape(B, T, self.H, dim).to(acc).transpose(1, 2)
+        def heads(t, dim):
+            return _heads(t, self.H, dim, acc)
 
         def l2(t):
             return t * torch.rsqrt(t.pow(2).sum(-1, keepdim=True) + 1e-6)
@@ -336,9 +347,7 @@ class DeltaNet(nn.Module):
             o, S = delta_rule_chunked(q, k, v, beta, g, S0, self.chunk)
         if state is not None:
             state["S"] = S
-        y = o.transpose(1, 2)                                                     # [B, T, H, dv]
-        y = y * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + self.eps) * self.o_norm.weight.to(acc)
-        y = y.reshape(B, T, self.H * self.dv)
+        y = _head_rms(o.transpose(1, 2), self.o_norm.weight, self.eps).reshape(B, T, self.H * self.dv)
         if self.use_gate:
             y = y * F.silu(self.g_proj(x).to(acc))
         return self.o_proj(y.to(x.dtype))
@@ -406,19 +415,14 @@ class Gla(nn.Module):
     def forward(self, x, state, pos0):
         B, T, _ = x.shape
         acc = _acc(x.dtype)
-
-        def heads(t, dim):  # [B, T, H*dim] -> [B, H, T, dim]
-            return t.reshape(B, T, self.H, dim).to(acc).transpose(1, 2)
-
-        q = heads(self.q_proj(x), self.dk) / math.sqrt(self.dk)
-        k, v = heads(self.k_proj(x), self.dk), heads(self.v_proj(x), self.dv)
-        g = heads(F.logsigmoid(self.gk_proj(x).to(acc)) / self.norm_gate, self.dk)
+        q = _heads(self.q_proj(x), self.H, self.dk, acc) / math.sqrt(self.dk)
+        k, v = _heads(self.k_proj(x), self.H, self.dk, acc), _heads(self.v_proj(x), self.H, self.dv, acc)
+        g = _heads(F.logsigmoid(self.gk_proj(x).to(acc)) / self.norm_gate, self.H, self.dk, acc)
         o, S = gla_chunked(q, k, v, g, state.get("S") if state is not None else None, self.chunk)
         if state is not None:
             state["S"] = S
-        y = o.transpose(1, 2)                                                     # [B, T, H, dv]
-        y = y * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + self.eps) * self.g_norm.weight.to(acc)
-        y = y.reshape(B, T, self.H * self.dv) * F.silu(self.g_proj(x).to(acc))
+        y = _head_rms(o.transpose(1, 2), self.g_norm.weight, self.eps).reshape(B, T, self.H * self.dv)
+        y = y * F.silu(self.g_proj(x).to(acc))
         return self.o_proj(y.to(x.dtype))
 
 
