@@ -1,5 +1,6 @@
 // `flashnas bench-search`: search algorithms replayed against a bench table,
 // many seeds each, side by side (search/replay.h, search/replay_report.h).
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -7,6 +8,7 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "common/files.h"
+#include "common/format.h"
 #include "search/replay_report.h"
 
 namespace flashnas::cli {
@@ -46,19 +48,21 @@ void add_bench_search_command(CLI::App& app) {
     std::vector<std::string> names;
     std::stringstream ss(o->algorithms);
     for (std::string a; std::getline(ss, a, ',');) names.push_back(a);
-    std::vector<std::vector<ReplayRun>> runs;
-    for (const auto& a : names) {
-      std::vector<ReplayRun> seeds;
-      for (int i = 0; i < o->seeds; ++i) {
-        ReplayOptions ro;
-        ro.algorithm = a;
-        ro.seed = o->first_seed + uint64_t(i);
-        ro.budget_tokens = o->budget;
-        ro.eta = o->eta;
-        seeds.push_back(replay(t, ro));
-      }
-      runs.push_back(std::move(seeds));
-    }
+    ReplayOptions common;
+    common.budget_tokens = o->budget;
+    common.eta = o->eta;
+    const auto start = std::chrono::steady_clock::now();
+    double last = -1e9;  // a progress line every 2 s at most, and the last one
+    const auto runs = replay_all(t, names, o->seeds, o->first_seed, common,
+                                 [&](int64_t done, int64_t total, const ReplayRun& r) {
+                                   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+                                   if (done < total && s - last < 2) return;
+                                   last = s;
+                                   std::fprintf(stderr, "bench-search: [%lld/%lld replays] %s seed %llu: best %.4f; %s elapsed, ETA %s\n",
+                                                static_cast<long long>(done), static_cast<long long>(total), r.algorithm.c_str(),
+                                                static_cast<unsigned long long>(r.seed), r.final_best, format_duration(s).c_str(),
+                                                format_duration(s / double(done) * double(total - done)).c_str());
+                                 });
     std::vector<std::string> budgets;
     for (const auto& b : t.cfg.budgets) budgets.push_back(b.name);
     const ReplaySummary s = summarize_replays(runs, budgets);

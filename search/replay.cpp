@@ -252,4 +252,24 @@ ReplayRun replay(const ReplayTable& t, const ReplayOptions& o) {
   return run;
 }
 
+std::vector<std::vector<ReplayRun>> replay_all(const ReplayTable& t, const std::vector<std::string>& algorithms, int seeds,
+                                               uint64_t first_seed, const ReplayOptions& common,
+                                               const std::function<void(int64_t, int64_t, const ReplayRun&)>& progress) {
+  const int64_t total = int64_t(algorithms.size()) * seeds;
+  int64_t done = 0;
+  std::vector<std::vector<ReplayRun>> runs;
+  for (const auto& a : algorithms) {
+    std::vector<ReplayRun> per_seed;
+    for (int i = 0; i < seeds; ++i) {
+      ReplayOptions ro = common;
+      ro.algorithm = a;
+      ro.seed = first_seed + uint64_t(i);
+      per_seed.push_back(replay(t, ro));
+      if (progress) progress(++done, total, per_seed.back());
+    }
+    runs.push_back(std::move(per_seed));
+  }
+  return runs;
+}
+
 }  // namespace flashnas

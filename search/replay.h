@@ -21,6 +21,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -79,5 +80,13 @@ ReplayRun replay(const ReplayTable& t, const ReplayOptions& o);
 
 // The budget of 200 lowest-rung runs, in tokens.
 int64_t default_replay_budget(const ReplayTable& t);
+
+// Every algorithm of `algorithms` replayed with seeds first_seed ..
+// first_seed + seeds - 1: result[a][s]. `progress(done, total, run)` is
+// called after each replay (done counts from 1), so a caller can report
+// how far it is.
+std::vector<std::vector<ReplayRun>> replay_all(
+    const ReplayTable& t, const std::vector<std::string>& algorithms, int seeds, uint64_t first_seed,
+    const ReplayOptions& common, const std::function<void(int64_t, int64_t, const ReplayRun&)>& progress = {});
 
 }  // namespace flashnas

@@ -98,18 +98,18 @@ TEST(Replay, SuccessiveHalvingPromotesOnlyTheBestAndASeedReplaysIdentically) {
 
 TEST(Replay, SummaryComparesEveryAlgorithmWithRandomSearch) {
   const ReplayTable t = ReplayTable::load(table_csv());
-  std::vector<std::vector<ReplayRun>> runs;
-  for (const char* algo : {"random", "random+asha"}) {
-    std::vector<ReplayRun> seeds;
-    for (uint64_t s = 0; s < 9; ++s) {
-      ReplayOptions o;
-      o.algorithm = algo;
-      o.seed = s;
-      o.budget_tokens = 4 * 768;
-      seeds.push_back(replay(t, o));
-    }
-    runs.push_back(seeds);
-  }
+  ReplayOptions common;
+  common.budget_tokens = 4 * 768;
+  // Every replay reports its progress once, in order; each equals the replay of its algorithm and seed alone.
+  std::vector<std::pair<int64_t, int64_t>> seen;
+  const auto runs = replay_all(t, {"random", "random+asha"}, 9, 0, common,
+                               [&](int64_t done, int64_t total, const ReplayRun&) { seen.emplace_back(done, total); });
+  ASSERT_EQ(seen.size(), 18u);
+  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], std::make_pair(int64_t(i + 1), int64_t(18)));
+  ReplayOptions alone = common;
+  alone.algorithm = "random+asha";
+  alone.seed = 4;
+  EXPECT_EQ(replay(t, alone).rows, runs[1][4].rows);
   const ReplaySummary s = summarize_replays(runs, {"call"}, 10);
   ASSERT_EQ(s.curves.size(), 2u);
   std::vector<double> finals;
