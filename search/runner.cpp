@@ -395,7 +395,7 @@ SearchSummary run_search(const SearchConfig& cfg_in, const SearchOptions& o,
       try {
         with_db([&] {
           Transaction tx(store.db());
-          store.fail_rung(lease, e.what(), s);
+          store.fail(lease, e.what(), s);
           tx.commit();
         });
       } catch (const LeaseLost& lost) {

@@ -435,11 +435,15 @@ void StudyStore::commit_result(const Lease& l, const TrainResult& r, const json&
 }
 
 void StudyStore::fail(const Lease& l, const std::string& reason, double train_s) {
-  Stmt s(db_, "UPDATE trials SET status = 'failed', reason = ?, train_s = ?, finished_at = ?, lease_expires = NULL"
-              " WHERE id = ? AND lease_token = ? AND status IN ('running', 'failed') RETURNING id");
+  const bool promotion = l.rung > 0;
+  Stmt s(db_, promotion ? "UPDATE trial_rungs SET status = 'failed', reason = ?, train_s = ?, finished_at = ?, lease_expires = NULL"
+                          " WHERE trial_id = ? AND lease_token = ? AND status IN ('running', 'failed') AND rung = ? RETURNING rung"
+                        : "UPDATE trials SET status = 'failed', reason = ?, train_s = ?, finished_at = ?, lease_expires = NULL"
+                          " WHERE id = ? AND lease_token = ? AND status IN ('running', 'failed') RETURNING id");
   s.bind(1, reason);
   bind_real(s, 2, train_s);
   s.bind(3, utc_now()).bind(4, l.trial_id).bind(5, l.token);
+  if (promotion) s.bind(6, int64_t(l.rung));
   if (!s.step()) lost(l, "the failure");
   s.reset();
 }
@@ -521,16 +525,6 @@ void StudyStore::write_curve(int64_t trial_id, int64_t rung, const std::vector<C
     }
     c.run();
   }
-}
-
-void StudyStore::fail_rung(const Lease& l, const std::string& reason, double train_s) {
-  Stmt u(db_, "UPDATE trial_rungs SET status = 'failed', reason = ?, train_s = ?, finished_at = ?, lease_expires = NULL"
-              " WHERE trial_id = ? AND rung = ? AND lease_token = ? AND status IN ('running', 'failed') RETURNING rung");
-  u.bind(1, reason);
-  bind_real(u, 2, train_s);
-  u.bind(3, utc_now()).bind(4, l.trial_id).bind(5, int64_t(l.rung)).bind(6, l.token);
-  if (!u.step()) lost(l, "the failure");
-  u.reset();
 }
 
 std::vector<CurvePoint> StudyStore::curve(int64_t trial_id, int rung) const {

@@ -141,11 +141,12 @@ class StudyStore {
   // task metrics, that is one statement in one round trip: a result needs no
   // writer lock (a plan that did not see it is one made just before it).
   void commit_result(const Lease& l, const TrainResult& r, const json& task);
+  // The lease's run failed: the trial (rung 0) or its promotion (rung >= 1).
+  // LeaseLost when the lease is no longer held.
   void fail(const Lease& l, const std::string& reason, double train_s);
   // Promotions: a trial continued to rung r >= 1 (trial_rungs rows), under the lease.
   void start_rung(const Lease& l, int64_t tokens, const std::string& worker);
   void finish_rung(const Lease& l, const TrainResult& r);
-  void fail_rung(const Lease& l, const std::string& reason, double train_s);
 
   // Leases (study/study_leases.cpp). How long a lease lasts without renewal.
   double lease_seconds() const { return lease_s_; }

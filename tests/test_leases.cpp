@@ -129,7 +129,18 @@ TEST_P(Leases, GivenBackWorkIsClaimedNextAndPendingTrialsGoBySlot) {
   EXPECT_EQ(store.drop_expired_promotions(study_), 1);
   EXPECT_EQ(store.trial(study_, a.number)->rungs.size(), 1u);
   EXPECT_THROW(store.finish_rung(Lease{a.id, 1, "p2"}, result(2.0)), LeaseLost);
+  EXPECT_THROW(store.fail(Lease{a.id, 1, "p2"}, "diverged", 1), LeaseLost);
   EXPECT_EQ(store.trial(study_, a.number)->rung, 0);
+  // A promotion that fails under its lease is marked failed at its rung; the trial keeps rung 0's result.
+  store.start_rung(Lease{a.id, 1, "p3"}, 512, "w");
+  EXPECT_THROW(store.fail(Lease{a.id, 1, "not-p3"}, "diverged", 1), LeaseLost);
+  store.fail(Lease{a.id, 1, "p3"}, "diverged", 1.5);
+  const TrialRow t = *store.trial(study_, a.number);
+  ASSERT_EQ(t.rungs.size(), 2u);
+  EXPECT_EQ(t.rungs[1].status, "failed");
+  EXPECT_EQ(t.rungs[1].reason, "diverged");
+  EXPECT_EQ(t.status, "done");
+  EXPECT_EQ(t.rung, 0);
 }
 
 TEST_P(Leases, TheLeasesOfWorkersKnownToBeGoneEndAtOnce) {
