@@ -156,6 +156,13 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
     entry_opts.timing.sync = opts.timing.sync;
     entry_opts.attempts = so.entry_attempts;
   }
+  // The ETA: entries and whole-model runs cost very differently (tens of
+  // microseconds against tens of milliseconds per call, and rounds past
+  // `rounds` hold only runs), so each kind's remaining count is priced at
+  // that kind's mean so far.
+  int64_t left[2] = {0, 0}, done_kind[2] = {0, 0};
+  double spent_kind[2] = {0, 0};
+  for (const auto& it : todo) ++left[it.key ? 0 : 1];
   const auto t0 = clock_type::now();
   Fault fault = Fault::from_env();
   ProbeReading before = probe.read();
@@ -170,6 +177,8 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
       break;
     }
     const Item& it = todo[i];
+    const int kind = it.key ? 0 : 1;
+    const auto item_t0 = clock_type::now();
     SessionProgress p;
     if (it.key) {
       const TimingStats s = measure_entry(*it.key, entry_opts);
@@ -204,11 +213,18 @@ SessionReport run_session(const std::vector<LutKey>& entries, const std::vector<
     }
     ++rep.measured;
     fault.hit("profile-item");
+    spent_kind[kind] += std::chrono::duration<double>(clock_type::now() - item_t0).count();
+    ++done_kind[kind];
+    --left[kind];
     if (progress) {
       const double spent = std::chrono::duration<double>(clock_type::now() - t0).count();
+      const double overall = spent / double(i + 1);
       p.done = int64_t(i + 1);
       p.todo = int64_t(todo.size());
-      p.eta_s = spent / double(i + 1) * double(todo.size() - i - 1);
+      p.eta_s = 0;
+      for (int k = 0; k < 2; ++k) {
+        p.eta_s += double(left[k]) * (done_kind[k] > 0 ? spent_kind[k] / double(done_kind[k]) : overall);
+      }
       progress(p);
     }
   }

@@ -80,9 +80,22 @@ std::optional<Proposal> propose_guided(const SearchConfig& cfg, const std::vecto
     return p;
   }
   GaussianProcess gp;
-  gp.fit(x, y);
-  if (!pending_x.empty()) gp.condition_on(pending_x, gp.predict(pending_x).mean);
-  const std::vector<double> member_mean = gp.predict(trained_f).mean;
+  const auto take = [&](const std::vector<size_t>& rows, Matrix* xs, std::vector<double>* ys) {
+    for (const size_t i : rows) xs->push_back(x[i]), ys->push_back(y[i]);
+  };
+  {
+    Matrix fx, cx;
+    std::vector<double> fy, cy;
+    const std::vector<size_t> fit_rows = surrogate_rows(y, kSurrogateFitRows);
+    take(fit_rows, &fx, &fy);
+    gp.fit(fx, fy);
+    if (fit_rows.size() < y.size()) {
+      take(surrogate_rows(y, kSurrogatePosteriorRows), &cx, &cy);
+      gp.recondition(cx, cy);
+    }
+  }
+  if (!pending_x.empty()) gp.condition_on(pending_x, gp.predict(pending_x, false).mean);
+  const std::vector<double> member_mean = gp.predict(trained_f, false).mean;
 
   // 2. Parents: the best members by predicted loss (and latency).
   std::vector<size_t> order(trained.size());

@@ -21,6 +21,12 @@
 //      "pareto", the best among trials no slower than the candidate (the
 //      frontier at its latency). kappa ([search] kappa, default 1) weighs
 //      uncertainty against promise.
+// Large studies: the surrogate's hyperparameters are fitted on at most
+// kSurrogateFitRows runs and its posterior conditioned on at most
+// kSurrogatePosteriorRows (search/surrogate.h, surrogate_rows: the best half
+// and an even spread of the rest), so a proposal stays well under a second
+// at thousands of trials (bench/bench_propose.cpp); smaller studies use
+// every run.
 // Everything is derived from the stored trials and the study's random
 // state, so a proposal is the same after kill -9 and resume.
 #pragma once
@@ -34,6 +40,9 @@
 #include "study/study_store.h"
 
 namespace flashnas {
+
+inline constexpr size_t kSurrogateFitRows = 128;
+inline constexpr size_t kSurrogatePosteriorRows = 1024;
 
 std::optional<Proposal> propose_guided(const SearchConfig& cfg, const std::vector<TrialRow>& trials, Rng& rng,
                                        const CandidateFn& price);

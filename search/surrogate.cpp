@@ -118,6 +118,40 @@ void GaussianProcess::condition_on(const Matrix& x, const std::vector<double>& y
   factor();
 }
 
+void GaussianProcess::recondition(const Matrix& x, const std::vector<double>& y) {
+  if (!xs_.defined()) throw Error("surrogate: recondition before fit");
+  if (x.size() != y.size() || x.empty()) throw InputError("surrogate: recondition needs rows with one target each");
+  for (const double v : y) {
+    if (!std::isfinite(v)) throw InputError("surrogate: a target is not finite");
+  }
+  torch::NoGradGuard g;
+  xs_ = standardize(x);
+  ys_ = ((to_tensor(y) - mu_y_) / sd_y_).unsqueeze(1);
+  factor();
+}
+
+std::vector<size_t> surrogate_rows(const std::vector<double>& y, size_t limit) {
+  std::vector<size_t> all(y.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  if (y.size() <= limit) return all;
+  std::vector<size_t> by_target = all;
+  std::stable_sort(by_target.begin(), by_target.end(), [&](size_t a, size_t b) { return y[a] < y[b]; });
+  std::vector<bool> keep(y.size(), false);
+  const size_t best = limit / 2;
+  for (size_t i = 0; i < best; ++i) keep[by_target[i]] = true;
+  std::vector<size_t> rest;
+  for (size_t i = 0; i < y.size(); ++i) {
+    if (!keep[i]) rest.push_back(i);
+  }
+  const size_t spread = limit - best;
+  for (size_t k = 0; k < spread; ++k) keep[rest[k * rest.size() / spread]] = true;
+  std::vector<size_t> out;
+  for (size_t i = 0; i < y.size(); ++i) {
+    if (keep[i]) out.push_back(i);
+  }
+  return out;
+}
+
 void GaussianProcess::factor() {
   torch::NoGradGuard g;
   const auto k = matern52(xs_, xs_, ls_, torch::tensor(signal_, torch::kFloat64)) +
@@ -126,16 +160,17 @@ void GaussianProcess::factor() {
   alpha_ = torch::cholesky_solve(ys_, chol_);
 }
 
-GpPrediction GaussianProcess::predict(const Matrix& x) const {
+GpPrediction GaussianProcess::predict(const Matrix& x, bool with_sd) const {
   if (!xs_.defined()) throw Error("surrogate: predict before fit");
   GpPrediction p;
   if (x.empty()) return p;
   torch::NoGradGuard g;
   const auto ks = matern52(standardize(x), xs_, ls_, torch::tensor(signal_, torch::kFloat64));  // [m, n]
   const auto mean = ks.matmul(alpha_).squeeze(1);
+  p.mean = to_vector(mean * sd_y_ + mu_y_);
+  if (!with_sd) return p;
   const auto v = torch::linalg_solve_triangular(chol_, ks.t(), /*upper=*/false);  // [n, m]
   const auto var = (signal_ - v.pow(2).sum(0)).clamp_min(0);
-  p.mean = to_vector(mean * sd_y_ + mu_y_);
   p.sd = to_vector(torch::sqrt(var) * sd_y_);
   return p;
 }

@@ -27,6 +27,14 @@ struct GpPrediction {
   std::vector<double> mean, sd;  // per query row, in target units; sd of the latent function (no noise)
 };
 
+// The rows a surrogate keeps when a study has more than `limit`: the
+// limit / 2 lowest targets (where the search looks) and the rest spread
+// evenly over the others in their order (the space elsewhere), as indices in
+// increasing order. All rows, in order, when there are no more than `limit`.
+// Deterministic. Why: a proposal must stay cheap at thousands of trials
+// (docs/search.md, "Large studies").
+std::vector<size_t> surrogate_rows(const std::vector<double>& y, size_t limit);
+
 class GaussianProcess {
  public:
   // x: [n][d], y: [n]; n >= 2. InputError for ragged or non-finite input.
@@ -35,7 +43,13 @@ class GaussianProcess {
   // fitted hyperparameters (e.g. pending trials at their predicted mean,
   // "kriging believer", so parallel workers spread out).
   void condition_on(const Matrix& x, const std::vector<double>& y);
-  GpPrediction predict(const Matrix& x) const;
+  // Replaces the conditioning set with these rows, keeping the fitted
+  // hyperparameters and feature scaling: hyperparameters fitted on a subset
+  // (the fit costs steps x an n^3 Cholesky), the posterior on more rows (one).
+  void recondition(const Matrix& x, const std::vector<double>& y);
+  // with_sd = false leaves sd empty (the mean alone costs a matrix product,
+  // the sd a triangular solve against every conditioning row).
+  GpPrediction predict(const Matrix& x, bool with_sd = true) const;
 
  private:
   torch::Tensor standardize(const Matrix& x) const;  // z-scored rows, [n, d] float64

@@ -6,6 +6,7 @@
 // killed with -9 and resumed, gives a valid study.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <set>
@@ -91,6 +92,58 @@ TEST(Surrogate, BelieverRowsShrinkTheUncertaintyWhereTheyAre) {
   const double before = gp.predict({{6.0}}).sd[0];
   gp.condition_on({{6.0}}, gp.predict({{6.0}}).mean);
   EXPECT_LT(gp.predict({{6.0}}).sd[0], 0.5 * before);
+}
+
+// Large studies: the rows kept are the best half and an even spread of the
+// rest, in their order; a study within the limit keeps every row.
+TEST(Surrogate, LargeStudiesKeepTheBestHalfAndASpreadOfTheRest) {
+  std::vector<double> y;
+  for (int i = 0; i < 40; ++i) y.push_back(double((i * 17) % 40));  // a permutation of 0..39
+  const auto all = surrogate_rows(y, 40);
+  ASSERT_EQ(all.size(), 40u);
+  for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i], i);
+  const auto kept = surrogate_rows(y, 10);
+  ASSERT_EQ(kept.size(), 10u);
+  EXPECT_TRUE(std::is_sorted(kept.begin(), kept.end()));
+  EXPECT_EQ(std::set<size_t>(kept.begin(), kept.end()).size(), 10u);
+  int best = 0, low = 0, high = 0;
+  for (const size_t i : kept) {
+    best += y[i] < 5;  // the five lowest targets are 0..4
+    low += i < 20;
+    high += i >= 20;
+  }
+  EXPECT_EQ(best, 5) << "the best half is kept";
+  EXPECT_GE(low, 2) << "the rest spreads over the whole study";
+  EXPECT_GE(high, 2);
+  EXPECT_EQ(surrogate_rows(y, 10), kept) << "deterministic";
+}
+
+// Hyperparameters fitted on a subset, the posterior conditioned on every row:
+// the rows left out of the fit are predicted better afterwards.
+TEST(Surrogate, ReconditioningOnMoreRowsSharpensThePosterior) {
+  Matrix x, sub;
+  std::vector<double> y, suby;
+  for (int i = 0; i < 60; ++i) {
+    const double a = -2 + i / 15.0;
+    x.push_back({a});
+    y.push_back(std::sin(2 * a));
+    if (i % 6 == 0) sub.push_back({a}), suby.push_back(std::sin(2 * a));
+  }
+  GaussianProcess gp;
+  gp.fit(sub, suby);
+  auto error = [&] {
+    const auto p = gp.predict(x);
+    double e = 0;
+    for (size_t i = 0; i < x.size(); ++i) e += std::abs(p.mean[i] - y[i]);
+    return e / double(x.size());
+  };
+  const double before = error();
+  gp.recondition(x, y);
+  const double after = error();
+  EXPECT_LT(after, 0.5 * before) << "before " << before << ", after " << after;
+  EXPECT_LT(after, 0.05);
+  EXPECT_TRUE(gp.predict(x, false).sd.empty());
+  EXPECT_THROW(gp.recondition({{1.0}}, {NAN}), InputError);
 }
 
 TEST(Surrogate, BadInputIsRefused) {
