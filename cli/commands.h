@@ -22,5 +22,6 @@ void add_worker_command(CLI::App& app);
 void add_study_command(CLI::App& app);
 void add_launch_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
+void add_report_command(CLI::App& app);
 
 }  // namespace flashnas::cli

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   flashnas::cli::add_worker_command(app);
   flashnas::cli::add_launch_command(app);
   flashnas::cli::add_compare_command(app);
+  flashnas::cli::add_report_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

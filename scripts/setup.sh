@@ -6,7 +6,8 @@
 #     PostgreSQL server (the storage tests start a throwaway one), Slurm and
 #     munge (the test run starts a single-node cluster on localhost to submit
 #     `flashnas launch slurm` jobs for real), and the Python documentation
-#     (the demo corpus).
+#     (the demo corpus), and Chromium (the report test opens `flashnas
+#     report` pages in it, headless).
 #   - LibTorch: the pinned PyPI torch wheel in a virtual environment under
 #     ~/.cache/flashnas (shared by every clone on this machine; about 3 GB),
 #     and the benchmarks' Python packages (optuna) in the same environment.
@@ -15,7 +16,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 APT_PACKAGES=(build-essential cmake ninja-build ccache git python3 python3-venv
   libcli11-dev libsqlite3-dev sqlite3 libgtest-dev nlohmann-json3-dev
-  libtomlplusplus-dev libsentencepiece-dev python3-doc libpq-dev postgresql slurm-wlm munge)
+  libtomlplusplus-dev libsentencepiece-dev python3-doc libpq-dev postgresql slurm-wlm munge chromium)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

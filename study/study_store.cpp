@@ -264,7 +264,7 @@ std::vector<TrialRow> StudyStore::load_trials(int64_t study, int64_t number) con
   for (auto& t : out) by_id[t.id] = &t;
   if (out.empty()) return out;
   Stmt r(db_,
-         "SELECT r.trial_id, r.rung, r.tokens, r.status, r.worker, r.loss, r.bpb, r.train_s, r.reason FROM trial_rungs r"
+         "SELECT r.trial_id, r.rung, r.tokens, r.status, r.worker, r.loss, r.bpb, r.train_s, r.reason, r.finished_at FROM trial_rungs r"
          " JOIN trials t ON t.id = r.trial_id WHERE t.study_id = ?1" + one + " ORDER BY r.trial_id, r.rung");
   r.bind(1, study);
   if (number >= 0) r.bind(2, number);
@@ -278,6 +278,7 @@ std::vector<TrialRow> StudyStore::load_trials(int64_t study, int64_t number) con
     x.bpb = opt_real(r, 6);
     x.train_s = opt_real(r, 7);
     x.reason = r.is_null(8) ? "" : r.text(8);
+    x.finished_at = r.is_null(9) ? "" : r.text(9);
     by_id.at(r.int64(0))->rungs.push_back(x);
   }
   Stmt m(db_, "SELECT k.trial_id, k.rung, k.metrics FROM trial_task k JOIN trials t ON t.id = k.trial_id WHERE t.study_id = ?1" + one);

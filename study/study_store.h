@@ -77,6 +77,7 @@ struct RungRow {
   int64_t tokens = 0;
   std::string status, worker, reason;  // running | done | failed
   double loss = NAN, bpb = NAN, train_s = NAN;
+  std::string finished_at;  // UTC, ISO 8601 ("" while running)
 };
 
 struct TrialRow {
