@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "train/checkpoint.h"
+#include "train/sp_tokenizer_json.h"
 
 namespace flashnas {
 
@@ -116,8 +117,12 @@ void write_hf_files(const fs::path& dir) {
                     json{{"do_sample", false}, {"pad_token_id", 0}, {"bos_token_id", nullptr}, {"eos_token_id", nullptr}}
                             .dump(2) +
                         "\n");
-  if (cfg["tokenizer"].value("type", "") == "byte") {
-    write_file_atomic(dir / "tokenizer.json", byte_level_tokenizer_json().dump() + "\n");
+  const std::string tok_type = cfg["tokenizer"].value("type", "");
+  if (tok_type == "byte" || tok_type == "sentencepiece") {
+    const json tj = tok_type == "byte"
+                        ? byte_level_tokenizer_json()
+                        : sentencepiece_tokenizer_json(dir / cfg["tokenizer"].value("model", std::string("tokenizer.model")));
+    write_file_atomic(dir / "tokenizer.json", tj.dump() + "\n");
     write_file_atomic(dir / "tokenizer_config.json",
                       json{{"tokenizer_class", "PreTrainedTokenizerFast"},
                            {"model_max_length", 1000000},

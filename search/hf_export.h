@@ -1,7 +1,7 @@
 // The Hugging Face side of an exported model folder: with it,
 // transformers.AutoModelForCausalLM.from_pretrained(DIR, trust_remote_code=True)
 // loads flashnas's model.safetensors as it is, and AutoTokenizer loads the
-// byte-level tokenizer.
+// tokenizer (byte-level, or SentencePiece through train/sp_tokenizer_json.h).
 #pragma once
 #include <filesystem>
 #include <string>
@@ -30,9 +30,10 @@ std::string hf_op_list();
 // config.json holding "arch" and "tokenizer", and model.safetensors): the
 // modelling code; config.json gains model_type, architectures, auto_map and
 // the usual size names (flashnas's own fields stay); generation_config.json;
-// for a byte-level tokenizer tokenizer.json and tokenizer_config.json (a
-// SentencePiece model stays as tokenizer.model, for the sentencepiece
-// package). Every file is written atomically.
+// tokenizer.json and tokenizer_config.json for the tokenizers library (a
+// SentencePiece model also stays as tokenizer.model, which flashnas reads;
+// InputError naming it when tokenizer.json cannot express it). Every file is
+// written atomically.
 void write_hf_files(const std::filesystem::path& dir);
 
 // Copies the model folder `model` (flashnas train's run folder, or an

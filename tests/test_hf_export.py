@@ -16,7 +16,11 @@ with AutoModelForCausalLM / AutoTokenizer (trust_remote_code) and checks:
     its figure within 1e-5;
   - damaged folders (a renamed tensor, a config of a newer format version, a
     tokenizer that is not the model's) are refused by both loaders, each
-    naming what is wrong.
+    naming what is wrong;
+  - a model with a SentencePiece tokenizer (`flashnas data tokenizer`)
+    exports a tokenizer.json that AutoTokenizer loads and that encodes code,
+    JSON and text (newlines, indentation, runs of spaces, non-ASCII) to the
+    ids flashnas gives, and decodes them back to the text.
 Prints load time and ms per generated token next to flashnas generate's
 (reported, not asserted). Usage: test_hf_export.py FLASHNAS_BINARY SOURCE_DIR
 """
@@ -30,6 +34,7 @@ import time
 
 import torch
 import transformers
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 FLASHNAS, SOURCE = sys.argv[1], sys.argv[2]
@@ -112,6 +117,49 @@ def damaged_folders(tmp, hf, corpus):
     ok, msg = flashnas_fails(["eval", "--model", d, "--logits", "x", "--out", os.path.join(tmp, "x.npy")],
                              "tokenizer.model: SHA-256")
     check(ok, f"flashnas refuses it too ({msg})")
+
+
+SP_TEXTS = [
+    "def main():\n    x = {\"a\": [1, 2, 3]}\n\treturn x  # done\n",
+    '{"name": "get_weather", "arguments": {"city": "Paris", "days": 3}}\n',
+    "  two leading spaces, a trailing one \n\nthen a blank line and  double  spaces",
+    "unicode: caf\u00e9, na\u00efve, \u6771\u4eac, \U0001f642",
+    "x",
+]
+
+
+def sentencepiece_export(tmp):
+    """A SentencePiece model's tokenizer.json gives flashnas's ids through AutoTokenizer."""
+    d = os.path.join(tmp, "sp")
+    corpus = os.path.join(d, "corpus")
+    os.makedirs(corpus)
+    for name, src in (("readme.txt", "README.md"), ("code.txt", "scripts/gen_docs.py"),
+                      ("arch.txt", "configs/arch/demo-hybrid.json"), ("config.txt", "configs/demo.toml")):
+        shutil.copy(os.path.join(SOURCE, src), os.path.join(corpus, name))
+    model, tokens, arch, run, hf = (os.path.join(d, n) for n in ("tok.model", "c.tokens", "arch.json", "run", "hf"))
+    flashnas("data", "tokenizer", "--input", corpus, "--vocab-size", "600", "--out", model)
+    flashnas("data", "prepare", "--input", corpus, "--tokenizer", model, "--out", tokens)
+    a = json.load(open(os.path.join(SOURCE, "configs/arch/demo-tiny.json"), encoding="utf-8"))
+    a["vocab_size"] = 600
+    json.dump(a, open(arch, "w", encoding="utf-8"))
+    flashnas("train", "--arch", arch, "--data", tokens, "--tokens", "4096", "--batch-size", "2", "--seq-len", "64",
+             "--threads", "2", "--quiet", "--out", run)
+    flashnas("export", "--model", run, "--out", hf)
+    tok = transformers.AutoTokenizer.from_pretrained(hf, trust_remote_code=True)
+    same = decoded = 0
+    for text in SP_TEXTS:
+        out = os.path.join(d, "l.safetensors")
+        flashnas("eval", "--model", hf, "--logits", text, "--out", out, "--threads", "1")
+        with safe_open(out, "pt") as f:
+            ours = [int(t) for t in f.metadata()["tokens"].split(",")]
+        theirs = tok(text).input_ids
+        same += ours == theirs
+        decoded += tok.decode(theirs) == text
+        if ours != theirs:
+            print(f"      {text!r}: flashnas {ours[:16]}..., AutoTokenizer {theirs[:16]}...")
+    check(same == len(SP_TEXTS), f"AutoTokenizer gives flashnas's SentencePiece ids on {same} of {len(SP_TEXTS)} texts "
+                                 "(code, JSON, whitespace, non-ASCII)")
+    check(decoded == len(SP_TEXTS), f"and decodes {decoded} of {len(SP_TEXTS)} back to the text, newlines included")
 
 
 def main():
@@ -205,6 +253,7 @@ def main():
               f"loss over {n} tokens {loss:.7f} agrees with flashnas eval's {ev['loss']:.7f} within 1e-5")
 
         damaged_folders(tmp, hf, corpus)
+        sentencepiece_export(tmp)
 
         print(f"      load {load_s:.2f} s; generate {hf_ms:.2f} ms/token in transformers "
               f"{transformers.__version__}, {gen['decode_ms_per_token']:.2f} ms/token in flashnas generate")

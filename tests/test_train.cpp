@@ -123,6 +123,10 @@ TEST(Tokenizer, SentencePieceTrainsAndRoundTrips) {
   const std::string text = "the model decode latency budget.";
   EXPECT_EQ(sp->decode(sp->encode(text)), text);
   EXPECT_LT(sp->encode(text).size(), text.size());  // it merges bytes
+  // Code and JSON keep their structure: newlines, tabs, indentation and runs of spaces round-trip.
+  for (const std::string t : {"def f(x):\n    return {\"a\": [1, 2]}\n", "\tindented\n\n  two  spaces  ", " lead"}) {
+    EXPECT_EQ(sp->decode(sp->encode(t)), t);
+  }
   TempDir out;
   sp->save_files(out.path(), "tokenizer.model");
   auto again = tokenizer_from_json(sp->describe("tokenizer.model"), out.path(), "config.json");

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <random>
+#include <unordered_map>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -137,11 +138,20 @@ void train_sentencepiece(const std::vector<fs::path>& inputs, int64_t vocab_size
   const fs::path prefix = dir / (".spm-tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
   std::string input_list;
   for (const auto& p : inputs) input_list += (input_list.empty() ? "" : ",") + p.string();
-  const std::string args = "--input=" + input_list + " --model_prefix=" + prefix.string() +
-                           " --vocab_size=" + std::to_string(vocab_size) +
-                           " --model_type=unigram --character_coverage=1.0 --byte_fallback=true"
-                           " --max_sentence_length=" + std::to_string(kMaxTrainingLineBytes) +
-                           " --minloglevel=2 --num_threads=2";
+  // Identity normalization and every whitespace kept: code and JSON keep
+  // their newlines (as byte pieces: training reads lines) and indentation.
+  const std::unordered_map<std::string, std::string> args = {
+      {"input", input_list},
+      {"model_prefix", prefix.string()},
+      {"vocab_size", std::to_string(vocab_size)},
+      {"model_type", "unigram"},
+      {"character_coverage", "1.0"},
+      {"byte_fallback", "true"},
+      {"normalization_rule_name", "identity"},
+      {"remove_extra_whitespaces", "false"},
+      {"max_sentence_length", std::to_string(kMaxTrainingLineBytes)},
+      {"minloglevel", "2"},
+      {"num_threads", "2"}};
   const auto status = sentencepiece::SentencePieceTrainer::Train(args);
   std::error_code ec;
   fs::remove(prefix.string() + ".vocab", ec);
