@@ -5,7 +5,8 @@
 //
 // The kinds are the files flashnas reads: token files, ArchSpecs, search
 // configs, databases (latency table and study), an exported model's
-// safetensors and config.json, and SentencePiece models. The damages: empty,
+// safetensors and config.json, SentencePiece models, and task records (JSONL
+// with prompt/completion and chat records). The damages: empty,
 // cut in half, 64 bytes of garbage in the middle, and a wrong version (the
 // token file's and the databases' version fields) or, for kinds without one,
 // a file of another kind in its place.
@@ -63,6 +64,22 @@ class Corpus {
     std::string arch = read_file(std::string(test::source_dir()) + "/configs/arch/demo-tiny.json");
     replace_once(arch, "\"vocab_size\": 256", "\"vocab_size\": 512");
     std::ofstream(root_ / "arch512.json") << arch;
+    // Task records: prompt/completion and chat, each line long enough that a
+    // cut in half or 64 bytes of garbage land inside a record.
+    {
+      std::ofstream f(root_ / "calls.jsonl");
+      for (int i = 0; i < 12; ++i) {
+        const std::string n = std::to_string(i);
+        if (i % 2) {
+          f << R"({"prompt": "Weather in city )" << n << R"( tomorrow? Answer with a call.", "completion": "{\"name\": \"get_weather\", \"args\": {\"city\": \"c)"
+            << n << R"(\", \"days\": 1}}"})" << "\n";
+        } else {
+          f << R"({"messages": [{"role": "system", "content": "You call tools."}, {"role": "user", "content": "Book table )" << n
+            << R"( for two at eight."}, {"role": "assistant", "content": "{\"name\": \"book\", \"args\": {\"table\": )" << n
+            << R"(, \"people\": 2}}"}]})" << "\n";
+        }
+      }
+    }
     // A token file made with the SentencePiece model, which travels beside it.
     r = run_cli({"data", "prepare", "--input", (root_ / "text").string(), "--out", (root_ / "spm.tokens").string(),
                  "--tokenizer", (root_ / "spm.model").string()});
@@ -141,6 +158,7 @@ std::vector<Kind> kinds() {
       {"model config", "model/config.json", none},
       {"SentencePiece model", "spm.model", none},
       {"SentencePiece model beside a token file", "spm.tokens.tokenizer.model", none},
+      {"task records", "calls.jsonl", none},
   };
 }
 
@@ -214,6 +232,14 @@ std::vector<Reader> readers() {
        false, false},
       {"SentencePiece model beside a token file", "train", [=](auto d) { return train_args(d, "arch512.json", "spm.tokens"); }},
   };
+  r.push_back({"task records", "data prepare", [=](auto d) {
+                 return std::vector<std::string>{"data", "prepare", "--input", p(d, "calls.jsonl"), "--out", p(d, "new.tokens")};
+               }});
+  r.push_back({"task records", "train", [=](auto d) { return train_args(d, "arch.json", "calls.jsonl"); }});
+  r.push_back({"task records", "eval", [=](auto d) {
+                 return std::vector<std::string>{"eval", "--model", p(d, "model"), "--data", p(d, "calls.jsonl"), "--threads", "1",
+                                                 "--generate", "2"};
+               }});
   r.push_back({"database", "frontier", [=](auto d) { return std::vector<std::string>{"frontier", "--db", p(d, "study.db"), "--study", "s"}; }});
   r.push_back({"database", "export", [=](auto d) {
                  return std::vector<std::string>{"export", "--db", p(d, "study.db"), "--study", "s", "--out", p(d, "m"), "--no-measure"};
