@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "common/stop.h"
 #include "cli/study_options.h"
 #include "common/files.h"
 #include "search/bench_table.h"
@@ -33,6 +34,7 @@ void add_bench_table_command(CLI::App& app) {
   cmd->add_flag("--no-train", o->no_train, "Only write --csv from what the table holds now");
   cmd->add_flag("--json", o->json, "Print the table's summary as JSON");
   cmd->callback([o] {
+    const StopSignals stop_on_signals;  // a stop request ends at a safe point; the rerun resumes
     const SearchConfig cfg = bench_table_config(SearchConfig::load(o->config), o->archs, parse_token_list(o->fidelities, "--fidelities"));
     if (!o->csv.empty()) check_output_file(o->csv, "--csv");
     const SearchOptions so = o->st.apply();

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "common/stop.h"
 #include "common/error.h"
 #include "common/threads.h"
 #include "search/export.h"
@@ -39,6 +40,7 @@ void add_export_command(CLI::App& app) {
   cmd->add_flag("--no-measure", o->no_measure, "Do not bench the budgets' workloads");
   cmd->add_flag("--json", o->json, "Print latency.json");
   cmd->callback([o] {
+    const StopSignals stop_on_signals;  // Ctrl-C while training (--train-tokens) publishes nothing
     if (!o->model.empty()) {
       export_model_folder(o->model, o->out);
       std::printf("exported to %s\n", o->out.c_str());

@@ -6,6 +6,8 @@
 
 #include "common/device.h"
 #include "common/error.h"
+#include "common/fault.h"
+#include "common/stop.h"
 #include "common/files.h"
 #include "common/format.h"
 #include "common/version.h"
@@ -75,7 +77,12 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
                       static_cast<long long>(p.steps), p.loss, p.eta_s);
         log(buf);
       });
+      Fault fault = Fault::from_env();  // test-only (common/fault.h)
+      if (fault.n > 0) trainer.on_step([&fault](int64_t) { fault.hit("train-step"); });
       trainer.run(false);
+      // A stop request ends the training early: nothing half-trained is published.
+      throw_if_stopped("export: stopped while training trial " + std::to_string(t->number) + "; nothing was written to " +
+                       o.out.string() + "; run the same command again");
       fs::remove_all(tmp / "checkpoint");
     } else {
       const fs::path src = trial_dir(artifacts_root(o.db.string(), o.artifacts), o.study, source_trial);
