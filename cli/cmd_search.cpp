@@ -76,11 +76,12 @@ void add_search_command(CLI::App& app) {
     if (o->json) {
       json j = rep.to_json();
       j["worker"] = {{"trained", s.trained}, {"failed", s.failed}, {"reused", s.reused}, {"pruned", s.pruned},
-                     {"wall_s", s.wall_s}};
+                     {"wall_s", s.wall_s}, {"times", s.times.to_json(s.wall_s)}};
       std::cout << j.dump(2) << "\n";
       return;
     }
     if (!s.stop_reason.empty()) std::printf("search stopped early: %s\n", s.stop_reason.c_str());
+    std::printf("this worker's time: %s\n", s.times.describe(s.wall_s).c_str());
     std::printf("%s", rep.summary().c_str());
     std::printf("%s", rep.table().c_str());
   });

@@ -39,6 +39,7 @@ void add_worker_command(CLI::App& app) {
                 o->study.c_str(), s.stop_reason.empty() ? "" : ": ", s.stop_reason.c_str(), static_cast<long long>(s.trained),
                 static_cast<long long>(s.promoted), static_cast<long long>(s.failed), static_cast<long long>(s.reused),
                 static_cast<long long>(s.pruned), s.wall_s);
+    std::printf("worker: time: %s\n", s.times.describe(s.wall_s).c_str());
   });
 }
 

@@ -265,7 +265,19 @@ SearchSummary run_search(const SearchConfig& cfg_in, const SearchOptions& o,
   store.set_lease_seconds(o.lease_s);
   // Every store step is one transaction (or reads), rerun while the database
   // is away (a PostgreSQL server restarting) for up to db_retry_s.
-  auto with_db = [&](const std::function<void()>& work) { with_db_retry(store.db(), work, o.db_retry_s, log); };
+  SearchSummary sum;
+  auto timed = [](double& into, const auto& work) {
+    const auto start = clock::now();
+    struct Add {
+      double& into;
+      clock::time_point start;
+      ~Add() { into += std::chrono::duration<double>(clock::now() - start).count(); }
+    } add{into, start};
+    return work();
+  };
+  auto with_db = [&](const std::function<void()>& work) {
+    timed(sum.times.db_s, [&] { with_db_retry(store.db(), work, o.db_retry_s, log); });
+  };
   StudyRow study;
   with_db([&] { study = store.open_study(o.study, cfg.doc, cfg.search.seed, device, lut_info); });
   if (o.create_only) {
@@ -281,7 +293,6 @@ SearchSummary run_search(const SearchConfig& cfg_in, const SearchOptions& o,
   const std::string where = o.db.string() + ": study \"" + o.study + "\"";
   Fault fault = Fault::from_env();
   Heartbeat heartbeat(o.db.string(), o.lease_s, log);
-  SearchSummary sum;
   auto with_threads = [&](TrainRecipe r) {
     if (o.threads > 0) r.threads = o.threads;
     return r;
@@ -365,7 +376,7 @@ SearchSummary run_search(const SearchConfig& cfg_in, const SearchOptions& o,
       Trainer trainer(arch, ds, tok, rr, dir);
       trainer.keep_stable(p.rung < rungs.top());
       trainer.on_step(step_hook("in-promotion"));
-      r = trainer.run_from(from);
+      r = timed(sum.times.train_s, [&] { return trainer.run_from(from); });
       // Stopped by a signal mid-rung: the promotion is given back and the
       // worker exits; another worker (or a rerun) redoes it.
       throw_if_stopped("search: study \"" + o.study + "\" stopped in " + at + "; rerun the same command to continue");
@@ -406,7 +417,7 @@ SearchSummary run_search(const SearchConfig& cfg_in, const SearchOptions& o,
       log("trial " + std::to_string(t.number) + " " + t.genome + " failed at rung " + std::to_string(p.rung) + ": " + e.what());
       return;
     }
-    const json task = task_metrics(dir);
+    const json task = timed(sum.times.task_s, [&] { return task_metrics(dir); });
     try {
       with_db([&] {
         Transaction tx(store.db());
@@ -437,11 +448,11 @@ SearchSummary run_search(const SearchConfig& cfg_in, const SearchOptions& o,
       Trainer trainer(arch, ds, tok, with_threads(rungs.recipe(0)), dir);
       trainer.keep_stable(rungs.multi());
       trainer.on_step(step_hook("train-step"));
-      const TrainResult r = trainer.run(false);
+      const TrainResult r = timed(sum.times.train_s, [&] { return trainer.run(false); });
       throw_if_stopped("search: study \"" + o.study + "\" stopped in " + at +
                        "; it goes back to pending: rerun the same command to continue");
       fs::remove_all(dir / "checkpoint");
-      const json task = task_metrics(dir);
+      const json task = timed(sum.times.task_s, [&] { return task_metrics(dir); });
       with_db([&] { store.commit_result(lease, r, task); });
       heartbeat.drop();
       fault.hit("result");
@@ -521,9 +532,9 @@ SearchSummary run_search(const SearchConfig& cfg_in, const SearchOptions& o,
       trials = store.trials(study.id);
       rng_state = store.get_study(o.study).rng_state;
     });
-    Plan plan = plan_next(cfg, rungs, pricer, trials, rng_state, limits, where);
+    Plan plan = timed(sum.times.plan_s, [&] { return plan_next(cfg, rungs, pricer, trials, rng_state, limits, where); });
     if (plan.kind == Plan::Kind::wait) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(idle_ms));
+      timed(sum.times.idle_s, [&] { std::this_thread::sleep_for(std::chrono::milliseconds(idle_ms)); });
       idle_ms = std::min(2 * idle_ms, 1600);
       continue;
     }
@@ -578,6 +589,23 @@ SearchSummary run_search(const SearchConfig& cfg_in, const SearchOptions& o,
   }
   sum.wall_s = std::chrono::duration<double>(clock::now() - t0).count();
   return sum;
+}
+
+json SearchTimes::to_json(double wall_s) const {
+  return json{{"train_s", train_s}, {"task_s", task_s}, {"plan_s", plan_s}, {"db_s", db_s}, {"idle_s", idle_s},
+              {"other_s", wall_s - train_s - task_s - plan_s - db_s - idle_s}, {"overhead_s", overhead_s(wall_s)},
+              {"overhead_fraction", wall_s > 0 ? overhead_s(wall_s) / wall_s : 0.0}};
+}
+
+std::string SearchTimes::describe(double wall_s) const {
+  const double w = wall_s > 0 ? wall_s : 1;
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "training %.1f%%, task metrics %.1f%%, proposing %.1f%%, database %.1f%%, waiting %.1f%%, other %.1f%%: "
+                "overhead %.1f%% of %.0f s",
+                100 * train_s / w, 100 * task_s / w, 100 * plan_s / w, 100 * db_s / w, 100 * idle_s / w,
+                100 * (wall_s - train_s - task_s - plan_s - db_s - idle_s) / w, 100 * overhead_s(wall_s) / w, wall_s);
+  return buf;
 }
 
 void create_study_tables(const std::string& db) { StudyStore(db, Access::create); }

@@ -384,6 +384,20 @@ TEST(SearchCli, StudyFrontierExportAndGenerate) {
   EXPECT_EQ(j["trained"].get<int>(), 8);
   EXPECT_TRUE(j["finished"].get<bool>());
   EXPECT_NE(r.err.find("trial 0 [random]"), std::string::npos) << "one line per finished trial:\n" << r.err;
+  // Where the worker's time went: the parts are measured, none negative, and they add up to its wall time.
+  {
+    const json& t = j["worker"]["times"];
+    const double wall = j["worker"]["wall_s"].get<double>();
+    double parts = 0;
+    for (const char* k : {"train_s", "task_s", "plan_s", "db_s", "idle_s", "other_s"}) {
+      EXPECT_GE(t[k].get<double>(), 0) << k;
+      parts += t[k].get<double>();
+    }
+    EXPECT_GT(t["train_s"].get<double>(), 0);
+    EXPECT_GT(t["db_s"].get<double>(), 0);
+    EXPECT_NEAR(parts, wall, 1e-6 * wall + 1e-9);
+    EXPECT_NEAR(t["overhead_s"].get<double>(), wall - t["train_s"].get<double>() - t["task_s"].get<double>() - t["idle_s"].get<double>(), 1e-9);
+  }
   // Every trained trial meets its budget by prediction, and its prediction is the LUT's.
   {
     StudyStore store(st.db, false);
