@@ -50,6 +50,26 @@ TEST(TaskData, ChatRecordsRenderWithTheDocumentedTemplate) {
   EXPECT_EQ(d.completion_at, int64_t(prompt.size()));
 }
 
+// Agent logs as agents write them (OpenAI's tool_calls, tool results with
+// their call ids): each call on its own line after the assistant's text.
+TEST(TaskData, ToolCallsRenderOnTheirOwnLinesAfterTheContent) {
+  const json rec = json::parse(R"({"messages": [
+      {"role": "user", "content": "Weather in Oslo and Rome?"},
+      {"role": "assistant", "content": null, "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{\"city\": \"Oslo\"}"}}]},
+      {"role": "tool", "tool_call_id": "c1", "name": "weather", "content": "rain"},
+      {"role": "assistant", "content": "Now Rome.", "tool_calls": [
+        {"name": "weather", "arguments": {"city": "Rome", "days": 2}},
+        {"name": "clock", "arguments": {}}]}]})");
+  const Document d = render_task_record(rec, "f.jsonl:1");
+  const std::string prompt =
+      "<|user|>\nWeather in Oslo and Rome?<|end|>\n<|assistant|>\n<|tool_call|>{\"name\": \"weather\", \"arguments\": "
+      "{\"city\":\"Oslo\"}}<|end|>\n<|tool|>\nrain<|end|>\n<|assistant|>\n";
+  EXPECT_EQ(d.text, prompt + "Now Rome.\n<|tool_call|>{\"name\": \"weather\", \"arguments\": {\"city\":\"Rome\",\"days\":2}}\n"
+                             "<|tool_call|>{\"name\": \"clock\", \"arguments\": {}}<|end|>");
+  EXPECT_EQ(d.completion_at, int64_t(prompt.size()));
+}
+
 TEST(TaskData, BadRecordsAreRefusedWithFileLineAndField) {
   TempDir dir;
   const std::string good = R"({"prompt": "a", "completion": "b"})";
@@ -70,6 +90,16 @@ TEST(TaskData, BadRecordsAreRefusedWithFileLineAndField) {
       {R"({"messages": [{"role": "user"}, {"role": "assistant", "content": "x"}]})",
        ":2: messages[0]: field \"content\": missing"},
       {R"({"prompt": "a", "completion": "b<|end|>"})", ":2: field \"completion\": holds the end marker <|end|>"},
+      {R"({"messages": [{"role": "user", "content": "x", "tool_calls": [{"name": "f"}]}, {"role": "assistant", "content": "y"}]})",
+       ":2: field \"messages[0].tool_calls\": only an assistant message makes tool calls"},
+      {R"({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [{"function": {"arguments": "{}"}}]}]})",
+       ":2: messages[1].tool_calls[0].function: field \"name\": missing"},
+      {R"({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [{"name": "f", "arguments": "{oops"}]}]})",
+       ":2: field \"messages[1].tool_calls[0].arguments\": not JSON"},
+      {R"({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [{"name": "f", "arguments": [1]}]}]})",
+       ":2: field \"messages[1].tool_calls[0].arguments\": must be a JSON object"},
+      {R"({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": []}]})",
+       ":2: field \"messages[1].tool_calls\": must be a non-empty array"},
   };
   for (const auto& c : cases) {
     dir.write("bad.jsonl", good + "\n" + c.line + "\n" + good + "\n");
@@ -279,6 +309,41 @@ TEST(TaskEval, ExactMatchAndJsonChecksOnFixedExamples) {
   EXPECT_FALSE(check_completion("42<|end|>", "42").reference_is_json);  // a bare number is not a JSON payload
 }
 
+// Per-call metrics: reference call i against generated call i, by name,
+// whole call and argument fields; a generated call line that is not
+// {"name", "arguments"} JSON counts as invalid.
+TEST(TaskEval, ToolCallMetricsOnFixedExamples) {
+  const std::string ref = "Checking.\n<|tool_call|>{\"name\": \"weather\", \"arguments\": {\"city\":\"Rome\",\"days\":2}}\n"
+                          "<|tool_call|>{\"name\": \"clock\", \"arguments\": {\"tz\":\"CET\"}}";
+  auto c = check_completion(ref + "<|end|>", ref);
+  EXPECT_TRUE(c.exact);
+  EXPECT_EQ(c.ref_calls, 2);
+  EXPECT_EQ(c.got_calls, 2);
+  EXPECT_EQ(c.got_valid, 2);
+  EXPECT_EQ(c.names_correct, 2);
+  EXPECT_EQ(c.calls_exact, 2);
+  EXPECT_EQ(c.fields, 3);
+  EXPECT_EQ(c.fields_correct, 3);
+  // The right function with one argument wrong, and the second call cut short.
+  c = check_completion("Checking.\n<|tool_call|>{\"name\": \"weather\", \"arguments\": {\"days\": 2, \"city\": \"Oslo\"}}\n"
+                       "<|tool_call|>{\"name\": \"clo",
+                       ref);
+  EXPECT_FALSE(c.exact);
+  EXPECT_EQ(c.got_calls, 2);
+  EXPECT_EQ(c.got_valid, 1);
+  EXPECT_EQ(c.names_correct, 1);
+  EXPECT_EQ(c.calls_exact, 0);
+  EXPECT_EQ(c.fields, 3);
+  EXPECT_EQ(c.fields_correct, 1) << "days is right, city is not, the clock call is missing";
+  // Another function: its arguments do not count.
+  c = check_completion("<|tool_call|>{\"name\": \"forecast\", \"arguments\": {\"city\": \"Rome\", \"days\": 2}}<|end|>", ref);
+  EXPECT_EQ(c.names_correct, 0);
+  EXPECT_EQ(c.fields_correct, 0);
+  // No calls in the reference: nothing counted.
+  c = check_completion("hello<|end|>", "hello");
+  EXPECT_EQ(c.ref_calls + c.got_calls + c.fields, 0);
+}
+
 TEST(TaskStats, PercentilesAndSuggestedBudgets) {
   std::vector<int64_t> v = {5, 1, 4, 2, 3, 10, 9, 8, 7, 6};
   EXPECT_EQ(percentile(v, 50), 5);
@@ -345,16 +410,20 @@ TEST(TaskEval, EvalOnTaskDataReportsCompletionLossExactMatchAndJson) {
                         m.config["recipe"]["seed"].get<uint64_t>());
   torch::NoGradGuard ng;
   double nats = 0;
-  int64_t count = 0;
+  int64_t count = 0, hits = 0;
   for (const int64_t d : ds.val_docs()) {
     std::vector<int64_t> ids(size_t(f.doc_end(d) - f.doc_begin(d)));
     f.read(f.doc_begin(d), int64_t(ids.size()), ids.data());
     const int64_t P = int64_t(ids.size()) - f.doc_completion_tokens(d);
     const auto logp = torch::log_softmax(m.model->forward(torch::tensor(ids).unsqueeze(0)).squeeze(0).to(torch::kFloat64), -1);
-    for (int64_t i = P; i < int64_t(ids.size()); ++i) nats -= logp[i - 1][ids[size_t(i)]].item<double>(), ++count;
+    for (int64_t i = P; i < int64_t(ids.size()); ++i) {
+      nats -= logp[i - 1][ids[size_t(i)]].item<double>(), ++count;
+      hits += logp[i - 1].argmax().item<int64_t>() == ids[size_t(i)];
+    }
   }
   EXPECT_EQ(j["completion_tokens"].get<int64_t>(), count);
   EXPECT_NEAR(j["completion_loss"].get<double>(), nats / double(count), 1e-5);
+  EXPECT_NEAR(j["token_accuracy"].get<double>(), double(hits) / double(count), 1e-9);
   // JSONL input is tokenized with the model's tokenizer: all 40 records.
   const auto all = run_cli({"eval", "--model", (dir / "run").string(), "--data", (dir / "calls.jsonl").string(), "--json",
                             "--generate", "0", "--threads", "2"});

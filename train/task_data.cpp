@@ -28,6 +28,64 @@ std::string string_field(const json& v, const std::string& name, const std::stri
 
 bool is_role(const std::string& r) { return r == "system" || r == "user" || r == "assistant" || r == "tool"; }
 
+// An assistant message's tool calls, rendered one per line after its text:
+// <|tool_call|>{"name": ..., "arguments": {...}}. Entries are OpenAI's
+// {"type": "function", "function": {"name", "arguments"}} or the flat
+// {"name", "arguments"}; arguments are a JSON object or a string holding one.
+std::string render_tool_calls(const json& calls, const std::string& at, const std::string& where) {
+  if (!calls.is_array() || calls.empty()) {
+    throw InputError(where + ": field \"" + at + "\": must be a non-empty array of {\"function\": {\"name\", \"arguments\"}}");
+  }
+  std::string out;
+  for (size_t j = 0; j < calls.size(); ++j) {
+    const std::string cat = at + "[" + std::to_string(j) + "]";
+    const json& c = calls[j];
+    if (!c.is_object()) throw InputError(where + ": field \"" + cat + "\": must be an object");
+    const bool nested = c.contains("function");
+    const json& f = nested ? c.at("function") : c;
+    const std::string fat = nested ? cat + ".function" : cat;
+    if (!f.is_object()) throw InputError(where + ": field \"" + fat + "\": must be an object with \"name\" and \"arguments\"");
+    const std::string name = string_field(field(f, "name", where + ": " + fat), fat + ".name", where);
+    if (name.empty()) throw InputError(where + ": field \"" + fat + ".name\": empty");
+    json args = json::object();
+    if (f.contains("arguments")) {
+      args = f.at("arguments");
+      if (args.is_string()) {
+        const std::string text = string_field(args, fat + ".arguments", where);
+        args = json::parse(text, nullptr, false);
+        if (args.is_discarded()) throw InputError(where + ": field \"" + fat + ".arguments\": not JSON: " + text.substr(0, 60));
+      }
+      if (!args.is_object()) {
+        throw InputError(where + ": field \"" + fat + ".arguments\": must be a JSON object (or a string holding one), got " +
+                         std::string(args.type_name()));
+      }
+    }
+    out += std::string(j ? "\n" : "") + std::string(kToolCall) + "{\"name\": " + json(name).dump() + ", \"arguments\": " + args.dump() + "}";
+  }
+  return out;
+}
+
+// The text of message `m` (its content, and an assistant's tool calls).
+std::string message_text(const json& m, const std::string& role, const std::string& at, const std::string& where) {
+  const bool calls = m.contains("tool_calls") && !m.at("tool_calls").is_null();
+  if (calls && role != "assistant") {
+    throw InputError(where + ": field \"" + at + ".tool_calls\": only an assistant message makes tool calls, this one is \"" + role + "\"");
+  }
+  std::string content;
+  if (!calls || (m.contains("content") && !m.at("content").is_null())) {
+    content = string_field(field(m, "content", where + ": " + at), at + ".content", where);
+  }
+  if (content.find(kToolCall) != std::string::npos) {
+    throw InputError(where + ": field \"" + at + ".content\": holds the marker " + std::string(kToolCall) +
+                     ", which flashnas writes before each tool call");
+  }
+  if (calls) {
+    const std::string rendered = render_tool_calls(m.at("tool_calls"), at + ".tool_calls", where);
+    content += (content.empty() ? "" : "\n") + rendered;
+  }
+  return content;
+}
+
 }  // namespace
 
 json TaskRead::describe() const {
@@ -37,6 +95,7 @@ json TaskRead::describe() const {
               {"records", records.size()},
               {"prompt_completion", prompt_completion},
               {"chat", chat},
+              {"with_tool_calls", tool_calls},
               {"skipped", skipped}};
 }
 
@@ -72,7 +131,7 @@ Document render_task_record(const json& record, const std::string& where) {
       if (!is_role(role)) {
         throw InputError(where + ": field \"" + at + ".role\": \"" + role + "\" is not one of system, user, assistant, tool");
       }
-      const std::string content = string_field(field(m, "content", where + ": " + at), at + ".content", where);
+      const std::string content = message_text(m, role, at, where);
       if (i + 1 < msgs.size()) {
         d.text += "<|" + role + "|>\n" + content + std::string(kTaskEnd) + "\n";
       } else {
@@ -114,6 +173,7 @@ TaskRead read_task_jsonl(const fs::path& path, bool skip_bad) {
       }
       Document d = render_task_record(record, where);
       (record.contains("messages") ? out.chat : out.prompt_completion) += 1;
+      if (d.text.find(kToolCall) != std::string::npos) ++out.tool_calls;
       out.records.push_back(std::move(d));
     } catch (const InputError& e) {
       if (!skip_bad) throw InputError(std::string(e.what()) + " (pass --skip-bad to skip bad records)");

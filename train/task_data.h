@@ -5,10 +5,19 @@
 //   {"prompt": "...", "completion": "..."}
 //       rendered  <prompt><completion><|end|>
 //   {"messages": [{"role": "system"|"user"|"assistant"|"tool", "content": "..."}, ...]}
-//       template flashnas-chat/1: every message but the last is rendered
-//         <|role|>\n<content><|end|>\n
+//       template flashnas-chat/2: every message but the last is rendered
+//         <|role|>\n<text><|end|>\n
 //       then the prompt ends with "<|assistant|>\n", and the last message,
-//       which must be the assistant's, is the completion: <content><|end|>.
+//       which must be the assistant's, is the completion: <text><|end|>.
+//       A message's text is its content; an assistant message may carry
+//       "tool_calls" (OpenAI's [{"type": "function", "function": {"name",
+//       "arguments"}}], or [{"name", "arguments"}]; arguments a JSON object
+//       or a string holding one; "content" may then be null or absent), each
+//       rendered on its own line after the content:
+//         <|tool_call|>{"name": "<name>", "arguments": <arguments as compact JSON>}
+//       A tool message's "tool_call_id" and "name" are accepted and not
+//       rendered. Records without tool calls render exactly as in
+//       flashnas-chat/1.
 // The role markers are plain text, so the byte tokenizer and SentencePiece
 // see the same rendering. The completion part (completion text plus the end
 // marker) is what training's loss counts and evaluation generates; greedy
@@ -27,13 +36,15 @@
 namespace flashnas {
 
 inline constexpr std::string_view kTaskEnd = "<|end|>";
-inline constexpr std::string_view kChatTemplate = "flashnas-chat/1";
+inline constexpr std::string_view kChatTemplate = "flashnas-chat/2";
+inline constexpr std::string_view kToolCall = "<|tool_call|>";
 
 struct TaskRead {
   std::vector<Document> records;  // text = prompt + completion + end marker; completion_at set
   int64_t skipped = 0;            // bad records skipped (skip_bad)
   std::vector<std::string> skipped_reasons;  // the first few, "FILE:LINE: field ...: why"
   int64_t prompt_completion = 0, chat = 0;   // records of each form
+  int64_t tool_calls = 0;                    // records with tool calls (in the prompt or the completion)
   json describe() const;          // {"format": "jsonl", "template", "end", "records", "skipped", ...}
 };
 

@@ -58,10 +58,48 @@ std::string printable(std::string s) {
 }
 }  // namespace
 
+namespace {
+// The tool calls of a completion: each line that begins with the marker, the
+// JSON after it (discarded when it is not {"name": string, "arguments": object}).
+std::vector<json> tool_calls(const std::string& text) {
+  std::vector<json> out;
+  size_t at = 0;
+  while (at <= text.size()) {
+    const size_t nl = text.find('\n', at);
+    const std::string line = text.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+    if (line.rfind(kToolCall, 0) == 0) {
+      json c = json::parse(line.substr(kToolCall.size()), nullptr, false);
+      const bool ok = !c.is_discarded() && c.is_object() && c.contains("name") && c["name"].is_string() &&
+                      c.contains("arguments") && c["arguments"].is_object();
+      out.push_back(ok ? c : json(json::value_t::discarded));
+    }
+    if (nl == std::string::npos) break;
+    at = nl + 1;
+  }
+  return out;
+}
+}  // namespace
+
 CompletionCheck check_completion(const std::string& generated, const std::string& reference) {
   CompletionCheck c;
   const size_t end = generated.find(kTaskEnd);
   const std::string answer = end == std::string::npos ? generated : generated.substr(0, end);
+  const std::vector<json> ref_calls = tool_calls(reference), got_calls = tool_calls(answer);
+  c.ref_calls = int64_t(ref_calls.size());
+  c.got_calls = int64_t(got_calls.size());
+  for (const auto& g : got_calls) c.got_valid += !g.is_discarded();
+  for (size_t i = 0; i < ref_calls.size(); ++i) {
+    if (ref_calls[i].is_discarded()) continue;
+    const json& ra = ref_calls[i]["arguments"];
+    c.fields += int64_t(ra.size());
+    if (i >= got_calls.size() || got_calls[i].is_discarded()) continue;
+    const json& g = got_calls[i];
+    const bool name = g["name"] == ref_calls[i]["name"];
+    c.names_correct += name;
+    c.calls_exact += name && g["arguments"] == ra;
+    if (!name) continue;  // another function's arguments are not this one's
+    for (const auto& [k, v] : ra.items()) c.fields_correct += g["arguments"].contains(k) && g["arguments"][k] == v;
+  }
   c.exact = end != std::string::npos && answer == reference;
   const json ref = json::parse(reference, nullptr, false);
   c.reference_is_json = !ref.is_discarded() && (ref.is_object() || ref.is_array());
@@ -90,22 +128,42 @@ json TaskEvalResult::to_json() const {
               {"json_valid_rate", num(json_valid_rate())},
               {"json_equal", json_equal},
               {"json_equal_rate", num(json_equal_rate())},
+              {"token_accuracy", num(token_accuracy)},
+              {"tool_records", tool_records},
+              {"calls", calls},
+              {"calls_generated", calls_generated},
+              {"call_json_valid", call_json_valid},
+              {"call_valid_rate", num(call_valid_rate())},
+              {"call_name_correct", call_name_correct},
+              {"call_name_rate", num(call_name_rate())},
+              {"call_exact", call_exact},
+              {"call_exact_rate", num(call_exact_rate())},
+              {"arg_fields", arg_fields},
+              {"arg_fields_correct", arg_fields_correct},
+              {"arg_field_rate", num(arg_field_rate())},
               {"seconds", seconds},
               {"mismatches", mm}};
 }
 
 std::string TaskEvalResult::summary() const {
-  char buf[512];
-  int n = std::snprintf(buf, sizeof buf, "completion loss %.4f (%.4f bits/byte) on %lld records", completion_loss, completion_bpb,
-                        static_cast<long long>(records));
+  char buf[768];
+  int n = std::snprintf(buf, sizeof buf, "completion loss %.4f (%.4f bits/byte, token accuracy %.1f%%) on %lld records",
+                        completion_loss, completion_bpb, 100.0 * token_accuracy, static_cast<long long>(records));
   if (generated > 0) {
     n += std::snprintf(buf + n, sizeof buf - size_t(n), "; exact match %lld/%lld (%.1f%%)", static_cast<long long>(exact),
                        static_cast<long long>(generated), 100.0 * exact_rate());
   }
   if (json_records > 0) {
-    std::snprintf(buf + n, sizeof buf - size_t(n), "; JSON valid %lld/%lld (%.1f%%), equal %lld/%lld (%.1f%%)",
-                  static_cast<long long>(json_valid), static_cast<long long>(json_records), 100.0 * json_valid_rate(),
-                  static_cast<long long>(json_equal), static_cast<long long>(json_records), 100.0 * json_equal_rate());
+    n += std::snprintf(buf + n, sizeof buf - size_t(n), "; JSON valid %lld/%lld (%.1f%%), equal %lld/%lld (%.1f%%)",
+                       static_cast<long long>(json_valid), static_cast<long long>(json_records), 100.0 * json_valid_rate(),
+                       static_cast<long long>(json_equal), static_cast<long long>(json_records), 100.0 * json_equal_rate());
+  }
+  if (calls > 0) {
+    std::snprintf(buf + n, sizeof buf - size_t(n),
+                  "; tool calls: name %lld/%lld, whole call %lld/%lld, argument fields %lld/%lld (%.1f%%), call JSON valid %lld/%lld",
+                  static_cast<long long>(call_name_correct), static_cast<long long>(calls), static_cast<long long>(call_exact),
+                  static_cast<long long>(calls), static_cast<long long>(arg_fields_correct), static_cast<long long>(arg_fields),
+                  100.0 * arg_field_rate(), static_cast<long long>(call_json_valid), static_cast<long long>(calls_generated));
   }
   return buf;
 }
@@ -122,7 +180,7 @@ TaskEvalResult evaluate_task(HybridLM model, const Tokenizer& tokenizer, const s
   TaskEvalResult r;
   r.records = int64_t(records.size());
   const int64_t R = r.records;
-  double nats = 0;
+  double nats = 0, hits = 0;
   {
     torch::NoGradGuard no_grad;
     for (int64_t b = 0; b < R; b += o.batch) {
@@ -149,10 +207,12 @@ TaskEvalResult evaluate_task(HybridLM model, const Tokenizer& tokenizer, const s
       const auto x = tokens.to(device);
       const auto logits = model->forward(x.narrow(1, 0, L - 1));
       nats += lm_loss_sum(logits, x.narrow(1, 1, L - 1), weights).nats;
+      hits += (logits.argmax(-1).eq(x.narrow(1, 1, L - 1)).to(torch::kFloat32) * weights.to(device)).sum().item<double>();
       if (progress) progress("scored", b + n, R);
     }
   }
   r.completion_loss = nats / double(std::max<int64_t>(1, r.completion_tokens));
+  r.token_accuracy = hits / double(std::max<int64_t>(1, r.completion_tokens));
   r.completion_bpb = r.completion_loss / std::log(2.0) * double(r.completion_tokens) / double(std::max<int64_t>(1, r.completion_bytes));
 
   const int64_t G = o.generate_records < 0 ? R : std::min(o.generate_records, R);
@@ -181,6 +241,14 @@ TaskEvalResult evaluate_task(HybridLM model, const Tokenizer& tokenizer, const s
       r.json_records += c.reference_is_json;
       r.json_valid += c.valid_json;
       r.json_equal += c.equal_json;
+      r.tool_records += c.ref_calls > 0;
+      r.calls += c.ref_calls;
+      r.calls_generated += c.got_calls;
+      r.call_json_valid += c.got_valid;
+      r.call_name_correct += c.names_correct;
+      r.call_exact += c.calls_exact;
+      r.arg_fields += c.fields;
+      r.arg_fields_correct += c.fields_correct;
       if (!c.exact && r.mismatches.size() < 3) {
         std::vector<int32_t> p(rec.prompt.begin(), rec.prompt.end());
         std::string prompt = tokenizer.decode(p);
