@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/error.h"
 #include "common/files.h"
 #include "common/json_io.h"
 #include "train/checkpoint.h"
@@ -74,6 +75,23 @@ json eval_json(const std::vector<std::string>& extra) {
   const auto r = run_cli(a);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return parse_json(r.out, "eval output");
+}
+
+TEST(ModelFolder, AConfigForAFarLargerModelThanItsWeightsIsRefusedBeforeBuildingIt) {
+  test::TempDir dir;
+  const fs::path copy = dir / "model";
+  fs::copy(trained().model, copy, fs::copy_options::recursive);
+  json cfg = load_json_file(copy / "config.json");
+  cfg["arch"]["d_model"] = 65536;  // about 8.6G parameters against the file's few thousand
+  write_file_atomic(copy / "config.json", cfg.dump());
+  try {
+    (void)load_model_dir(copy);
+    FAIL() << "loaded a folder whose config names another model";
+  } catch (const InputError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find((copy / "model.safetensors").string() + ": holds "), std::string::npos) << msg;
+    EXPECT_NE(msg.find("the weights and config.json come from different models"), std::string::npos) << msg;
+  }
 }
 
 TEST(Eval, LossIsTheMeanCrossEntropyOverTheDataWindows) {

@@ -236,6 +236,43 @@ TEST(Safetensors, IndependentReaderSeesEveryNameShapeDtypeAndValue) {
   for (const auto& [name, t] : named) EXPECT_TRUE(torch::equal(back.at(name), t)) << name;
 }
 
+// A safetensors file from a header text and `data_bytes` zero bytes of data.
+std::string safetensors_bytes(const std::string& header, size_t data_bytes) {
+  std::string out(8, '\0');
+  const uint64_t n = header.size();
+  std::memcpy(out.data(), &n, 8);
+  return out + header + std::string(data_bytes, '\0');
+}
+
+TEST(Safetensors, DamagedHeadersAreRefusedByNameBeforeAnythingIsAllocated) {
+  TempDir dir;
+  const auto path = dir / "w.safetensors";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      // A shape of 2^80 elements with 8 bytes of data: refused, not allocated.
+      {R"({"w": {"dtype": "F32", "shape": [1099511627776, 1099511627776], "data_offsets": [0, 8]}})",
+       "tensor \"w\": dimension 1099511627776 exceeds the file's data"},
+      {R"({"w": {"dtype": 5, "shape": [2], "data_offsets": [0, 8]}})", "tensor \"w\" has unsupported dtype 5"},
+      {R"({"w": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}})", "\"shape\" holds -2, not a size"},
+      {R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}})", "data offsets [8, 0]"},
+      {R"({"w": [1, 2]})", "tensor \"w\" needs an object with \"dtype\", \"shape\" and \"data_offsets\""},
+      {R"({"__metadata__": {"format": 1}})", "\"__metadata__\" field \"format\" is not a string"},
+      {R"([1, 2, 3])", "the safetensors header is not a JSON object"},
+  };
+  for (const auto& [header, message] : cases) {
+    write_file_atomic(path, safetensors_bytes(header, 8));
+    try {
+      (void)load_safetensors(path);
+      ADD_FAILURE() << "accepted " << header;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(path.string()), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+  }
+  // The good form of the same file reads back.
+  write_file_atomic(path, safetensors_bytes(R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})", 8));
+  EXPECT_TRUE(torch::equal(load_safetensors(path).at("w"), torch::zeros({2})));
+}
+
 const char* kTinyArch = R"({"d_model": 32, "n_meta_tokens": 2, "tie_embeddings": true, "layers": [
     {"type": "deltanet", "n_heads": 2, "chunk_size": 16}, {"type": "ffn", "d_ff": 64},
     {"type": "mamba2", "head_dim": 16, "d_state": 8, "chunk_size": 16}, {"type": "attn", "n_heads": 4}]})";

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "supernet/accounting.h"
 #include "train/safetensors.h"
 
 namespace flashnas {
@@ -53,9 +54,22 @@ LoadedModel load_model_dir(const std::filesystem::path& dir) {
   }
   m.arch = ArchSpec::from_json(m.config["arch"], cfg_path.string() + " arch");
   m.tokenizer = std::shared_ptr<Tokenizer>(tokenizer_from_json(m.config["tokenizer"], dir, cfg_path.string()));
-  m.model = HybridLM(m.arch);
   const auto w = dir / "model.safetensors";
-  load_into(*m.model, load_safetensors(w), w.string());
+  const auto tensors = load_safetensors(w);
+  // Counted before the model is built, so that a config naming a far larger
+  // architecture than the weights fails here rather than allocating it (the
+  // model then never needs more than about twice the file's memory). Smaller
+  // differences go on to load_into, which names the tensor that differs.
+  int64_t stored = 0;
+  for (const auto& [name, t] : tensors) stored += t.numel();
+  const int64_t expected = account(m.arch, 1, 4).params_total;
+  if (expected > 2 * stored + (int64_t(1) << 20)) {
+    throw InputError(w.string() + ": holds " + std::to_string(stored) + " parameters, but the architecture in " +
+                     cfg_path.string() + " has " + std::to_string(expected) +
+                     " (the weights and config.json come from different models)");
+  }
+  m.model = HybridLM(m.arch);
+  load_into(*m.model, tensors, w.string());
   m.model->eval();
   return m;
 }

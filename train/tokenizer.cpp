@@ -41,7 +41,14 @@ class ByteTokenizer : public Tokenizer {
 class SentencePieceTokenizer : public Tokenizer {
  public:
   explicit SentencePieceTokenizer(const fs::path& model) : bytes_(read_file(model)) {
-    const auto status = sp_.LoadFromSerializedProto(bytes_);
+    // The library throws (rather than returning a status) on some damaged
+    // models, e.g. an empty piece reaching its double-array builder.
+    sentencepiece::util::Status status;
+    try {
+      status = sp_.LoadFromSerializedProto(bytes_);
+    } catch (const std::exception& e) {
+      throw InputError(model.string() + ": not a SentencePiece model (the library refused it: " + e.what() + ")");
+    }
     if (!status.ok()) throw InputError(model.string() + ": not a SentencePiece model: " + status.ToString());
     // Protocol buffers parse damaged bytes inside a piece or a score as
     // values: every piece must be UTF-8 text with a finite score.
@@ -106,8 +113,11 @@ std::unique_ptr<Tokenizer> tokenizer_from_json(const json& desc, const fs::path&
     const std::string sha = f.string("sha256", "");  // absent in files written before it was recorded
     f.finish();
     const fs::path file = model.is_absolute() ? model : dir / model;
+    std::error_code ec;
+    if (fs::exists(file, ec) && !fs::is_regular_file(file, ec)) {
+      throw InputError(file.string() + ": not a regular file, so not a SentencePiece model (named in " + source + ")");
+    }
     if (!sha.empty()) {
-      std::error_code ec;
       if (!fs::exists(file, ec)) throw InputError(file.string() + ": no such SentencePiece model (named in " + source + ")");
       const std::string got = sha256_hex(read_file(file));
       if (got != sha) {
