@@ -1,0 +1,73 @@
+#include "tests/fuzz/fuzz.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <fstream>
+#include <system_error>
+
+#include "common/error.h"
+
+namespace flashnas::fuzz {
+
+namespace fs = std::filesystem;
+
+namespace {
+std::map<std::string, TargetFn>& table() {
+  static std::map<std::string, TargetFn> t;
+  return t;
+}
+}  // namespace
+
+bool register_target(const char* name, TargetFn fn) {
+  table()[name] = fn;
+  return true;
+}
+
+const std::map<std::string, TargetFn>& targets() { return table(); }
+
+const fs::path& scratch_dir() {
+  static const fs::path dir = [] {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/flashnas-fuzz-XXXXXX";
+    if (!mkdtemp(pattern.data())) {
+      std::perror("flashnas fuzz: cannot make a scratch folder");
+      std::abort();
+    }
+    static const fs::path made = pattern;
+    std::atexit([] {
+      std::error_code ec;
+      fs::remove_all(made, ec);
+    });
+    return made;
+  }();
+  return dir;
+}
+
+fs::path write_input(const std::string& name, const uint8_t* data, size_t size) {
+  const fs::path p = scratch_dir() / name;
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+  out.close();
+  if (!out) {
+    std::fprintf(stderr, "flashnas fuzz: cannot write %s\n", p.c_str());
+    std::abort();
+  }
+  return p;
+}
+
+void guard(const char* target, const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const InputError&) {
+    // The reader refused the input by name: the expected outcome for bad bytes.
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "flashnas fuzz %s: a reader threw something other than InputError: %s\n", target, e.what());
+    std::abort();
+  } catch (...) {
+    std::fprintf(stderr, "flashnas fuzz %s: a reader threw a non-standard exception\n", target);
+    std::abort();
+  }
+}
+
+}  // namespace flashnas::fuzz
