@@ -57,31 +57,40 @@ void judge(BudgetComparison& b, bool measured) {
     }
     Versus v;
     v.label = r.c.label;
+    // The study's other picks are shown against the best but not judged: the
+    // question is whether the search's output beats the hand designs.
+    v.judged = r.c.kind != "pick";
     if (pick->bpb.empty() || r.bpb.empty() || pick->waiting > 0 || r.waiting > 0) {
       v.outcome = "incomplete";
-      all = false;
+      if (v.judged) all = false;
     } else {
       v.delta = r.bpb_mean - pick->bpb_mean;
       v.spread = std::max(pick->bpb_sd, r.bpb_sd);
       v.outcome = v.delta > 2 * v.spread ? "wins" : v.delta > 0 ? "lower" : "not lower";
-      all = all && v.outcome == "wins";
+      if (v.judged) all = all && v.outcome == "wins";
     }
-    any = true;
+    if (v.judged) any = true;
     b.versus.push_back(v);
   }
   b.pick_wins = any && all;
-  std::string lose;
+  std::string lose, better_picks;
   for (const auto& v : b.versus) {
-    if (v.outcome != "wins") lose += (lose.empty() ? "" : ", ") + v.label + " (" + v.outcome + ")";
+    if (v.judged && v.outcome != "wins") lose += (lose.empty() ? "" : ", ") + v.label + " (" + v.outcome + ")";
+    if (!v.judged && v.outcome == "not lower") {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "%s (by %.4f, spread %.4f)", v.label.c_str(), -v.delta, v.spread);
+      better_picks += (better_picks.empty() ? "" : ", ") + std::string(buf);
+    }
   }
   const std::string basis = measured ? " (measured latency)" : " (judged on predicted latency: not measured)";
   if (!any) {
-    b.verdict = "no other contender is within the budget" + basis + "; nothing to judge";
+    b.verdict = "no baseline is within the budget" + basis + "; nothing to judge";
   } else if (b.pick_wins) {
-    b.verdict = "the pick's retrained loss is lower than every in-budget contender's by more than twice the seed spread" + basis;
+    b.verdict = "the pick's retrained loss is lower than every in-budget baseline's by more than twice the seed spread" + basis;
   } else {
-    b.verdict = "the pick does not beat every in-budget contender by more than twice the seed spread" + basis + ": " + lose;
+    b.verdict = "the pick does not beat every in-budget baseline by more than twice the seed spread" + basis + ": " + lose;
   }
+  if (!better_picks.empty()) b.verdict += "; another of the study's picks is as low or lower: " + better_picks;
 }
 
 }  // namespace
@@ -236,7 +245,8 @@ json CompareReport::to_json() const {
     }
     json vs = json::array();
     for (const auto& v : b.versus) {
-      vs.push_back({{"label", v.label}, {"delta_bpb", num(v.delta)}, {"spread", num(v.spread)}, {"outcome", v.outcome}});
+      vs.push_back({{"label", v.label}, {"delta_bpb", num(v.delta)}, {"spread", num(v.spread)}, {"outcome", v.outcome},
+                    {"judged", v.judged}});
     }
     bs.push_back({{"budget", b.budget.to_json()},
                   {"contenders", rows},
@@ -293,8 +303,8 @@ std::string CompareReport::table() const {
     }
     for (const auto& v : b.versus) {
       if (v.outcome == "incomplete") continue;
-      std::snprintf(buf, sizeof buf, "  pick vs %-20s %+.4f bits/byte (spread %.4f): %s\n", v.label.c_str(), v.delta, v.spread,
-                    v.outcome.c_str());
+      std::snprintf(buf, sizeof buf, "  pick vs %-20s %+.4f bits/byte (spread %.4f): %s%s\n", v.label.c_str(), v.delta, v.spread,
+                    v.outcome.c_str(), v.judged ? "" : " (another pick of the study: not judged)");
       s += buf;
     }
     if (!b.over_budget.empty()) {

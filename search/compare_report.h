@@ -46,14 +46,15 @@ struct Versus {
   double delta = NAN;   // contender's mean bpb - the pick's (positive: the pick is lower)
   double spread = NAN;  // the larger standard deviation over seeds
   std::string outcome;  // "wins" | "lower" | "not lower" | "incomplete"
+  bool judged = true;   // false for the study's other picks: shown, not part of the verdict
 };
 
 struct BudgetComparison {
   Budget budget;
   std::vector<ContenderResult> rows;  // in the order they were assembled
-  std::vector<Versus> versus;         // the pick against each in-budget contender
+  std::vector<Versus> versus;         // the pick against each in-budget contender (other picks included, not judged)
   std::vector<std::string> over_budget;  // contenders left out of the verdict: latency beyond the budget
-  bool pick_wins = false;             // against every in-budget contender
+  bool pick_wins = false;             // against every in-budget baseline (hand designs and --baseline files)
   std::string verdict;                // one sentence
 };
 
