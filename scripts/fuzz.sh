@@ -2,7 +2,7 @@
 # Fuzzes every reader of user input with libFuzzer under AddressSanitizer and
 # UndefinedBehaviorSanitizer (tests/fuzz/). Builds ./build-fuzz with clang,
 # then runs each target on a working copy of its seed corpus.
-#   scripts/fuzz.sh [--runs N | --seconds S] [TARGET...]   (default: every target, 1000000 runs each)
+#   scripts/fuzz.sh [--runs N | --seconds S] [--build-only] [TARGET...]   (default: every target, 1000000 runs each)
 # Writes results/fuzz/<target>.txt (the command, executions, seconds, corpus,
 # commit, libFuzzer's final stats) and results/fuzz/summary.md; a crash is
 # copied into tests/fuzz/regress/<target>/ (the test suite then replays it)
@@ -10,13 +10,14 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
-runs=1000000 seconds=0 targets=()
+runs=1000000 seconds=0 build_only=0 targets=()
 while (($#)); do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
     --seconds) seconds=$2; runs=0; shift 2 ;;
+    --build-only) build_only=1; shift ;;
     -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
-    -*) die "unknown option $1 (--runs N, --seconds S, target names)" ;;
+    -*) die "unknown option $1 (--runs N, --seconds S, --build-only, target names)" ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -37,6 +38,7 @@ cmake -S "$FLASHNAS_ROOT" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
   -DFLASHNAS_TESTS=OFF -DFLASHNAS_BENCH=OFF >"$FLASHNAS_ROOT/out/fuzz-configure.log" 2>&1 ||
   { cat "$FLASHNAS_ROOT/out/fuzz-configure.log" >&2; die "configure failed"; }
 cmake --build "$build" -j "$(nproc)" $(printf -- '--target fuzz_%s ' "${targets[@]}")
+((build_only)) && exit 0
 
 commit=$(git -C "$FLASHNAS_ROOT" rev-parse --short=12 HEAD)$(git -C "$FLASHNAS_ROOT" diff --quiet HEAD -- . ':!results' ':!out' || echo -dirty)
 mkdir -p "$FLASHNAS_ROOT/results/fuzz" "$FLASHNAS_ROOT/out/fuzz"
