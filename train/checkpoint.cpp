@@ -43,6 +43,9 @@ LoadedModel load_model_dir(const std::filesystem::path& dir) {
   }
   LoadedModel m;
   m.config = load_json_file(cfg_path);
+  if (!m.config.is_object()) {
+    throw InputError(cfg_path.string() + ": not a JSON object (a model folder's config.json holds {\"format\", \"arch\", \"tokenizer\", ...})");
+  }
   // The folder's format: a newer flashnas may lay out or name things otherwise.
   const json fmt = m.config.value("format", json());
   if (fmt != "flashnas.checkpoint/1") {
