@@ -170,6 +170,9 @@ TaskRead read_task_jsonl(const fs::path& path, bool skip_bad) {
         record = json::parse(line);
       } catch (const json::parse_error& e) {
         throw InputError(where + ": not JSON (error at byte " + std::to_string(e.byte) + " of the line)");
+      } catch (const json::exception& e) {
+        // Well-formed JSON that cannot be held, e.g. a number beyond a double's range.
+        throw InputError(where + ": not readable JSON (" + e.what() + ")");
       }
       Document d = render_task_record(record, where);
       (record.contains("messages") ? out.chat : out.prompt_completion) += 1;
