@@ -3,10 +3,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
-#include <fstream>
 #include <system_error>
 
 #include "common/error.h"
+#include "common/files.h"
 
 namespace flashnas::fuzz {
 
@@ -46,13 +46,7 @@ const fs::path& scratch_dir() {
 
 fs::path write_input(const std::string& name, const uint8_t* data, size_t size) {
   const fs::path p = scratch_dir() / name;
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
-  out.close();
-  if (!out) {
-    std::fprintf(stderr, "flashnas fuzz: cannot write %s\n", p.c_str());
-    std::abort();
-  }
+  write_file_atomic(p, std::string_view(reinterpret_cast<const char*>(data), size));
   return p;
 }
 
