@@ -189,7 +189,6 @@ SearchSummary run_search(const SearchConfig& cfg_in, const SearchOptions& o,
     std::vector<std::string> added;
     for (const auto& g : baseline_seeds(cfg.space, cfg.budgets,
                                         [&](const ArchSpec& a, size_t b) { return seed_pricer.latencies(a).at(b); })) {
-      if (int(cfg.search.init.size()) >= cfg.search.population) break;
       if (std::find(cfg.search.init.begin(), cfg.search.init.end(), g) != cfg.search.init.end()) continue;
       cfg.search.init.push_back(g);
       added.push_back(g);
@@ -198,6 +197,14 @@ SearchSummary run_search(const SearchConfig& cfg_in, const SearchOptions& o,
     for (const auto& g : added) list += (list.empty() ? "" : "; ") + g;
     log("search: the initial population starts from " + std::to_string(added.size()) + " hand designs (search.seed_baselines)" +
         (list.empty() ? "" : ": " + list));
+    // Every budget's designs are seeded, not just the first budget's: a
+    // population too small to hold them grows (the search must see the
+    // designs it is judged against).
+    if (int(cfg.search.init.size()) > cfg.search.population) {
+      log("search: the initial population grows from " + std::to_string(cfg.search.population) + " to " +
+          std::to_string(cfg.search.init.size()) + " to hold every seeded design");
+      cfg.search.population = int(cfg.search.init.size());
+    }
   }
 
   // Training data, loaded once per worker.
