@@ -27,6 +27,7 @@
 #include "supernet/accounting.h"
 #include "train/checkpoint.h"
 #include "train/task_eval.h"
+#include "train/trainer.h"
 #include "train/training_data.h"
 
 namespace flashnas {

@@ -49,7 +49,8 @@
 
 #include "common/json_io.h"
 #include "common/db.h"
-#include "train/trainer.h"
+#include "common/error.h"
+#include "train/train_result.h"
 
 namespace flashnas {
 
