@@ -50,11 +50,21 @@ fs::path write_input(const std::string& name, const uint8_t* data, size_t size) 
   return p;
 }
 
+namespace {
+long g_refusals = 0;
+std::string g_last_refusal;
+}  // namespace
+
+long refusals() { return g_refusals; }
+const std::string& last_refusal() { return g_last_refusal; }
+
 void guard(const char* target, const std::function<void()>& fn) {
   try {
     fn();
-  } catch (const InputError&) {
+  } catch (const InputError& e) {
     // The reader refused the input by name: the expected outcome for bad bytes.
+    ++g_refusals;
+    g_last_refusal = e.what();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "flashnas fuzz %s: a reader threw something other than InputError: %s\n", target, e.what());
     std::abort();

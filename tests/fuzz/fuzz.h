@@ -41,6 +41,13 @@ std::filesystem::path write_input(const std::string& name, const uint8_t* data, 
 // else thrown aborts with the target's name and the message.
 void guard(const char* target, const std::function<void()>& fn);
 
+// Refusals (InputErrors caught by guard) so far in this process, and the
+// last one's message: the smoke driver checks that every seed of the corpus
+// is accepted, so that fuzzing starts from inputs that reach past the first
+// check.
+long refusals();
+const std::string& last_refusal();
+
 }  // namespace flashnas::fuzz
 
 // Declares target `name`: a function of the input that registers itself, so

@@ -1,10 +1,12 @@
 // fuzz_smoke: the fuzz targets without libFuzzer, for the test command.
 //   fuzz_smoke --list
-//   fuzz_smoke TARGET [--mutations N] DIR...
+//   fuzz_smoke TARGET [--mutations N] [--accept DIR]... DIR...
 // Runs TARGET on every file of the folders (the committed seed corpus and
 // regression cases), then on N deterministic mutants of each (bytes flipped,
 // inserted, deleted, duplicated, truncated; SplitMix64 with a fixed seed, so
 // every run replays the same inputs). A finding aborts, as under libFuzzer.
+// Every file of an --accept folder (the seed corpus) must also be accepted
+// by the reader: a seed it refuses fails the run (exit 1) by name.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -97,7 +99,7 @@ extern "C" void save_finding(int sig) {
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: fuzz_smoke --list | fuzz_smoke TARGET [--mutations N] DIR...\n");
+  std::fprintf(stderr, "usage: fuzz_smoke --list | fuzz_smoke TARGET [--mutations N] [--accept DIR]... DIR...\n");
   return 2;
 }
 
@@ -116,20 +118,28 @@ int main(int argc, char** argv) {
     return 2;
   }
   long mutations = 200;
-  std::vector<std::filesystem::path> dirs;
+  std::vector<std::pair<std::filesystem::path, bool>> dirs;  // folder, its files must be accepted
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--mutations" && i + 1 < argc) {
       mutations = std::strtol(argv[++i], nullptr, 10);
+    } else if (a == "--accept" && i + 1 < argc) {
+      dirs.emplace_back(argv[++i], true);
     } else {
-      dirs.emplace_back(a);
+      dirs.emplace_back(a, false);
     }
   }
-  std::vector<std::filesystem::path> files;
-  for (const auto& d : dirs) {
-    if (!std::filesystem::is_directory(d)) continue;  // regression folders exist only once a crash was found
+  std::vector<std::pair<std::filesystem::path, bool>> files;
+  for (const auto& [d, accept] : dirs) {
+    if (!std::filesystem::is_directory(d)) {
+      if (accept) {
+        std::fprintf(stderr, "fuzz_smoke %s: --accept %s: no such folder\n", argv[1], d.c_str());
+        return 2;
+      }
+      continue;  // regression folders exist only once a crash was found
+    }
     for (const auto& e : std::filesystem::directory_iterator(d))
-      if (e.is_regular_file()) files.push_back(e.path());
+      if (e.is_regular_file()) files.emplace_back(e.path(), accept);
   }
   std::sort(files.begin(), files.end());
   if (files.empty()) {
@@ -140,11 +150,17 @@ int main(int argc, char** argv) {
   for (const int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL}) signal(sig, save_finding);
   Rng rng{0x5eed};
   long runs = 0;
-  for (const auto& f : files) {
+  for (const auto& [f, accept] : files) {
     std::ifstream in(f, std::ios::binary);
     const Bytes seed((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     g_current = &seed;
+    const long refused_before = flashnas::fuzz::refusals();
     it->second(seed.data(), seed.size());
+    if (accept && flashnas::fuzz::refusals() != refused_before) {
+      std::fprintf(stderr, "fuzz_smoke %s: the seed %s is refused: %s\n", argv[1], f.c_str(),
+                   flashnas::fuzz::last_refusal().c_str());
+      return 1;
+    }
     ++runs;
     for (long m = 0; m < mutations; ++m, ++runs) {
       const Bytes b = mutate(seed, rng);
