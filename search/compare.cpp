@@ -346,11 +346,14 @@ void plan_final_runs(CompareStore& store, int64_t cmp, const Plan& p, int seeds)
 }
 
 // The training runs still to finish: waiting (pending or running), not
-// planned yet (an architecture's final runs wait for its grid), and their tokens.
+// planned yet (an architecture's final runs wait for its grid), and the
+// tokens still to train (a pending run that `reused` says another comparison
+// already finished costs none: the ETA counts only what will be trained).
 struct Remaining {
   int64_t done = 0, waiting = 0, unplanned = 0, tokens = 0;
 };
-Remaining remaining(const std::vector<CompareRun>& runs, const Plan& p, int seeds) {
+Remaining remaining(const std::vector<CompareRun>& runs, const Plan& p, int seeds,
+                    const std::function<bool(const CompareRun&)>& reused = nullptr) {
   Remaining r;
   std::set<std::string> planned;
   for (const auto& x : runs) {
@@ -360,7 +363,7 @@ Remaining remaining(const std::vector<CompareRun>& runs, const Plan& p, int seed
       ++r.done;
     } else {
       ++r.waiting;
-      r.tokens += x.tokens;
+      if (!(x.status == "pending" && reused && reused(x))) r.tokens += x.tokens;
     }
   }
   r.unplanned = int64_t(p.archs.size() - planned.size()) * seeds;
@@ -566,9 +569,13 @@ CompareReport run_compare(const CompareOptions& o, const Log& log) {
       heartbeat.drop();
       with_db([&] { store.finish(lease, res, task); });
       tokens_done_here += r.tokens;
-      // ETA from this process's speed over the tokens still waiting.
+      // ETA from this process's speed over the tokens still to train.
       Remaining left;
-      with_db([&] { left = remaining(store.runs(cmp.id), p, o.seeds); });
+      with_db([&] {
+        left = remaining(store.runs(cmp.id), p, o.seeds, [&](const CompareRun& x) {
+          return o.reuse && store.same_run_elsewhere(cmp.id, x).has_value();
+        });
+      });
       const int64_t done = left.done, total = left.done + left.waiting + left.unplanned, tokens_left = left.tokens;
       const double spent = std::chrono::duration<double>(clock::now() - t0).count();
       const double eta = spent / double(std::max<int64_t>(1, tokens_done_here)) * double(tokens_left);
