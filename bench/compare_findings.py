@@ -43,7 +43,11 @@ def verdict(a, b):
 
 
 def ms(c):
-    return c["measured_ms"] if c.get("measured_ms") is not None else c.get("predicted_ms")
+    """The latency the comparison's verdict used (at the table's speed when it was normalised)."""
+    for key in ("latency_ms", "measured_ms", "predicted_ms"):
+        if c.get(key) is not None:
+            return c[key]
+    return None
 
 
 def row(c):

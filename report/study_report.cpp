@@ -288,7 +288,11 @@ std::string section_comparisons(const FrontierReport& fr, const std::string& db)
   for (const auto& name : names) {
     const CompareReport r = compare_report(db, fr.study, name);
     h += "<h3>" + esc(name) + "</h3>\n<p>" + std::to_string(r.runs_done) + " of " + std::to_string(r.runs) + " runs done" +
-         (r.measured ? ", measured on " + esc(r.device) : ", latency predicted (not measured)") + ".</p>\n";
+         (r.measured ? ", measured on " + esc(r.device) : ", latency predicted (not measured)") +
+         (r.normalised ? fmt(" (latency at the table's machine speed; probe %.2fx", r.speed_min) +
+                             fmt("..%.2fx its reference while measuring)", r.speed_max)
+                       : "") +
+         ".</p>\n";
     for (const auto& b : r.budgets) {
       h += "<h4>" + esc(b.budget.describe()) + "</h4>\n<table><tr><th>contender</th><th>architecture</th><th>parameters</th>"
            "<th>ms</th><th>bits/byte mean (sd)</th><th>seeds</th></tr>\n";

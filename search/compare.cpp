@@ -20,6 +20,7 @@
 #include "common/threads.h"
 #include "profiler/lut_table.h"
 #include "profiler/measure.h"
+#include "profiler/probe.h"
 #include "search/fidelity.h"
 #include "search/frontier.h"
 #include "study/heartbeat.h"
@@ -56,6 +57,7 @@ struct Plan {
   std::vector<double> grid;                     // the learning rates tried first (one: no grid)
   int lr_extend = 0;                            // rates added beyond an edge that wins, at most, each way
   json lut_device;                              // the table's device info
+  double probe_reference_us = 0;                // the table's machine-speed reference (0: the table has none)
   json config;                                  // what the comparison is (stored, hashed)
 };
 
@@ -123,6 +125,7 @@ Plan make_plan(const CompareOptions& o, const Log& log) {
   LutStore lut(lut_db, Access::read_only);
   p.lut_device = lut.device_info(p.study.lut_device);
   const LutTable table = LutTable::load(lut, p.study.lut_device, cfg.dtype, cfg.runtime);
+  if (!table.report.is_null()) p.probe_reference_us = table.report["probe"].value("reference_index_us", 0.0);
   Pricer pricer(cfg, table);
 
   // User baselines and rival studies: read once, shared by every budget.
@@ -631,6 +634,10 @@ CompareReport run_compare(const CompareOptions& o, const Log& log) {
       m.timing.min_count = 5;
       m.timing.min_seconds = o.min_seconds;
       const std::string device = describe_device(m.device).fingerprint();
+      // The machine's speed around every measurement, so that the report can
+      // judge each at the speed the table was profiled at (the budget is
+      // met or not on the table's machine, not on this minute's).
+      MachineProbe probe(m.device, probe_memory_bytes(read_cpu_caches()));
       std::set<std::tuple<std::string, std::string, int>> have;
       with_db([&] {
         for (const auto& l : store.latency(cmp.id)) have.insert({l.arch_hash, l.workload, l.round});
@@ -660,15 +667,22 @@ CompareReport run_compare(const CompareOptions& o, const Log& log) {
               if (have.count({h, w, rd})) continue;
               throw_if_stopped("compare: stopped while measuring; run the same command again to continue");
               if (heartbeat.lost()) throw LeaseLost("the measurement's lease was lost");
+              const ProbeReading before = probe.read();
               const BenchResult br = bench_workload(p.archs.at(h), workloads.at(w), m);
               LatencyRow row{h, w, device, rd, br.total.median_us, br.total.p10_us, br.total.p90_us, br.total.samples_us};
+              row.probe_us = mean_reading(before, probe.read()).index();
+              if (p.probe_reference_us > 0) row.reference_us = p.probe_reference_us;
               with_db([&] { store.put_latency(cmp.id, row); });
               ++done;
               const double spent = std::chrono::duration<double>(clock::now() - tm).count();
               char buf[300];
-              std::snprintf(buf, sizeof buf, "compare: measured [%lld/%lld] round %d, %s, %s: %.3f ms; ETA %s",
+              char speed[80] = "";
+              if (std::isfinite(row.speed_ratio())) {
+                std::snprintf(speed, sizeof speed, " (probe %.2fx the table's reference)", row.speed_ratio());
+              }
+              std::snprintf(buf, sizeof buf, "compare: measured [%lld/%lld] round %d, %s, %s: %.3f ms%s; ETA %s",
                             static_cast<long long>(done), static_cast<long long>(todo), rd + 1, w.c_str(),
-                            p.archs.at(h).name.c_str(), br.total.median_us / 1e3,
+                            p.archs.at(h).name.c_str(), br.total.median_us / 1e3, speed,
                             format_duration(spent / double(done) * double(todo - done)).c_str());
               log(buf);
             }

@@ -39,7 +39,9 @@ json mean_task(const std::vector<json>& tasks) {
   return out;
 }
 
-void judge(BudgetComparison& b, bool measured) {
+// basis: "measured at the table's speed", "measured" or "predicted": what
+// the latencies are.
+void judge(BudgetComparison& b, const std::string& basis_name) {
   const ContenderResult* pick = nullptr;
   for (const auto& r : b.rows) {
     if (r.c.label == "pick-best") pick = &r;
@@ -51,7 +53,7 @@ void judge(BudgetComparison& b, bool measured) {
     const double ms = r.latency_ms();
     if (std::isfinite(ms) && !b.budget.met(ms)) {
       char buf[200];
-      std::snprintf(buf, sizeof buf, "%s (%.2f ms %s)", r.c.label.c_str(), ms, measured ? "measured" : "predicted");
+      std::snprintf(buf, sizeof buf, "%s (%.2f ms %s)", r.c.label.c_str(), ms, basis_name.c_str());
       b.over_budget.push_back(buf);
       continue;
     }
@@ -82,7 +84,9 @@ void judge(BudgetComparison& b, bool measured) {
       better_picks += (better_picks.empty() ? "" : ", ") + std::string(buf);
     }
   }
-  const std::string basis = measured ? " (measured latency)" : " (judged on predicted latency: not measured)";
+  const std::string basis = basis_name == "predicted" ? " (judged on predicted latency: not measured)"
+                            : basis_name == "measured" ? " (measured latency)"
+                                                       : " (measured latency at the table's machine speed)";
   if (!any) {
     b.verdict = "no baseline is within the budget" + basis + "; nothing to judge";
   } else if (b.pick_wins) {
@@ -96,6 +100,7 @@ void judge(BudgetComparison& b, bool measured) {
 }  // namespace
 
 double ContenderResult::latency_ms() const {
+  if (measured_ref_ms) return *measured_ref_ms;
   if (measured_ms) return *measured_ms;
   return c.predicted_ms ? *c.predicted_ms : NAN;
 }
@@ -121,6 +126,7 @@ CompareReport compare_report(CompareStore& store, const ComparisonRow& cmp, cons
   }
   const int rounds = cmp.config.value("rounds", 1);
   rep.measured = !lat.empty();
+  rep.normalised = rep.measured;
   for (const auto& b : budgets) {
     BudgetComparison bc;
     bc.budget = b;
@@ -163,7 +169,9 @@ CompareReport compare_report(CompareStore& store, const ComparisonRow& cmp, cons
         cr.bpb_max = *std::max_element(cr.bpb.begin(), cr.bpb.end());
       }
       cr.task = mean_task(tasks);
-      // The fastest round's median, as the profiler keeps.
+      // The fastest round's median, as the profiler keeps; and the fastest
+      // at the table's speed, when every round has its probe reading.
+      bool every_probe = true;
       for (const auto& l : lat) {
         if (l.arch_hash != c.arch_hash || l.workload != b.workload.str()) continue;
         ++cr.rounds;
@@ -172,18 +180,37 @@ CompareReport compare_report(CompareStore& store, const ComparisonRow& cmp, cons
           cr.measured_p10_ms = l.p10_us / 1e3;
           cr.measured_p90_ms = l.p90_us / 1e3;
         }
+        const double ratio = l.speed_ratio();
+        if (!std::isfinite(ratio)) {
+          every_probe = false;
+          continue;
+        }
+        rep.speed_min = std::isfinite(rep.speed_min) ? std::min(rep.speed_min, ratio) : ratio;
+        rep.speed_max = std::isfinite(rep.speed_max) ? std::max(rep.speed_max, ratio) : ratio;
+        const double ref_ms = l.median_us / 1e3 / ratio;
+        if (!cr.measured_ref_ms || ref_ms < *cr.measured_ref_ms) {
+          cr.measured_ref_ms = ref_ms;
+          cr.speed_ratio = ratio;
+        }
       }
+      if (!every_probe) rep.normalised = false;
       if (cr.rounds < rounds) rep.measured = false;
       bc.rows.push_back(std::move(cr));
     }
     rep.budgets.push_back(std::move(bc));
   }
+  // One basis for every contender: at the table's speed only when all are.
+  rep.normalised = rep.normalised && rep.measured;
   for (auto& bc : rep.budgets) {
     // A comparison measured in part is judged on predictions, saying so.
     if (!rep.measured) {
       for (auto& r : bc.rows) r.measured_ms.reset();
     }
-    judge(bc, rep.measured);
+    if (!rep.normalised) {
+      for (auto& r : bc.rows) r.measured_ref_ms.reset(), r.speed_ratio = NAN;
+      rep.speed_min = rep.speed_max = NAN;
+    }
+    judge(bc, !rep.measured ? "predicted" : rep.normalised ? "measured at the table's speed" : "measured");
   }
   return rep;
 }
@@ -226,6 +253,9 @@ json CompareReport::to_json() const {
                       {"measured_ms", r.measured_ms ? json(*r.measured_ms) : json()},
                       {"measured_p10_ms", r.measured_p10_ms ? json(*r.measured_p10_ms) : json()},
                       {"measured_p90_ms", r.measured_p90_ms ? json(*r.measured_p90_ms) : json()},
+                      {"measured_at_table_speed_ms", r.measured_ref_ms ? json(*r.measured_ref_ms) : json()},
+                      {"speed_ratio", num(r.speed_ratio)},
+                      {"latency_ms", num(r.latency_ms())},
                       {"measurement_rounds", r.rounds},
                       {"lr", num(r.lr)},
                       {"lr_grid", r.lr_trials},
@@ -256,7 +286,8 @@ json CompareReport::to_json() const {
                   {"verdict", b.verdict}});
   }
   return {{"study", study},       {"comparison", name},  {"db", db},         {"device", device},
-          {"measured", measured}, {"complete", complete}, {"runs", runs},     {"runs_done", runs_done},
+          {"measured", measured}, {"normalised", normalised}, {"speed_ratio_min", num(speed_min)},
+          {"speed_ratio_max", num(speed_max)}, {"complete", complete}, {"runs", runs}, {"runs_done", runs_done},
           {"runs_failed", runs_failed}, {"config", config}, {"budgets", bs}};
 }
 
@@ -268,6 +299,16 @@ std::string CompareReport::table() const {
                 static_cast<long long>(runs_failed), measured ? "measured on " : "predicted (not measured)",
                 measured ? device.c_str() : "");
   s += buf;
+  if (normalised) {
+    std::snprintf(buf, sizeof buf,
+                  "machine speed while measuring: probe %.2fx..%.2fx the latency table's reference; the verdict "
+                  "uses each latency at the table's speed (@table ms)\n",
+                  speed_min, speed_max);
+    s += buf;
+  } else if (measured) {
+    s += "latency as measured (no probe readings with these measurements, or the table has no reference): "
+         "the machine's speed at the time is in the numbers\n";
+  }
   const json& rc = config.value("recipe", json::object());
   std::string grid;
   for (const auto& v : config.value("lr_grid", json::array())) {
@@ -285,18 +326,19 @@ std::string CompareReport::table() const {
   s += buf;
   for (const auto& b : budgets) {
     s += "\n" + b.budget.describe() + "\n";
-    std::snprintf(buf, sizeof buf, "  %-20s %-8s %10s %10s %10s %8s %18s  %s\n", "contender", "kind", "params", "pred ms",
-                  "meas ms", "lr", "bits/byte (sd)", "architecture");
+    std::snprintf(buf, sizeof buf, "  %-20s %-8s %10s %10s %10s %10s %8s %18s  %s\n", "contender", "kind", "params",
+                  "pred ms", "meas ms", "@table ms", "lr", "bits/byte (sd)", "architecture");
     s += buf;
     for (const auto& r : b.rows) {
       char bpb[64] = "-";
       if (!r.bpb.empty()) std::snprintf(bpb, sizeof bpb, "%.4f (%.4f)", r.bpb_mean, r.bpb_sd);
-      char pred[32] = "-", meas[32] = "-", lr[32] = "-";
+      char pred[32] = "-", meas[32] = "-", ref[32] = "-", lr[32] = "-";
       if (r.c.predicted_ms) std::snprintf(pred, sizeof pred, "%.2f", *r.c.predicted_ms);
       if (r.measured_ms) std::snprintf(meas, sizeof meas, "%.2f", *r.measured_ms);
+      if (r.measured_ref_ms) std::snprintf(ref, sizeof ref, "%.2f", *r.measured_ref_ms);
       if (std::isfinite(r.lr)) std::snprintf(lr, sizeof lr, "%.3g%s", r.lr, r.lr_at_edge ? "^" : "");
-      std::snprintf(buf, sizeof buf, "  %-20s %-8s %10s %10s %10s %8s %18s  %s%s%s\n", r.c.label.c_str(), r.c.kind.c_str(),
-                    with_commas(r.c.params).c_str(), pred, meas, lr, bpb, r.c.description.c_str(),
+      std::snprintf(buf, sizeof buf, "  %-20s %-8s %10s %10s %10s %10s %8s %18s  %s%s%s\n", r.c.label.c_str(),
+                    r.c.kind.c_str(), with_commas(r.c.params).c_str(), pred, meas, ref, lr, bpb, r.c.description.c_str(),
                     r.outside_space.empty() ? "" : " *",
                     r.waiting ? (" [" + std::to_string(r.waiting) + " runs waiting]").c_str() : "");
       s += buf;
@@ -348,7 +390,8 @@ std::string CompareReport::svg() const {
     auto X = [&](double v) { return panel.X(v); };
     auto Y = [&](double v) { return panel.Y(v); };
     s += panel.frame(b.budget.name + ": " + b.budget.workload.str(),
-                     std::string(measured ? "measured" : "predicted") + " latency (ms)",
+                     std::string(measured ? "measured" : "predicted") + " latency (ms)" +
+                         (normalised ? ", at the table's machine speed" : ""),
                      "retrained held-out loss (bits/byte)");
     s += panel.budget_line(b.budget.limit_ms());
     for (const auto& r : b.rows) {

@@ -3,8 +3,11 @@
 // its measured and predicted latency, and the verdict.
 //
 // Verdict, per budget: the study's pick ("pick-best") against every other
-// contender whose latency is within the budget (measured; predicted when
-// the comparison was not measured, which the report says). The pick wins
+// contender whose latency is within the budget (measured, and normalised to
+// the speed the latency table was profiled at when the machine-speed probe
+// was read around every measurement, so that a contender near the budget's
+// edge does not move in and out of it with the machine's load; predicted
+// when the comparison was not measured, which the report says). The pick wins
 // against one when its mean bits per byte is lower by more than twice the
 // seed spread, the larger of the two contenders' standard deviations over
 // seeds; "lower" when lower by less; "not lower" otherwise.
@@ -31,13 +34,19 @@ struct ContenderResult {
   std::vector<double> bpb, loss;   // per finished seed: bits/byte, nats/token
   int failed = 0, waiting = 0;     // final runs failed, and not finished yet
   double bpb_mean = NAN, bpb_sd = NAN, bpb_min = NAN, bpb_max = NAN;
-  std::optional<double> measured_ms, measured_p10_ms, measured_p90_ms;
+  std::optional<double> measured_ms, measured_p10_ms, measured_p90_ms;  // the fastest round, as measured
+  // The fastest round at the latency table's machine speed (each round's
+  // median divided by its probe / the table's reference): set when every
+  // round of every contender has both readings, and then the verdict's.
+  std::optional<double> measured_ref_ms;
+  double speed_ratio = NAN;        // that round's probe / the table's reference (> 1: the machine ran slower)
   int rounds = 0;                  // measurement rounds stored
   json task;                       // task data: mean rates over seeds (null: none)
   json recipe;                     // the recipe of its first final run
   std::string outside_space;       // why the study's search could not have proposed it ("": it could, as far as known)
 
-  // The latency the verdict uses: measured, else predicted (NaN: neither).
+  // The latency the verdict uses: measured at the table's speed, else as
+  // measured, else predicted (NaN: none).
   double latency_ms() const;
 };
 
@@ -62,6 +71,8 @@ struct CompareReport {
   std::string study, name, db, device;
   json config;
   bool measured = false;  // every contender measured on every workload
+  bool normalised = false;  // and every measurement has a probe reading and the table a reference
+  double speed_min = NAN, speed_max = NAN;  // the probe / reference range over the measurements
   bool complete = false;  // every run finished
   int64_t runs = 0, runs_done = 0, runs_failed = 0;
   std::vector<BudgetComparison> budgets;

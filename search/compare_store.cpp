@@ -76,6 +76,9 @@ CompareStore::CompareStore(const std::string& db, Access access) : db_(db, acces
       "CREATE TABLE IF NOT EXISTS compare_latency(comparison_id INTEGER NOT NULL, arch_hash TEXT NOT NULL,"
       " workload TEXT NOT NULL, round INTEGER NOT NULL, median_us REAL NOT NULL, p10_us REAL NOT NULL,"
       " p90_us REAL NOT NULL, samples TEXT NOT NULL, device TEXT NOT NULL,"
+      " PRIMARY KEY(comparison_id, arch_hash, workload, round));"
+      "CREATE TABLE IF NOT EXISTS compare_speed(comparison_id INTEGER NOT NULL, arch_hash TEXT NOT NULL,"
+      " workload TEXT NOT NULL, round INTEGER NOT NULL, probe_us REAL NOT NULL, reference_us REAL,"
       " PRIMARY KEY(comparison_id, arch_hash, workload, round));");
 }
 
@@ -300,11 +303,25 @@ void CompareStore::put_latency(int64_t cmp, const LatencyRow& r) {
          " samples, device) VALUES(?,?,?,?,?,?,?,?,?)");
   s.bind(1, cmp).bind(2, r.arch_hash).bind(3, r.workload).bind(4, int64_t(r.round)).bind(5, r.median_us);
   s.bind(6, r.p10_us).bind(7, r.p90_us).bind(8, json(r.samples_us).dump()).bind(9, r.device).run();
+  if (!(r.probe_us > 0)) return;
+  Stmt p(db_,
+         "INSERT OR REPLACE INTO compare_speed(comparison_id, arch_hash, workload, round, probe_us, reference_us)"
+         " VALUES(?,?,?,?,?,?)");
+  p.bind(1, cmp).bind(2, r.arch_hash).bind(3, r.workload).bind(4, int64_t(r.round)).bind(5, r.probe_us);
+  if (r.reference_us > 0) {
+    p.bind(6, r.reference_us);
+  } else {
+    p.bind_null(6);
+  }
+  p.run();
 }
 
 std::vector<LatencyRow> CompareStore::latency(int64_t cmp) const {
-  Stmt q(db_, "SELECT arch_hash, workload, round, median_us, p10_us, p90_us, samples, device FROM compare_latency"
-              " WHERE comparison_id = ? ORDER BY workload, round, arch_hash");
+  Stmt q(db_,
+         "SELECT l.arch_hash, l.workload, l.round, l.median_us, l.p10_us, l.p90_us, l.samples, l.device, s.probe_us,"
+         " s.reference_us FROM compare_latency l LEFT JOIN compare_speed s ON s.comparison_id = l.comparison_id AND"
+         " s.arch_hash = l.arch_hash AND s.workload = l.workload AND s.round = l.round"
+         " WHERE l.comparison_id = ? ORDER BY l.workload, l.round, l.arch_hash");
   q.bind(1, cmp);
   std::vector<LatencyRow> out;
   while (q.step()) {
@@ -317,6 +334,8 @@ std::vector<LatencyRow> CompareStore::latency(int64_t cmp) const {
     r.p90_us = q.real(5);
     r.samples_us = parse_json(q.text(6), "compare_latency.samples").get<std::vector<double>>();
     r.device = q.text(7);
+    r.probe_us = real_or_nan(q, 8);
+    r.reference_us = real_or_nan(q, 9);
     out.push_back(std::move(r));
   }
   return out;

@@ -20,6 +20,14 @@
 //   compare_latency(comparison_id, arch_hash, workload, round, median_us,
 //     p10_us, p90_us, samples JSON (microseconds, in the order taken),
 //     device) PRIMARY KEY(comparison_id, arch_hash, workload, round)
+//   compare_speed(comparison_id, arch_hash, workload, round, probe_us,
+//     reference_us) PRIMARY KEY as compare_latency: the machine-speed probe
+//     (profiler/probe.h) read around that measurement (the mean index of the
+//     readings before and after, microseconds) and the latency table's
+//     reference index; a measurement divided by probe_us / reference_us is at
+//     the speed the table was profiled at. Added beside compare_latency (no
+//     version change): a database from before it has no rows there, and its
+//     measurements are reported as taken.
 // Runs are claimed under leases exactly as trials are (study/study_store.h):
 // a running row carries a random token and an expiry on the database's
 // clock, renewed by heartbeat; an expired one is claimed again; results are
@@ -68,6 +76,14 @@ struct LatencyRow {
   int round = 0;
   double median_us = 0, p10_us = 0, p90_us = 0;
   std::vector<double> samples_us;
+  // The probe around this measurement and the table's reference (both
+  // microseconds; NaN: not read, or a table without a probe reference).
+  double probe_us = NAN, reference_us = NAN;
+  // probe_us / reference_us (> 1: the machine ran slower than when the table
+  // was profiled); NaN when either is unknown.
+  double speed_ratio() const {
+    return probe_us > 0 && reference_us > 0 ? probe_us / reference_us : NAN;
+  }
 };
 
 class CompareStore {

@@ -287,6 +287,35 @@ TEST_P(Compare, RetrainsPicksAndBaselinesUnderOneRecipeAndMeasuresThem) {
   EXPECT_EQ(again.err.find("compare: final run"), std::string::npos) << again.err;
   json rep2 = report_of(st, "c");
   EXPECT_EQ(rep2["budgets"], rep["budgets"]);
+  // Every measurement carries the machine-speed probe read around it. The
+  // synthetic table has no probe reference, so the latencies are judged as
+  // measured, and the report says so.
+  EXPECT_EQ(test::scalar(st.db, "SELECT COUNT(*) FROM compare_speed WHERE probe_us > 0"),
+            test::scalar(st.db, "SELECT COUNT(*) FROM compare_latency"));
+  EXPECT_GT(test::scalar(st.db, "SELECT COUNT(*) FROM compare_latency"), 0);
+  EXPECT_FALSE(rep["normalised"].get<bool>());
+  EXPECT_NE(r.out.find("latency as measured"), std::string::npos) << r.out;
+  // With a reference at half the probe's readings (the machine ran at half
+  // the table's speed), every latency the verdict uses is halved.
+  {
+    Db d(st.db, Access::read_write);
+    d.exec("UPDATE compare_speed SET reference_us = probe_us / 2");
+  }
+  const json half = report_of(st, "c");
+  EXPECT_TRUE(half["normalised"].get<bool>());
+  EXPECT_DOUBLE_EQ(half["speed_ratio_min"].get<double>(), 2.0);
+  EXPECT_DOUBLE_EQ(half["speed_ratio_max"].get<double>(), 2.0);
+  for (const auto& c : half["budgets"][0]["contenders"]) {
+    const double measured = c["measured_ms"].get<double>();
+    EXPECT_DOUBLE_EQ(c["measured_at_table_speed_ms"].get<double>(), measured / 2) << c.dump();
+    EXPECT_DOUBLE_EQ(c["latency_ms"].get<double>(), measured / 2) << c.dump();
+    EXPECT_DOUBLE_EQ(c["speed_ratio"].get<double>(), 2.0) << c.dump();
+  }
+  EXPECT_NE(half["budgets"][0]["verdict"].get<std::string>().find("at the table's machine speed"), std::string::npos)
+      << half["budgets"][0]["verdict"];
+  const CliResult text = run_cli(st.with_db({"compare", "--study", "s", "--name", "c", "--report"}));
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("probe 2.00x..2.00x the latency table's reference"), std::string::npos) << text.out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, Compare, ::testing::Values(Dialect::sqlite, Dialect::postgresql),
