@@ -558,9 +558,12 @@ CompareReport run_compare(const CompareOptions& o, const Log& log) {
       trainer.on_step([&](int64_t) {
         fault.hit("compare-step");
         if (heartbeat.lost()) throw LeaseLost("the lease was lost while training");
-        throw_if_stopped("compare: stopped in a run; run the same command again to continue it from its checkpoint");
       });
+      // A stop request ends the run at its next step with a checkpoint
+      // (train/trainer.h): the run is given back, and the next command
+      // continues it from there. Nothing of it is evaluated or kept as done.
       const TrainResult res = trainer.run(resume);
+      throw_if_stopped("compare: stopped in a run; run the same command again to continue it from its checkpoint");
       fs::remove_all(dir / "checkpoint");
       json task = nullptr;
       if (run->phase == "final" && !task_eval.empty()) {

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "common/stop.h"
 #include "common/files.h"
 #include "common/sha256.h"
 #include "common/db.h"
@@ -287,6 +288,9 @@ ProxyReport run_proxy(const SearchConfig& cfg, const ProxyOptions& o, const std:
         fs::remove_all(dir);  // a run killed in flight starts again
         fs::create_directories(dir.parent_path());
         res = Trainer(c.arch, ds, tok, r, dir).run(false);
+        // A stop request ends the run early: nothing of it is recorded (the
+        // next command trains it again from the start).
+        throw_if_stopped("proxy: stopped in a run; run the same command again to continue");
         fs::remove_all(dir / "checkpoint");
       } catch (const DivergedError& e) {
         status = "failed";

@@ -382,6 +382,36 @@ TEST(CompareRuns, AKilledComparisonResumesToTheSameNumbers) {
   }
 }
 
+// SIGTERM (raised in the 20th training step by the test-only hook, no timing
+// involved) stops a comparison at the run's next step: exit 143, the run given
+// back with its checkpoint (nothing of it evaluated or marked done), and the
+// same command continues it to the numbers of an uninterrupted comparison.
+TEST(CompareRuns, AStoppedComparisonExitsAtASafePointAndResumesToTheSameNumbers) {
+  CompareStudy st;
+  st.search();
+  const CliResult whole = run_cli(st.compare_args("whole", {"--lr", "0.003", "--no-measure"}));
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  const auto args = st.compare_args("stopped", {"--lr", "0.003", "--no-measure", "--no-reuse"});
+  const CliResult stopped = run_cli(args, {"env", "FLASHNAS_FAULT=term-compare-step:20"});
+  EXPECT_EQ(stopped.exit_code, 143) << stopped.err;
+  EXPECT_NE(stopped.err.find("compare: stopped in a run; run the same command again to continue it from its checkpoint"),
+            std::string::npos)
+      << stopped.err;
+  EXPECT_EQ(stopped.err.find("not a model folder"), std::string::npos) << stopped.err;
+  const std::string in_cmp = " FROM compare_runs r JOIN comparisons c ON c.id = r.comparison_id WHERE c.name = 'stopped'";
+  EXPECT_EQ(test::scalar(st.db, "SELECT COUNT(*)" + in_cmp + " AND r.status = 'running'"), 0);
+  const int64_t done = test::scalar(st.db, "SELECT COUNT(*)" + in_cmp + " AND r.status = 'done'");
+  const CliResult resumed = run_cli(args);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("continuing from its checkpoint"), std::string::npos) << resumed.err;
+  EXPECT_GT(test::scalar(st.db, "SELECT COUNT(*)" + in_cmp + " AND r.status = 'done'"), done);
+  const json a = report_of(st, "whole"), b = report_of(st, "stopped");
+  ASSERT_EQ(a["budgets"][0]["contenders"].size(), b["budgets"][0]["contenders"].size());
+  for (size_t i = 0; i < a["budgets"][0]["contenders"].size(); ++i) {
+    EXPECT_EQ(a["budgets"][0]["contenders"][i]["bpb"], b["budgets"][0]["contenders"][i]["bpb"]) << i;
+  }
+}
+
 TEST(CompareRuns, TwoProcessesShareTheRunsThroughLeases) {
   CompareStudy st;
   st.search();
