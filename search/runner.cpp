@@ -230,9 +230,11 @@ SearchSummary run_search(const SearchConfig& cfg_in, const SearchOptions& o,
     docs.resize(std::min<size_t>(docs.size(), size_t(cfg.task_eval_records)));
     task_eval = task_records(*data.file, docs);
   }
-  // Task metrics of the model a finished run left in `dir` (empty: none).
-  auto task_metrics = [&](const fs::path& dir) -> json {
+  // Task metrics of the model a finished run left in `dir` at `rung` (null:
+  // none there: no task data, or a rung below the top with task_eval_rungs "top").
+  auto task_metrics = [&](const fs::path& dir, int rung) -> json {
     if (task_eval.empty()) return nullptr;
+    if (cfg.task_eval_rungs == "top" && rung != rungs.top()) return nullptr;
     const LoadedModel m = load_model_dir(dir);
     TaskEvalOptions te;
     te.batch = cfg.recipe.batch_size;
@@ -367,123 +369,32 @@ SearchSummary run_search(const SearchConfig& cfg_in, const SearchOptions& o,
           "); it is taken over when its lease expires");
     }
   };
-  // Continues a trial from its stable state at rung p.rung - 1 to rung p.rung.
-  // A promotion killed in flight is redone from the same stable state, which
-  // is removed only after the result is committed.
-  auto promote = [&](const TrialRow& t, const Promotion& p, const Lease& lease) {
-    const fs::path dir = trial_dir(runs_root, o.study, t.number);
+  // One run of a claimed trial under `lease` (rung 0, or a promotion to
+  // `rung`) with the study's error ladder: `work` trains, evaluates and
+  // commits. True when it did. False when the result does not count: the
+  // lease was lost (another worker holds the trial and redoes it) or the
+  // candidate failed (recorded as failed). What is not the candidate's fault
+  // (a signal, bad input, a full disk, the database gone) stops the study,
+  // the trial given back first so that a rerun redoes it.
+  auto run_guarded = [&](const TrialRow& t, int rung, const Lease& lease, const std::string& at,
+                         const std::function<void()>& work) -> bool {
     const auto ts = clock::now();
-    const fs::path from = Trainer::stable_dir(dir, rungs.recipe(p.rung - 1));
-    const std::string at = "trial " + std::to_string(t.number) + ", rung " + std::to_string(p.rung);
-    TrainResult r;
     try {
-      const TrainRecipe rr = with_threads(rungs.recipe(p.rung));
-      fs::remove_all(dir / "checkpoint");
-      fs::remove_all(Trainer::stable_dir(dir, rr));
-      const ArchSpec arch = ArchSpec::from_json(parse_json(t.arch, "trial " + std::to_string(t.number) + ", column arch"), "trial " + std::to_string(t.number));
-      Trainer trainer(arch, ds, tok, rr, dir);
-      trainer.keep_stable(p.rung < rungs.top());
-      trainer.on_step(step_hook("in-promotion"));
-      r = timed(sum.times.train_s, [&] { return trainer.run_from(from); });
-      // Stopped by a signal mid-rung: the promotion is given back and the
-      // worker exits; another worker (or a rerun) redoes it.
-      throw_if_stopped("search: study \"" + o.study + "\" stopped in " + at + "; rerun the same command to continue");
-      // Before the result is committed: once it is, another worker may
-      // promote this trial again and write its own checkpoint here.
-      fs::remove_all(dir / "checkpoint");
+      work();
+      return true;
     } catch (const LeaseLost& e) {
-      log(at + ": " + e.what() + "; another worker redoes it");
-      return;
-    } catch (const Stopped&) {
-      give_back(lease);
-      throw;
-    } catch (const IoError& e) {
-      give_back(lease);
-      throw IoError(std::string(e.what()) + " (the study stopped at " + at +
-                    "; free space or fix the folder and rerun the same command to continue)");
-    } catch (const InputError& e) {
-      // The input's fault (e.g. a corrupt token file), not the candidate's:
-      // the promotion is given back and the study stops, so a rerun with the
-      // input repaired redoes it.
-      give_back(lease);
-      throw InputError(std::string(e.what()) + " (the study stopped at " + at +
-                       "; repair the input and rerun the same command to continue)");
-    } catch (const std::exception& e) {
-      heartbeat.drop();
-      const double s = std::chrono::duration<double>(clock::now() - ts).count();
-      try {
-        with_db([&] {
-          Transaction tx(store.db());
-          store.fail(lease, e.what(), s);
-          tx.commit();
-        });
-      } catch (const LeaseLost& lost) {
-        log(at + ": " + lost.what());
-        return;
-      }
-      ++sum.failed;
-      log("trial " + std::to_string(t.number) + " " + t.genome + " failed at rung " + std::to_string(p.rung) + ": " + e.what());
-      return;
-    }
-    const json task = timed(sum.times.task_s, [&] { return task_metrics(dir); });
-    try {
-      with_db([&] {
-        Transaction tx(store.db());
-        store.finish_rung(lease, r);
-        if (!task.is_null()) store.set_task_metrics(t.id, p.rung, task);
-        tx.commit();
-      });
-      heartbeat.drop();
-    } catch (const LeaseLost& e) {
-      heartbeat.drop();
-      log(at + ": " + e.what() + "; result discarded");
-      return;
-    }
-    std::error_code ec;
-    fs::remove_all(from, ec);  // the state this promotion continued; no other promotion needs it
-    ++sum.promoted;
-    log(result_line(t, r, p.rung) + task_text(task));
-  };
-  // Trains a claimed trial (rung 0).
-  auto train = [&](const TrialRow& t, const Lease& lease) {
-    const fs::path dir = trial_dir(runs_root, o.study, t.number);
-    const auto ts = clock::now();
-    const std::string at = "trial " + std::to_string(t.number);
-    try {
-      fs::remove_all(dir);
-      fs::create_directories(dir.parent_path());
-      const ArchSpec arch = ArchSpec::from_json(parse_json(t.arch, at + ", column arch"), at);
-      Trainer trainer(arch, ds, tok, with_threads(rungs.recipe(0)), dir);
-      trainer.keep_stable(rungs.multi());
-      trainer.on_step(step_hook("train-step"));
-      const TrainResult r = timed(sum.times.train_s, [&] { return trainer.run(false); });
-      throw_if_stopped("search: study \"" + o.study + "\" stopped in " + at +
-                       "; it goes back to pending: rerun the same command to continue");
-      fs::remove_all(dir / "checkpoint");
-      const json task = timed(sum.times.task_s, [&] { return task_metrics(dir); });
-      with_db([&] { store.commit_result(lease, r, task); });
-      heartbeat.drop();
-      fault.hit("result");
-      ++sum.trained;
-      log(result_line(t, r, 0) + task_text(task));
-    } catch (const LeaseLost& e) {
-      // Another worker holds the trial now: its result stands, this one's does not.
       heartbeat.drop();
       log(at + ": " + e.what() + "; another worker redoes it, this result is discarded");
     } catch (const Stopped&) {
-      // Stopped by a signal: nothing of the run is kept, the trial is pending again.
       give_back(lease);
       throw;
     } catch (const IoError& e) {
-      // The machine's fault (e.g. a full disk): as with bad input, the trial
-      // is pending again and the study stops instead of failing every candidate.
       give_back(lease);
       throw IoError(std::string(e.what()) + " (the study stopped at " + at +
                     "; free space or fix the folder and rerun the same command to continue)");
     } catch (const InputError& e) {
-      // The input's fault, not the candidate's: the trial goes back to
-      // pending and the study stops with the reason, so a rerun with the
-      // input repaired trains it (a diverging candidate still fails alone).
+      // The input's fault (e.g. a corrupt token file), not the candidate's
+      // (a diverging candidate still fails alone).
       give_back(lease);
       throw InputError(std::string(e.what()) + " (the study stopped at " + at +
                        "; repair the input and rerun the same command to continue)");
@@ -501,11 +412,80 @@ SearchSummary run_search(const SearchConfig& cfg_in, const SearchOptions& o,
         });
       } catch (const LeaseLost& lost) {
         log(at + ": " + lost.what());
-        return;
+        return false;
       }
       ++sum.failed;
-      log("trial " + std::to_string(t.number) + " " + t.genome + " failed: " + e.what());
+      log("trial " + std::to_string(t.number) + " " + t.genome + " failed" +
+          (rung > 0 ? " at rung " + std::to_string(rung) : std::string()) + ": " + e.what());
     }
+    return false;
+  };
+  // Continues a trial from its stable state at rung p.rung - 1 to rung p.rung.
+  // A promotion killed in flight is redone from the same stable state, which
+  // is removed only after the result is committed.
+  auto promote = [&](const TrialRow& t, const Promotion& p, const Lease& lease) {
+    const fs::path dir = trial_dir(runs_root, o.study, t.number);
+    const fs::path from = Trainer::stable_dir(dir, rungs.recipe(p.rung - 1));
+    const std::string at = "trial " + std::to_string(t.number) + ", rung " + std::to_string(p.rung);
+    TrainResult r;
+    json task;
+    const bool done = run_guarded(t, p.rung, lease, at, [&] {
+      const TrainRecipe rr = with_threads(rungs.recipe(p.rung));
+      fs::remove_all(dir / "checkpoint");
+      fs::remove_all(Trainer::stable_dir(dir, rr));
+      const ArchSpec arch = ArchSpec::from_json(parse_json(t.arch, "trial " + std::to_string(t.number) + ", column arch"),
+                                                "trial " + std::to_string(t.number));
+      Trainer trainer(arch, ds, tok, rr, dir);
+      trainer.keep_stable(p.rung < rungs.top());
+      trainer.on_step(step_hook("in-promotion"));
+      r = timed(sum.times.train_s, [&] { return trainer.run_from(from); });
+      // Stopped by a signal mid-rung: the promotion is given back and the
+      // worker exits; another worker (or a rerun) redoes it.
+      throw_if_stopped("search: study \"" + o.study + "\" stopped in " + at + "; rerun the same command to continue");
+      // Before the result is committed: once it is, another worker may
+      // promote this trial again and write its own checkpoint here.
+      fs::remove_all(dir / "checkpoint");
+      task = timed(sum.times.task_s, [&] { return task_metrics(dir, p.rung); });
+      with_db([&] {
+        Transaction tx(store.db());
+        store.finish_rung(lease, r);
+        if (!task.is_null()) store.set_task_metrics(t.id, p.rung, task);
+        tx.commit();
+      });
+      heartbeat.drop();
+    });
+    if (!done) return;
+    std::error_code ec;
+    fs::remove_all(from, ec);  // the state this promotion continued; no other promotion needs it
+    ++sum.promoted;
+    log(result_line(t, r, p.rung) + task_text(task));
+  };
+  // Trains a claimed trial (rung 0).
+  auto train = [&](const TrialRow& t, const Lease& lease) {
+    const fs::path dir = trial_dir(runs_root, o.study, t.number);
+    const std::string at = "trial " + std::to_string(t.number);
+    TrainResult r;
+    json task;
+    const bool done = run_guarded(t, 0, lease, at, [&] {
+      fs::remove_all(dir);
+      fs::create_directories(dir.parent_path());
+      const ArchSpec arch = ArchSpec::from_json(parse_json(t.arch, at + ", column arch"), at);
+      Trainer trainer(arch, ds, tok, with_threads(rungs.recipe(0)), dir);
+      trainer.keep_stable(rungs.multi());
+      trainer.on_step(step_hook("train-step"));
+      r = timed(sum.times.train_s, [&] { return trainer.run(false); });
+      // Stopped by a signal: nothing of the run is kept, the trial is pending again.
+      throw_if_stopped("search: study \"" + o.study + "\" stopped in " + at +
+                       "; it goes back to pending: rerun the same command to continue");
+      fs::remove_all(dir / "checkpoint");
+      task = timed(sum.times.task_s, [&] { return task_metrics(dir, 0); });
+      with_db([&] { store.commit_result(lease, r, task); });
+      heartbeat.drop();
+      fault.hit("result");
+    });
+    if (!done) return;
+    ++sum.trained;
+    log(result_line(t, r, 0) + task_text(task));
   };
   // A worker with nothing to do rereads the study after 0.2 s, backing off to
   // 1.6 s while it stays idle, so that many waiting workers do not keep the
