@@ -32,12 +32,12 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
     if (!t.is_object()) throw InputError(src + ": field \"train\": must be a table");
     json merged = TrainRecipe{}.to_json();
     merged["tokens"] = 0;
-    std::vector<std::string> allowed = {"data", "objective", "task_eval_records"};
+    std::vector<std::string> allowed = {"data", "objective", "task_eval_records", "task_eval_rungs"};
     for (const auto& [k, v] : merged.items()) {
       if (k != "optimizer") allowed.push_back(k);
     }
     for (const auto& [k, v] : t.items()) {
-      if (k == "data" || k == "objective" || k == "task_eval_records") continue;
+      if (k == "data" || k == "objective" || k == "task_eval_records" || k == "task_eval_rungs") continue;
       if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
         throw InputError(src + ": field \"train." + k + "\": unknown; allowed: " + join_comma(allowed));
       }
@@ -56,6 +56,11 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
                                c.objective + "\"");
     }
     c.task_eval_records = tf.non_negative("task_eval_records", c.task_eval_records);
+    c.task_eval_rungs = tf.string("task_eval_rungs", c.task_eval_rungs);
+    if (c.task_eval_rungs != "top" && c.task_eval_rungs != "all") {
+      tf.fail("task_eval_rungs", "must be \"top\" (task metrics at the top rung only) or \"all\" (at every rung), got \"" +
+                                     c.task_eval_rungs + "\"");
+    }
     try {
       c.recipe = TrainRecipe::from_json(merged, src, "train");
     } catch (const json::exception& e) {

@@ -6,7 +6,8 @@
 //   [constraints] min_attention, max_params
 //   [[budgets]] name, workload, max_ms | min_tokens_per_s   search/budget.h
 //   [train] data = "tokens file", tokens, batch_size, seq_len, lr, ...,
-//           objective = "loss" | "completion_bpb", task_eval_records
+//           objective = "loss" | "completion_bpb", task_eval_records,
+//           task_eval_rungs = "top" | "all"
 //   [search] algorithm = "guided" | "evolution" | "random", objective = "loss" | "pareto",
 //            population, sample, offspring, trials, seed, init = [genomes], seed_baselines, pool, kappa,
 //            fidelities = [tokens per rung], eta, token_budget,
@@ -78,6 +79,12 @@ struct SearchConfig {
   // Task data: held-out records each trained trial completes greedily for
   // its task metrics (exact match, JSON), stored with the trial; 0: none.
   int64_t task_eval_records = 64;
+  // At which rungs they do: "top" (default: only runs that reach the top
+  // rung, where the study compares trials; greedy completion costs about as
+  // much as a short rung's training, and a barely trained model's
+  // completions are all wrong) or "all" (every rung, to follow the metrics
+  // along training).
+  std::string task_eval_rungs = "top";
   SearchSettings search;
   std::string dtype = "float32", runtime = "eager";
 

@@ -80,6 +80,40 @@ TEST(TaskSearch, TrialsKeepTaskMetricsAndFrontierAndExportReportThem) {
   EXPECT_NEAR(e["completion_loss"].get<double>(), task["completion_loss"].get<double>(), 1e-9);
 }
 
+// Task metrics cost a greedy completion of every held-out record. A rung
+// study takes them by default only for the runs that reach its top rung
+// (where it compares trials), and at every rung with task_eval_rungs = "all";
+// another value is refused by name.
+TEST(TaskSearch, TaskMetricsAreTakenAtTheTopRungUnlessEveryRungIsAskedFor) {
+  for (const std::string rungs_opt : {"", "all"}) {
+    TempDir dir;
+    const fs::path data = task_tokens(dir);
+    std::string toml = tiny_config(data.string(), "fidelities = [256, 768, 2304]\neta = 2\n");
+    replace_once(toml, "tokens = 1024\n",
+                 "tokens = 1024\ntask_eval_records = 2\n" + (rungs_opt.empty() ? "" : "task_eval_rungs = \"" + rungs_opt + "\"\n"));
+    dir.write("space.toml", toml);
+    const std::string db = (dir / "study.db").string();
+    synthetic_lut(parse_config(toml), db);
+    const auto r = run_cli({"search", "--config", (dir / "space.toml").string(), "--db", db, "--study", "s", "--threads", "1"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const int64_t top = scalar(db, "SELECT COUNT(*) FROM trial_rungs WHERE rung = 2 AND status = 'done'");
+    const int64_t below = scalar(db, "SELECT COUNT(*) FROM trial_rungs WHERE rung < 2 AND status = 'done'");
+    ASSERT_GT(top, 0) << r.err;
+    ASSERT_GT(below, top);
+    EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM trial_task WHERE rung = 2"), top) << rungs_opt;
+    EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM trial_task WHERE rung < 2"), rungs_opt == "all" ? below : 0) << rungs_opt;
+  }
+  TempDir dir;
+  std::string toml = tiny_config(task_tokens(dir).string());
+  replace_once(toml, "tokens = 1024\n", "tokens = 1024\ntask_eval_rungs = \"some\"\n");
+  dir.write("space.toml", toml);
+  const auto r = run_cli({"search", "--config", (dir / "space.toml").string(), "--db", (dir / "study.db").string(), "--study",
+                          "s", "--threads", "1"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("field \"train.task_eval_rungs\": must be \"top\""), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "study.db")) << "nothing is written for a config refused";
+}
+
 TEST(TaskSearch, TheTaskObjectiveIsRefusedOnPlainText) {
   TempDir dir;
   const fs::path data = tiny_data(dir);
