@@ -131,7 +131,8 @@ std::optional<Genome> genome_of(const SearchSpace& space, const std::vector<Stag
 }
 
 std::vector<std::string> baseline_seeds(const SearchSpace& space, const std::vector<Budget>& budgets,
-                                        const std::function<double(const ArchSpec&, size_t)>& price) {
+                                        const std::function<double(const ArchSpec&, size_t)>& price,
+                                        std::vector<std::string>* outside) {
   std::vector<std::string> out;
   for (size_t b = 0; b < budgets.size(); ++b) {
     std::vector<Contender> cs;
@@ -142,7 +143,14 @@ std::vector<std::string> baseline_seeds(const SearchSpace& space, const std::vec
     }
     for (const auto& c : cs) {
       const auto g = genome_of(space, c.units, c.arch.d_model);
-      if (!g || space.decode(*g, c.arch.d_model).hash() != c.arch.hash()) continue;
+      if (!g || space.decode(*g, c.arch.d_model).hash() != c.arch.hash()) {
+        if (outside) {
+          std::string why = outside_space(space, c.arch);
+          if (why.empty()) why = "its blocks do not split into the space's stages";
+          outside->push_back(budgets[b].name + ": " + c.label + " " + c.description + " (" + why + ")");
+        }
+        continue;
+      }
       const std::string text = space.genome_text(*g);
       if (std::find(out.begin(), out.end(), text) == out.end()) out.push_back(text);
     }

@@ -86,9 +86,13 @@ std::optional<Genome> genome_of(const SearchSpace& space, const std::vector<Stag
 
 // The genome texts of every budget's baselines that the space can hold, in
 // budget order, without repeats: the designs an engineer would try first.
-// `price(a, b)` is the predicted latency of `a` for budget index b.
+// `price(a, b)` is the predicted latency of `a` for budget index b. When
+// `outside` is given it receives one line per baseline the space cannot hold
+// ("<budget>: <label> <description> (<why>)"): a comparison judges the pick
+// against these too, and the search can never propose them.
 std::vector<std::string> baseline_seeds(const SearchSpace& space, const std::vector<Budget>& budgets,
-                                        const std::function<double(const ArchSpec&, size_t)>& price);
+                                        const std::function<double(const ArchSpec&, size_t)>& price,
+                                        std::vector<std::string>* outside = nullptr);
 
 // Mixer layers (every sublayer but ffn).
 int mixer_layers(const ArchSpec& a);

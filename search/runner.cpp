@@ -145,6 +145,42 @@ json lut_verdict(const SearchConfig& cfg, const LutTable& table, const LutStore&
   return info;
 }
 
+// search.seed_baselines: the hand designs the space holds, sized to every
+// budget on the table, join search.init (the population grows to hold them);
+// those the space cannot hold are named in the log.
+void seed_hand_designs(SearchConfig& cfg, const LutTable& table, const std::function<void(const std::string&)>& log) {
+  // The same designs for every worker: the table and the space decide them.
+  Pricer seed_pricer(cfg, table);
+  std::vector<std::string> added, outside;
+  for (const auto& g : baseline_seeds(cfg.space, cfg.budgets,
+                                      [&](const ArchSpec& a, size_t b) { return seed_pricer.latencies(a).at(b); },
+                                      &outside)) {
+    if (std::find(cfg.search.init.begin(), cfg.search.init.end(), g) != cfg.search.init.end()) continue;
+    cfg.search.init.push_back(g);
+    added.push_back(g);
+  }
+  std::string list;
+  for (const auto& g : added) list += (list.empty() ? "" : "; ") + g;
+  log("search: the initial population starts from " + std::to_string(added.size()) + " hand designs (search.seed_baselines)" +
+      (list.empty() ? "" : ": " + list));
+  if (!outside.empty()) {
+    std::string names;
+    for (const auto& o : outside) names += "\n  " + o;
+    log("search: " + std::to_string(outside.size()) +
+        " hand design(s) sized to the budgets are outside the space, so the search can never return them, "
+        "yet a comparison judges the pick against them (grow space.max_operators or blocks_per_stage to hold them):" +
+        names);
+  }
+  // Every budget's designs are seeded, not just the first budget's: a
+  // population too small to hold them grows (the search must see the
+  // designs it is judged against).
+  if (int(cfg.search.init.size()) > cfg.search.population) {
+    log("search: the initial population grows from " + std::to_string(cfg.search.population) + " to " +
+        std::to_string(cfg.search.init.size()) + " to hold every seeded design");
+    cfg.search.population = int(cfg.search.init.size());
+  }
+}
+
 }  // namespace
 
 std::string worker_identity() {
@@ -184,29 +220,7 @@ SearchSummary run_search(const SearchConfig& cfg_in, const SearchOptions& o,
   check_lut_covers(cfg, lut, device, lut_db);
   const LutTable table = LutTable::load(lut, device, cfg.dtype, cfg.runtime);
   const json lut_info = lut_verdict(cfg, table, lut, device, lut_db, o.accept_unreliable_lut, log);
-  if (cfg.search.seed_baselines) {
-    // The same designs for every worker: the table and the space decide them.
-    Pricer seed_pricer(cfg_in, table);
-    std::vector<std::string> added;
-    for (const auto& g : baseline_seeds(cfg.space, cfg.budgets,
-                                        [&](const ArchSpec& a, size_t b) { return seed_pricer.latencies(a).at(b); })) {
-      if (std::find(cfg.search.init.begin(), cfg.search.init.end(), g) != cfg.search.init.end()) continue;
-      cfg.search.init.push_back(g);
-      added.push_back(g);
-    }
-    std::string list;
-    for (const auto& g : added) list += (list.empty() ? "" : "; ") + g;
-    log("search: the initial population starts from " + std::to_string(added.size()) + " hand designs (search.seed_baselines)" +
-        (list.empty() ? "" : ": " + list));
-    // Every budget's designs are seeded, not just the first budget's: a
-    // population too small to hold them grows (the search must see the
-    // designs it is judged against).
-    if (int(cfg.search.init.size()) > cfg.search.population) {
-      log("search: the initial population grows from " + std::to_string(cfg.search.population) + " to " +
-          std::to_string(cfg.search.init.size()) + " to hold every seeded design");
-      cfg.search.population = int(cfg.search.init.size());
-    }
-  }
+  if (cfg.search.seed_baselines) seed_hand_designs(cfg, table, log);
 
   // Training data, loaded once per worker.
   const TrainingData data = open_training_data(cfg.data, cfg.recipe.val_fraction, cfg.recipe.seed,

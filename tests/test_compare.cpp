@@ -5,6 +5,8 @@
 // with nothing written.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <set>
 #include <thread>
@@ -192,13 +194,34 @@ TEST(Baselines, GenomesOfTheSpaceDecodeToTheSameArchitecture) {
   // The seeds: every budget's baselines the space holds, decoding to the sized architecture.
   const FixedTable t("max_ms = 3");
   auto price = [&](const ArchSpec& a, size_t b) { return t.ms(a, b); };
-  const auto seeds = baseline_seeds(sp, cfg.budgets, price);
+  std::vector<std::string> outside;
+  const auto seeds = baseline_seeds(sp, cfg.budgets, price, &outside);
   ASSERT_FALSE(seeds.empty());
   for (const auto& text : seeds) {
     const Genome g = sp.parse_genome(text, "seed");
     EXPECT_LE(price(sp.decode(g), 0), 3.0) << text;
     EXPECT_LE(sp.operators(g), sp.max_operators) << text;
   }
+  // Every baseline of the budget is either seeded or named as outside the
+  // space with the reason; none is dropped without a word.
+  ASSERT_FALSE(outside.empty());
+  const auto cs = size_baselines(sp, cfg.budgets[0], [&](const ArchSpec& a) { return price(a, 0); }, {}, nullptr);
+  size_t named = 0;
+  for (const auto& c : cs) {
+    const std::string line = cfg.budgets[0].name + ": " + c.label + " " + c.description + " (";
+    const bool out = std::any_of(outside.begin(), outside.end(), [&](const std::string& o) { return o.rfind(line, 0) == 0; });
+    named += out;
+    const auto g = genome_of(sp, c.units, c.arch.d_model);
+    const bool seeded = g && std::find(seeds.begin(), seeds.end(), sp.genome_text(*g)) != seeds.end();
+    EXPECT_NE(out, seeded) << c.label << " " << c.description;
+    if (out && c.arch.layers.size() > size_t(sp.max_operators)) {
+      const std::string why = std::to_string(c.arch.layers.size()) + " operators > max_operators 8";
+      EXPECT_TRUE(std::any_of(outside.begin(), outside.end(),
+                              [&](const std::string& o) { return o.rfind(line, 0) == 0 && o.find(why) != std::string::npos; }))
+          << c.label;
+    }
+  }
+  EXPECT_EQ(named, outside.size());
 }
 
 json report_of(const CompareStudy& st, const std::string& name) {
