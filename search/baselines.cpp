@@ -137,7 +137,14 @@ std::vector<std::string> baseline_seeds(const SearchSpace& space, const std::vec
   for (size_t b = 0; b < budgets.size(); ++b) {
     std::vector<Contender> cs;
     try {
-      cs = size_baselines(space, budgets[b], [&](const ArchSpec& a) { return price(a, b); }, SizingOptions{}, nullptr);
+      auto meets_all = [&](const ArchSpec& a) {
+        for (size_t o = 0; o < budgets.size(); ++o) {
+          if (!budgets[o].met(price(a, o))) return false;
+        }
+        return true;
+      };
+      cs = size_baselines(space, budgets[b], [&](const ArchSpec& a) { return price(a, b); }, SizingOptions{}, nullptr,
+                          meets_all);
     } catch (const InputError&) {
       continue;  // no baseline meets this budget: nothing to seed
     }
@@ -222,7 +229,8 @@ std::vector<std::string> family_layers(const std::string& family, int n, bool ff
 }
 
 std::vector<Contender> size_baselines(const SearchSpace& space, const Budget& budget, const PriceFn& price,
-                                      const SizingOptions& opts, std::vector<std::string>* skipped) {
+                                      const SizingOptions& opts, std::vector<std::string>* skipped,
+                                      const MeetsOthersFn& meets_others) {
   if (!(opts.near_fraction > 0) || !(opts.near_fraction <= 1)) {
     throw InputError("--near: must be in (0, 1], got " + std::to_string(opts.near_fraction));
   }
@@ -291,14 +299,15 @@ std::vector<Contender> size_baselines(const SearchSpace& space, const Budget& bu
           cheapest = s.ms;
           cheapest_text = family + " " + describe(family, s.arch, n);
         }
-        if (!budget.met(s.ms)) break;
+        if (!budget.met(s.ms) || (meets_others && !meets_others(s.arch))) break;  // more blocks: slower still
         s.params = account(s.arch, 0, 4).params_total;
         s.aspect = double(w) / double(mixer_layers(s.arch));
         fits.push_back(std::move(s));
       }
     }
     if (fits.empty()) {
-      skip(budget.name + ": no " + family + " baseline: even one block at the narrowest width breaks the budget");
+      skip(budget.name + ": no " + family + " baseline: even one block at the narrowest width breaks the budget" +
+           (meets_others ? " or another of the study's budgets" : ""));
       continue;
     }
     // Only the sizes that use the budget.

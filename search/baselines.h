@@ -65,12 +65,21 @@ struct SizingOptions {
 // throws flashnas::Error when the table lacks an entry the architecture needs.
 using PriceFn = std::function<double(const ArchSpec&)>;
 
+// Whether an architecture also meets the study's other budgets: a study's
+// trials meet every one of its budgets (the search prunes any that breaks
+// one: search/pricer.h), so a baseline must too, or it is a design the
+// search was not allowed to return.
+using MeetsOthersFn = std::function<bool(const ArchSpec&)>;
+
 // The baselines of the families above for `budget`, deduplicated by
 // architecture (a variant equal to an earlier one is left out and named in
-// `skipped`). `skipped` receives one line per family left out and why.
+// `skipped`). `skipped` receives one line per family left out and why. With
+// `meets_others`, only sizes that also meet the study's other budgets count
+// (a family's sizes stop where one breaks them).
 // InputError naming the budget when no family has any size that meets it.
 std::vector<Contender> size_baselines(const SearchSpace& space, const Budget& budget, const PriceFn& price,
-                                      const SizingOptions& opts, std::vector<std::string>* skipped);
+                                      const SizingOptions& opts, std::vector<std::string>* skipped,
+                                      const MeetsOthersFn& meets_others = nullptr);
 
 // The families' sublayer types for `n` blocks (n >= 1); the nemotron-flash
 // pattern as described above. For tests and docs.
@@ -86,7 +95,8 @@ std::optional<Genome> genome_of(const SearchSpace& space, const std::vector<Stag
 
 // The genome texts of every budget's baselines that the space can hold, in
 // budget order, without repeats: the designs an engineer would try first.
-// `price(a, b)` is the predicted latency of `a` for budget index b. When
+// `price(a, b)` is the predicted latency of `a` for budget index b; each
+// budget's baselines are sized to meet every other budget too. When
 // `outside` is given it receives one line per baseline the space cannot hold
 // ("<budget>: <label> <description> (<why>)"): a comparison judges the pick
 // against these too, and the search can never propose them.

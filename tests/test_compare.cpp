@@ -156,6 +156,38 @@ TEST(Baselines, SizingMeetsTheBudgetOnAFixedTable) {
   for (const auto& c : cs) EXPECT_TRUE(hashes.insert(c.arch.hash()).second) << c.label;
 }
 
+// A study's trials meet every one of its budgets, so the baselines of one
+// budget must meet the others too: a second, tighter limit on a longer
+// workload shrinks the sizes, and none breaks it.
+TEST(Baselines, BaselinesOfOneBudgetMeetTheStudysOtherBudgets) {
+  const FixedTable t("max_ms = 3\n\n[[budgets]]\nname = \"long\"\nworkload = \"batch=1,prompt=16,generate=24\"\nmax_ms = 3");
+  const SearchConfig& cfg = t.cfg;
+  ASSERT_EQ(cfg.budgets.size(), size_t(2));
+  auto price0 = [&](const ArchSpec& a) { return t.ms(a, 0); };
+  auto meets_long = [&](const ArchSpec& a) { return cfg.budgets[1].met(t.ms(a, 1)); };
+  const auto free = size_baselines(cfg.space, cfg.budgets[0], price0, {}, nullptr);
+  std::vector<std::string> skipped;
+  const auto bound = size_baselines(cfg.space, cfg.budgets[0], price0, {}, &skipped, meets_long);
+  size_t broke = 0, shrank = 0;
+  for (const auto& c : free) broke += !meets_long(c.arch);
+  ASSERT_GT(broke, size_t(0)) << "the second budget must bind some family for this test to mean anything";
+  std::map<std::string, double> free_ms;
+  for (const auto& c : free) free_ms[c.label] = *c.predicted_ms;
+  for (const auto& c : bound) {
+    EXPECT_TRUE(meets_long(c.arch)) << c.label << " " << c.description;
+    EXPECT_LE(*c.predicted_ms, 3.0) << c.label;
+    if (free_ms.count(c.label) && *c.predicted_ms < free_ms[c.label]) ++shrank;
+  }
+  EXPECT_GT(shrank, size_t(0));
+  // The seeds the search starts from meet both budgets as well.
+  const auto seeds = baseline_seeds(cfg.space, cfg.budgets, [&](const ArchSpec& a, size_t b) { return t.ms(a, b); });
+  ASSERT_FALSE(seeds.empty());
+  for (const auto& text : seeds) {
+    const ArchSpec a = cfg.space.decode(cfg.space.parse_genome(text, "seed"));
+    EXPECT_TRUE(cfg.budgets[0].met(t.ms(a, 0)) && cfg.budgets[1].met(t.ms(a, 1))) << text;
+  }
+}
+
 TEST(Baselines, ABudgetNoBaselineMeetsIsRefusedByName) {
   const FixedTable t("max_ms = 0.05");
   const SearchConfig& cfg = t.cfg;
@@ -460,10 +492,10 @@ TEST(CompareRuns, TwoProcessesShareTheRunsThroughLeases) {
 }
 
 TEST(CompareRuns, ASearchSeededWithTheBaselinesTrainsThemFirst) {
-  // Two budgets: together they have more designs than the population of 4.
+  // Two budgets: together they have more designs than the population of 2.
   CompareStudy st("", "max_ms = 1.5\n\n[[budgets]]\nname = \"roomy\"\nworkload = \"batch=1,prompt=16,generate=8\"\nmax_ms = 3");
   std::string toml = test::slurp(st.config);
-  test::replace_once(toml, "[search]\n", "[search]\nseed_baselines = true\n");
+  test::replace_once(toml, "[search]\npopulation = 4\nsample = 2\n", "[search]\nseed_baselines = true\npopulation = 2\nsample = 2\n");
   st.dir.write("space.toml", toml);
   st.search();
   const SearchConfig cfg = SearchConfig::load(st.config);
