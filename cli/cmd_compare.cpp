@@ -34,6 +34,9 @@ void add_compare_command(CLI::App& app) {
   cmd->add_option("--baseline", o->baselines, "An ArchSpec JSON file to add as a contender (repeatable)");
   cmd->add_option("--rival-study", o->c.rival_studies,
                   "Another study in --db whose best trial joins as a contender, e.g. a random search (repeatable)");
+  cmd->add_option("--contender", o->c.only,
+                  "Compare only this contender beside pick-best, by its label (e.g. mamba2-only; repeatable): for "
+                  "retraining the closest ones longer; the verdict then covers these alone and says so");
   cmd->add_option("--tokens", o->c.tokens, "Training tokens per run (default: 16x the study's top rung)");
   cmd->add_option("--seeds", o->c.seeds, "Seeds per contender (initialisation)")->capture_default_str();
   auto* lr = cmd->add_option("--lr", o->lr, "One learning rate for every contender (default: pick from --lr-grid)");

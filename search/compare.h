@@ -55,6 +55,7 @@ struct CompareOptions {
   std::vector<std::string> budgets;              // budget names; empty: all of the study's
   std::vector<std::filesystem::path> baselines;  // ArchSpec files
   std::vector<std::string> rival_studies;        // other studies whose best trial joins
+  std::vector<std::string> only;                 // contender labels to keep beside pick-best (empty: all)
   int64_t tokens = 0;        // retraining tokens per run; 0: 16 x the study's top rung
   int seeds = 2;
   std::optional<double> lr;  // one learning rate for every contender

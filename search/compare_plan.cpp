@@ -171,6 +171,23 @@ std::vector<Contender> budget_contenders(const CompareOptions& o, const Plan& p,
   return cs;
 }
 
+// --contender: pick-best and the named contenders; the rest are left out,
+// with a log line naming them.
+std::vector<Contender> keep_only(std::vector<Contender> cs, const std::vector<std::string>& only,
+                                 const std::string& budget, const Log& log) {
+  std::vector<Contender> kept;
+  std::string left;
+  for (auto& c : cs) {
+    if (c.label == "pick-best" || std::find(only.begin(), only.end(), c.label) != only.end()) {
+      kept.push_back(std::move(c));
+    } else {
+      left += (left.empty() ? "" : ", ") + c.label;
+    }
+  }
+  if (!left.empty()) log("compare: " + budget + ": left out by --contender: " + left);
+  return kept;
+}
+
 // The final runs' recipe (the study's, retrained longer on `schedule`), the
 // grid runs' recipe and the learning rates to try.
 void set_recipes(Plan& p, const CompareOptions& o) {
@@ -212,18 +229,21 @@ nlohmann::json plan_config(const Plan& p, const CompareOptions& o) {
     for (const auto& c : p.contenders[k]) cs.push_back({{"label", c.label}, {"arch", c.arch.hash()}});
     budgets.push_back({{"budget", p.budgets[k].to_json()}, {"contenders", cs}});
   }
-  return {{"recipe", p.recipe.to_json()},
-          {"lr_mode", p.grid.size() > 1 ? "grid" : "one rate for all"},
-          {"lr_grid", p.grid},
-          {"lr_extend", p.grid.size() > 1 ? p.lr_extend : 0},
-          {"lr_recipe", p.grid.size() > 1 ? p.lr_recipe.to_json() : json()},
-          {"seeds", o.seeds},
-          {"rounds", o.rounds},
-          {"min_seconds", o.min_seconds},
-          {"sizing", {{"aspect", {o.sizing.aspect_min, o.sizing.aspect_max}}, {"near", o.sizing.near_fraction}}},
-          {"budgets", budgets},
-          {"data", p.cfg.data.string()},
-          {"lut_device", p.lut_device.value("fingerprint", "")}};
+  json c = {{"recipe", p.recipe.to_json()},
+            {"lr_mode", p.grid.size() > 1 ? "grid" : "one rate for all"},
+            {"lr_grid", p.grid},
+            {"lr_extend", p.grid.size() > 1 ? p.lr_extend : 0},
+            {"lr_recipe", p.grid.size() > 1 ? p.lr_recipe.to_json() : json()},
+            {"seeds", o.seeds},
+            {"rounds", o.rounds},
+            {"min_seconds", o.min_seconds},
+            {"sizing", {{"aspect", {o.sizing.aspect_min, o.sizing.aspect_max}}, {"near", o.sizing.near_fraction}}},
+            {"budgets", budgets},
+            {"data", p.cfg.data.string()},
+            {"lut_device", p.lut_device.value("fingerprint", "")}};
+  // Only when given, so that the comparisons made before --contender keep their identity.
+  if (!o.only.empty()) c["only"] = o.only;
+  return c;
 }
 
 }  // namespace
@@ -285,10 +305,21 @@ Plan make_plan(const CompareOptions& o, const Log& log) {
     src.rivals.emplace_back(s, *b);
   }
 
+  std::set<std::string> labels;  // every budget's, for --contender
   for (size_t k = 0; k < p.budgets.size(); ++k) {
     std::vector<Contender> cs = budget_contenders(o, p, src, k, pricer, log);
+    for (const auto& c : cs) labels.insert(c.label);
+    if (!o.only.empty()) cs = keep_only(std::move(cs), o.only, p.budgets[k].name, log);
     for (const auto& c : cs) p.archs.emplace(c.arch.hash(), c.arch);
     p.contenders.push_back(std::move(cs));
+  }
+  for (const auto& l : o.only) {
+    if (!labels.count(l)) {
+      std::string have;
+      for (const auto& x : labels) have += (have.empty() ? "" : ", ") + x;
+      throw InputError("--contender: no contender is labelled \"" + l + "\" at the compared budget(s) (they are " +
+                       have + ")");
+    }
   }
   set_recipes(p, o);
   p.config = plan_config(p, o);

@@ -211,6 +211,11 @@ CompareReport compare_report(CompareStore& store, const ComparisonRow& cmp, cons
       rep.speed_min = rep.speed_max = NAN;
     }
     judge(bc, !rep.measured ? "predicted" : rep.normalised ? "measured at the table's speed" : "measured");
+    if (cmp.config.contains("only")) {
+      std::string only;
+      for (const auto& l : cmp.config["only"]) only += (only.empty() ? "" : ", ") + l.get<std::string>();
+      bc.verdict += "; only these contenders were compared (--contender): " + only;
+    }
   }
   return rep;
 }

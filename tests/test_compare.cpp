@@ -554,6 +554,31 @@ TEST(CompareRuns, ABaselineThatIsThePicksArchitectureIsATieNotAWin) {
   EXPECT_FALSE(b["pick_wins"].get<bool>());
 }
 
+// --contender keeps pick-best and the named contenders only, trains only
+// those, and the verdict says it covers them alone.
+TEST(CompareRuns, ContenderLimitsTheComparisonAndTheVerdictSaysSo) {
+  CompareStudy st;
+  st.search();
+  const CliResult r = run_cli(st.compare_args("only", {"--lr", "0.003", "--no-measure", "--contender", "mamba2-only"}, "1"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("left out by --contender: "), std::string::npos) << r.err;
+  const json rep = report_of(st, "only");
+  for (const auto& b : rep["budgets"]) {
+    std::set<std::string> labels;
+    for (const auto& c : b["contenders"]) {
+      labels.insert(c["label"].get<std::string>());
+    }
+    EXPECT_EQ(labels, (std::set<std::string>{"pick-best", "mamba2-only"})) << b.dump();
+    EXPECT_NE(b["verdict"].get<std::string>().find("only these contenders were compared (--contender): mamba2-only"),
+              std::string::npos)
+        << b["verdict"];
+  }
+  // One seed per architecture: two final runs in all, nothing else trained.
+  EXPECT_EQ(test::scalar(st.db, "SELECT COUNT(*) FROM compare_runs r JOIN comparisons c ON c.id = r.comparison_id "
+                                "WHERE c.name = 'only' AND r.phase = 'final'"),
+            2);
+}
+
 TEST(CompareRuns, BadInputIsRefusedByNameAndWritesNothing) {
   CompareStudy st;
   st.search();
@@ -566,6 +591,8 @@ TEST(CompareRuns, BadInputIsRefusedByNameAndWritesNothing) {
   };
   expect_refused(st.with_db({"compare", "--study", "nope"}), "nope");
   expect_refused(st.with_db({"compare", "--study", "s", "--budget", "other"}), "no budget \"other\"");
+  expect_refused(st.with_db({"compare", "--study", "s", "--contender", "bogus-only"}),
+                 "--contender: no contender is labelled \"bogus-only\"");
   st.dir.write("not-arch.json", "{\"layers\": 3}");
   const auto with_file = test::file_tree(st.dir.path());
   const CliResult r = run_cli(st.with_db({"compare", "--study", "s", "--baseline", (st.dir / "not-arch.json").string()}));
