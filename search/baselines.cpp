@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "search/pricer.h"
 #include "supernet/accounting.h"
 
 namespace flashnas {
@@ -138,10 +139,9 @@ std::vector<std::string> baseline_seeds(const SearchSpace& space, const std::vec
     std::vector<Contender> cs;
     try {
       auto meets_all = [&](const ArchSpec& a) {
-        for (size_t o = 0; o < budgets.size(); ++o) {
-          if (!budgets[o].met(price(a, o))) return false;
-        }
-        return true;
+        std::vector<double> ms;
+        for (size_t o = 0; o < budgets.size(); ++o) ms.push_back(price(a, o));
+        return over_budget(budgets, ms).empty();
       };
       cs = size_baselines(space, budgets[b], [&](const ArchSpec& a) { return price(a, b); }, SizingOptions{}, nullptr,
                           meets_all);

@@ -137,13 +137,7 @@ std::vector<Contender> budget_contenders(const CompareOptions& o, const Plan& p,
   }
   std::vector<std::string> skipped;
   // Every budget of the study binds (its trials meet them all), compared or not.
-  auto meets_all = [&](const ArchSpec& a) {
-    const auto ms = pricer.latencies(a);
-    for (size_t i = 0; i < cfg.budgets.size(); ++i) {
-      if (!cfg.budgets[i].met(ms.at(i))) return false;
-    }
-    return true;
-  };
+  auto meets_all = [&](const ArchSpec& a) { return over_budget(cfg.budgets, pricer.latencies(a)).empty(); };
   for (auto& c : size_baselines(cfg.space, b, price, o.sizing, &skipped, meets_all)) push(std::move(c));
   for (const auto& line : skipped) log("compare: " + line);
   for (size_t i = 0; i < user.size(); ++i) {

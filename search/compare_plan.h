@@ -31,9 +31,9 @@ struct Plan {
   TrainRecipe lr_recipe;                        // a grid run's
   std::vector<double> grid;                     // the learning rates tried first (one: no grid)
   int lr_extend = 0;                            // rates added beyond an edge that wins, at most, each way
-  nlohmann::json lut_device;                              // the table's device info
+  nlohmann::json lut_device;                    // the table's device info
   double probe_reference_us = 0;                // the table's machine-speed reference (0: the table has none)
-  nlohmann::json config;                                  // what the comparison is (stored, hashed)
+  nlohmann::json config;                        // what the comparison is (stored, hashed)
 };
 
 // Checks the options and builds the plan (reads only). InputError names the

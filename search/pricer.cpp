@@ -6,6 +6,18 @@
 
 namespace flashnas {
 
+std::string over_budget(const std::vector<Budget>& budgets, const std::vector<double>& ms) {
+  for (size_t i = 0; i < budgets.size(); ++i) {
+    if (!budgets[i].met(ms.at(i))) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "over budget %s: %.2f ms predicted, limit %.2f ms", budgets[i].name.c_str(), ms[i],
+                    budgets[i].limit_ms());
+      return buf;
+    }
+  }
+  return "";
+}
+
 std::vector<double> Pricer::latencies(const ArchSpec& a) {
   const std::string h = a.hash();
   auto it = memo_.find(h);
@@ -31,16 +43,7 @@ Priced Pricer::price(const Genome& g) {
       p.reason = *v;
       continue;
     }
-    std::string over;
-    for (size_t i = 0; i < cfg_.budgets.size(); ++i) {
-      if (!cfg_.budgets[i].met(p.ms[i])) {
-        char buf[160];
-        std::snprintf(buf, sizeof buf, "over budget %s: %.2f ms predicted, limit %.2f ms", cfg_.budgets[i].name.c_str(),
-                      p.ms[i], cfg_.budgets[i].limit_ms());
-        over = buf;
-        break;
-      }
-    }
+    const std::string over = over_budget(cfg_.budgets, p.ms);
     if (over.empty()) {
       p.arch = std::move(a);
       p.reason.clear();

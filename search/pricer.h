@@ -20,6 +20,12 @@ struct Priced {
   std::string reason;          // why it was pruned
 };
 
+// Why latencies `ms` (one per budget, config order) break the budgets: the
+// first one broken, "over budget <name>: <ms> ms predicted, limit <ms> ms";
+// "" when every budget is met. A study's trials meet all of its budgets, and
+// so must the hand designs it is compared with (search/baselines.h).
+std::string over_budget(const std::vector<Budget>& budgets, const std::vector<double>& ms);
+
 class Pricer {
  public:
   Pricer(const SearchConfig& cfg, const LutTable& lut) : cfg_(cfg), lut_(lut) {}
