@@ -30,6 +30,7 @@ SearchConfig bench_table_config(const SearchConfig& cfg, int64_t archs, const st
   s["promote"] = "all";
   s.erase("eta");
   s.erase("token_budget");
+  s.erase("finalists");
   return SearchConfig::from_json(doc, cfg.source);
 }
 

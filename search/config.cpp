@@ -135,6 +135,11 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
       }
       s.promote_all = p == "all";
     }
+    if (f.has("finalists")) {
+      if (s.fidelities.empty()) f.fail("finalists", "only applies with fidelities (the top rung is the finalists')");
+      if (s.promote_all) f.fail("finalists", "does not apply with promote = \"all\" (every candidate reaches every rung)");
+      s.finalists = int(f.integer_in("finalists", 1, kMaxCount));
+    }
     if (!s.fidelities.empty() && s.token_budget == 0) s.token_budget = int64_t(s.trials) * c.recipe.steps() * c.recipe.tokens_per_step();
     // P, S and K left out follow the budget (see SearchSettings); what was
     // derived is written into the stored config, so a study records it.
@@ -218,8 +223,9 @@ std::string SearchConfig::describe() const {
   if (!search.fidelities.empty()) {
     std::string rungs;
     for (const int64_t t : search.fidelities) rungs += (rungs.empty() ? "" : ", ") + std::to_string(t);
-    char how[64];
+    char how[96];
     if (search.promote_all) std::snprintf(how, sizeof how, "every candidate to every rung");
+    else if (search.finalists > 0) std::snprintf(how, sizeof how, "promote the top 1/%g of a rung; the top rung: the %d best", search.eta, search.finalists);
     else std::snprintf(how, sizeof how, "promote the top 1/%g of a rung", search.eta);
     std::snprintf(buf, sizeof buf, "  rungs [%s] tokens, %s, token budget %lld\n", rungs.c_str(), how,
                   static_cast<long long>(search.token_budget));

@@ -11,7 +11,7 @@
 //   [search] algorithm = "guided" | "evolution" | "random", objective = "loss" | "pareto",
 //            population, sample, offspring, trials, seed, init = [genomes], seed_baselines, pool, kappa,
 //            fidelities = [tokens per rung], eta, token_budget,
-//            promote = "asha" | "all"   (search/fidelity.h)
+//            promote = "asha" | "all", finalists   (search/fidelity.h)
 //   [latency] dtype, runtime   (which LUT entries price candidates)
 #pragma once
 #include <algorithm>
@@ -51,6 +51,10 @@ struct SearchSettings {
   double eta = 3;                       // promote the top 1/eta of a rung
   int64_t token_budget = 0;             // training tokens the study may spend (rungs only; default trials * train.tokens)
   bool promote_all = false;             // promote = "all" (bench tables): every candidate to every rung
+  // > 0: the top rung is the finalists' (search/fidelity.h): once every rung
+  // below is done, the `finalists` best of the rung below are promoted to it,
+  // and the token budget keeps finalists * cost(top) for them from the start.
+  int finalists = 0;
 };
 
 // The default population for a study that can afford `runs` full-length

@@ -13,6 +13,13 @@
 // training tokens (default: trials * train.tokens, what a one-fidelity study
 // of the same config spends), counting every rung started.
 //
+// With `[search] finalists = K` the top rung is not entered asynchronously:
+// the rungs below run as above on the budget less K * cost(top), and once
+// nothing below the top is left to train or promote, the K best of the rung
+// below (by loss there) are promoted to the top rung, which the frontier and
+// the pick compare. The top rung then ranks the finalists at a length chosen
+// for what the pick will be trained to, not the first candidates to arrive.
+//
 // Without fidelities a study has one rung, train.tokens with the configured
 // schedule, and stops after `trials` candidates, as before.
 #pragma once
@@ -50,8 +57,15 @@ struct Promotion {
 
 // The next ASHA promotion, highest rung first, best loss first; nullopt when
 // no candidate qualifies. With `promote_all` (bench tables) every candidate
-// that finished a rung qualifies.
-std::optional<Promotion> next_promotion(const SearchConfig& cfg, const Rungs& rungs, const std::vector<TrialRow>& trials);
+// that finished a rung qualifies. With finalists, promotions to the top rung
+// are considered only when `finals_open` (every rung below is done), and the
+// finalists best of the rung below qualify.
+std::optional<Promotion> next_promotion(const SearchConfig& cfg, const Rungs& rungs, const std::vector<TrialRow>& trials,
+                                        bool finals_open = false);
+
+// Training tokens of the budget kept for the finalists' rung: finalists *
+// cost(top), 0 without finalists.
+int64_t finalists_reserve(const SearchConfig& cfg, const Rungs& rungs);
 
 // Training tokens the study has committed: every candidate trained or in
 // flight at rung 0, and every promotion started (failed ones included).
@@ -65,7 +79,8 @@ int64_t tokens_finished(const Rungs& rungs, const std::vector<TrialRow>& trials)
 int64_t tokens_planned(const SearchConfig& cfg, const Rungs& rungs);
 
 // InputError naming "search.fidelities[i]" when a rung needs more tokens than
-// the training split holds (rungs must not repeat data).
+// the training split holds (rungs must not repeat data), or "search.finalists"
+// when their reserve leaves the rungs below less than one candidate.
 void check_rungs_fit(const SearchConfig& cfg, const Rungs& rungs, const TokenDataset& data);
 
 }  // namespace flashnas

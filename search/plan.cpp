@@ -31,19 +31,22 @@ std::string study_digest(const std::vector<TrialRow>& trials, const std::string&
 Plan plan_next(const SearchConfig& cfg, const Rungs& rungs, Pricer& pricer, const std::vector<TrialRow>& trials,
                const std::string& rng_state, const PlanLimits& limits, const std::string& where) {
   Plan plan;
-  int64_t trained = 0, slots = 0, in_flight = 0, pending = 0;
+  int64_t trained = 0, slots = 0, in_flight = 0, in_flight_below_top = 0, pending = 0;
   std::map<std::string, const TrialRow*> by_hash;
   for (const auto& t : trials) {
     if (t.status == "pending") ++pending;
     if (!t.slot) continue;
     ++slots;
     if (!t.reused_from) ++trained;
-    if (t.status == "running") ++in_flight;
+    if (t.status == "running") ++in_flight, ++in_flight_below_top;
     by_hash.emplace(t.hash, &t);
   }
   for (const auto& t : trials) {
     for (const auto& x : t.rungs) {
-      if (x.rung > 0 && x.status == "running") ++in_flight;
+      if (x.rung > 0 && x.status == "running") {
+        ++in_flight;
+        if (x.rung < rungs.top()) ++in_flight_below_top;
+      }
     }
   }
   // A trial waiting to be claimed is the claim's work (Transaction::Lock::rows), not the proposer's.
@@ -54,21 +57,29 @@ Plan plan_next(const SearchConfig& cfg, const Rungs& rungs, Pricer& pricer, cons
   const int64_t committed = tokens_committed(rungs, trials);
   const int64_t budget = cfg.search.token_budget;
   const bool capped = rungs.multi() && !cfg.search.promote_all;
+  // The rungs below the finalists' spend the budget less their reserve.
+  const int64_t below_budget = budget - finalists_reserve(cfg, rungs);
+  auto promote = [&](const Promotion& p) {
+    for (const auto& t : trials) {
+      if (t.id == p.trial_id) plan.trial = t;
+    }
+    plan.promotion = p;
+    plan.kind = Plan::Kind::promote;
+    return plan;
+  };
   // Multi-fidelity: a promotion first, when one qualifies and the budget allows it.
   if (rungs.multi()) {
     auto p = next_promotion(cfg, rungs, trials);
-    if (p && (!capped || committed + rungs.cost(p->rung) <= budget)) {
-      for (const auto& t : trials) {
-        if (t.id == p->trial_id) plan.trial = t;
-      }
-      plan.promotion = p;
-      plan.kind = Plan::Kind::promote;
-      return plan;
-    }
+    if (p && (!capped || committed + rungs.cost(p->rung) <= below_budget)) return promote(*p);
   }
-  const bool room_for_new = capped ? committed + rungs.cost(0) <= budget && slots < limits.max_slots
+  const bool room_for_new = capped ? committed + rungs.cost(0) <= below_budget && slots < limits.max_slots
                                    : trained < cfg.search.trials && slots < limits.max_slots;
   if (!room_for_new) {
+    // Everything below the top rung is done: the finalists' turn.
+    if (capped && cfg.search.finalists > 0 && in_flight_below_top == 0) {
+      auto p = next_promotion(cfg, rungs, trials, /*finals_open=*/true);
+      if (p && committed + rungs.cost(p->rung) <= budget) return promote(*p);
+    }
     if (in_flight > 0) {
       plan.wait_reason = "the study's last trials in flight";
       return plan;

@@ -120,6 +120,7 @@ ReplayRun replay(const ReplayTable& t, const ReplayOptions& o) {
   cfg.search.seed = o.seed;
   cfg.search.promote_all = false;
   cfg.search.eta = o.eta;
+  cfg.search.finalists = 0;  // a replay's rules are its options' (asynchronous promotions to every rung)
   const int top = int(t.table.rungs.size()) - 1;
   if (asha) {
     cfg.search.fidelities = t.table.rungs;

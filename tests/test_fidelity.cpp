@@ -73,6 +73,13 @@ TEST(Fidelity, BadRungsNameTheFieldExitTwoAndWriteNothing) {
       {"fidelities = [256, -768]\n", "field \"search.fidelities[1]\": must be a positive number of tokens"},
       {"fidelities = [256, 768]\neta = 1.5\n", "field \"search.eta\": must be a number >= 2"},
       {"eta = 3\n", "field \"search.eta\": only applies with fidelities"},
+      {"finalists = 2\n", "field \"search.finalists\": only applies with fidelities"},
+      {kRungs + "finalists = 0\n", "field \"search.finalists\": must be an integer in [1, "},
+      {kRungs + "promote = \"all\"\nfinalists = 1\n", "field \"search.finalists\": does not apply with promote = \"all\""},
+      // Two finalists cost 2 x (2304 - 640) tokens (from rung 1's stable end, step 10).
+      {"fidelities = [256, 768, 2304]\ntoken_budget = 3500\nfinalists = 2\n",
+       "field \"search.finalists\": 2 finalists at the top rung cost 3328 tokens, which leaves the rungs below 172 of the token "
+       "budget's 3500, less than one candidate's 256"},
       {"fidelities = [256, 768, 100000000]\n",
        "field \"search.fidelities[2]\": 100000000 tokens is more than the training split of"},
   };
@@ -145,6 +152,50 @@ TEST(Fidelity, SuccessiveHalvingPromotesTheBestWithinTheBudget) {
   EXPECT_EQ(f["rung"]["rung"], 2);
   EXPECT_EQ(f["rung"]["compared"], n[2]);
   EXPECT_EQ(f["rung"]["tokens"], 2304);
+}
+
+// With finalists, the top rung waits for every rung below and then takes the
+// best of the rung below, as many as asked, within the budget kept for them.
+TEST(Fidelity, FinalistsAreTheBestOfTheRungBelowOnceItIsDone) {
+  Study st(kRungs + "finalists = 2\n");
+  auto r = run_cli(st.search_args());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const SearchConfig cfg = SearchConfig::load(st.config);
+  const Rungs rungs(cfg);
+  EXPECT_EQ(finalists_reserve(cfg, rungs), 2 * rungs.cost(2));
+  StudyStore store(st.db, false);
+  const auto trials = store.trials(store.get_study("s").id);
+  std::vector<std::pair<double, int64_t>> at_rung1;  // (loss at rung 1, trial number)
+  std::vector<int64_t> finalists;
+  int64_t below = 0;  // tokens the rungs below the top spent
+  for (const auto& t : trials) {
+    if (t.reused_from || !t.slot) continue;
+    for (const auto& x : t.rungs) {
+      EXPECT_EQ(x.status, "done") << "trial " << t.number << " rung " << x.rung;
+      if (x.rung == 1) at_rung1.emplace_back(x.loss, t.number);
+      if (x.rung == 2) finalists.push_back(t.number);
+      if (x.rung < 2) below += rungs.cost(x.rung);
+    }
+  }
+  ASSERT_GE(at_rung1.size(), 3u) << "the test needs more candidates at rung 1 than finalists";
+  std::sort(at_rung1.begin(), at_rung1.end());
+  std::sort(finalists.begin(), finalists.end());
+  std::vector<int64_t> best{at_rung1[0].second, at_rung1[1].second};
+  std::sort(best.begin(), best.end());
+  EXPECT_EQ(finalists, best) << "the finalists are the two best of rung 1";
+  EXPECT_LE(below, cfg.search.token_budget - 2 * rungs.cost(2)) << "the rungs below kept the finalists' reserve";
+  EXPECT_GT(below, cfg.search.token_budget - 2 * rungs.cost(2) - rungs.cost(1)) << "and spent the rest";
+  EXPECT_LE(tokens_committed(rungs, trials), cfg.search.token_budget);
+  // One worker: no finalist started before every run below the top rung
+  // had (rows are inserted when a run starts, so rowid is the start order).
+  EXPECT_GT(scalar(st.db, "SELECT MIN(rowid) FROM trial_rungs WHERE rung = 2"),
+            scalar(st.db, "SELECT MAX(rowid) FROM trial_rungs WHERE rung < 2"));
+  // The frontier and the pick compare the finalists.
+  r = run_cli({"frontier", "--db", st.db, "--study", "s", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json f = json::parse(r.out);
+  EXPECT_EQ(f["rung"]["rung"], 2);
+  EXPECT_EQ(f["rung"]["compared"], 2);
 }
 
 TEST(Fidelity, TwoWorkersShareARungedStudy) {
