@@ -12,6 +12,56 @@ namespace {
 // The largest count a search setting may hold (trials, population, ...):
 // far beyond any real study, far within an int.
 constexpr int64_t kMaxCount = 1000000;
+
+// [search] fidelities, eta, token_budget, promote, finalists: the rungs of
+// successive halving (search/fidelity.h), checked against the recipe's step.
+void read_rungs(FieldReader& f, SearchSettings& s, const TrainRecipe& recipe) {
+  if (f.has("fidelities")) {
+    const json& a = f.raw("fidelities");
+    if (!a.is_array()) f.fail("fidelities", "must be an array of training tokens per rung, e.g. [32768, 131072, 524288]");
+    for (size_t i = 0; i < a.size(); ++i) {
+      const std::string at = "fidelities[" + std::to_string(i) + "]";
+      if (!a[i].is_number_integer() || a[i].get<int64_t>() <= 0) f.fail(at, "must be a positive number of tokens, got " + a[i].dump());
+      s.fidelities.push_back(a[i].get<int64_t>());
+    }
+    if (s.fidelities.size() < 2) f.fail("fidelities", "give at least two rungs (or leave the field out for one-fidelity training)");
+    // Rungs are trained in whole steps: they must increase as step counts.
+    const int64_t per_step = recipe.tokens_per_step();
+    for (size_t i = 1; i < s.fidelities.size(); ++i) {
+      const int64_t a_steps = (s.fidelities[i - 1] + per_step - 1) / per_step, b_steps = (s.fidelities[i] + per_step - 1) / per_step;
+      if (b_steps <= a_steps) {
+        f.fail("fidelities[" + std::to_string(i) + "]",
+               "rungs must increase: " + std::to_string(s.fidelities[i]) + " tokens (" + std::to_string(b_steps) +
+                   " steps of " + std::to_string(per_step) + " tokens) after " + std::to_string(s.fidelities[i - 1]) +
+                   " (" + std::to_string(a_steps) + " steps)");
+      }
+    }
+  }
+  if (f.has("eta")) {
+    if (s.fidelities.empty()) f.fail("eta", "only applies with fidelities (the rungs of successive halving)");
+    const json& e = f.raw("eta");
+    if (!e.is_number() || !(e.get<double>() >= 2)) f.fail("eta", "must be a number >= 2 (promote the top 1/eta of a rung), got " + e.dump());
+    s.eta = e.get<double>();
+  }
+  if (f.has("token_budget")) {
+    if (s.fidelities.empty()) f.fail("token_budget", "only applies with fidelities; a one-rung study stops at `trials`");
+    s.token_budget = f.positive("token_budget");
+  }
+  if (f.has("promote")) {
+    if (s.fidelities.empty()) f.fail("promote", "only applies with fidelities");
+    const std::string p = f.string("promote");
+    if (p != "asha" && p != "all") {
+      f.fail("promote", "must be \"asha\" (successive halving) or \"all\" (every candidate to every rung, for bench tables), got \"" + p + "\"");
+    }
+    s.promote_all = p == "all";
+  }
+  if (f.has("finalists")) {
+    if (s.fidelities.empty()) f.fail("finalists", "only applies with fidelities (the top rung is the finalists')");
+    if (s.promote_all) f.fail("finalists", "does not apply with promote = \"all\" (every candidate reaches every rung)");
+    s.finalists = int(f.integer_in("finalists", 1, kMaxCount));
+  }
+}
+
 }  // namespace
 
 SearchConfig SearchConfig::load(const std::filesystem::path& path) {
@@ -96,50 +146,7 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
       }
       s.kappa = k.get<double>();
     }
-    if (f.has("fidelities")) {
-      const json& a = f.raw("fidelities");
-      if (!a.is_array()) f.fail("fidelities", "must be an array of training tokens per rung, e.g. [32768, 131072, 524288]");
-      for (size_t i = 0; i < a.size(); ++i) {
-        const std::string at = "fidelities[" + std::to_string(i) + "]";
-        if (!a[i].is_number_integer() || a[i].get<int64_t>() <= 0) f.fail(at, "must be a positive number of tokens, got " + a[i].dump());
-        s.fidelities.push_back(a[i].get<int64_t>());
-      }
-      if (s.fidelities.size() < 2) f.fail("fidelities", "give at least two rungs (or leave the field out for one-fidelity training)");
-      // Rungs are trained in whole steps: they must increase as step counts.
-      const int64_t per_step = c.recipe.tokens_per_step();
-      for (size_t i = 1; i < s.fidelities.size(); ++i) {
-        const int64_t a_steps = (s.fidelities[i - 1] + per_step - 1) / per_step, b_steps = (s.fidelities[i] + per_step - 1) / per_step;
-        if (b_steps <= a_steps) {
-          f.fail("fidelities[" + std::to_string(i) + "]",
-                 "rungs must increase: " + std::to_string(s.fidelities[i]) + " tokens (" + std::to_string(b_steps) +
-                     " steps of " + std::to_string(per_step) + " tokens) after " + std::to_string(s.fidelities[i - 1]) +
-                     " (" + std::to_string(a_steps) + " steps)");
-        }
-      }
-    }
-    if (f.has("eta")) {
-      if (s.fidelities.empty()) f.fail("eta", "only applies with fidelities (the rungs of successive halving)");
-      const json& e = f.raw("eta");
-      if (!e.is_number() || !(e.get<double>() >= 2)) f.fail("eta", "must be a number >= 2 (promote the top 1/eta of a rung), got " + e.dump());
-      s.eta = e.get<double>();
-    }
-    if (f.has("token_budget")) {
-      if (s.fidelities.empty()) f.fail("token_budget", "only applies with fidelities; a one-rung study stops at `trials`");
-      s.token_budget = f.positive("token_budget");
-    }
-    if (f.has("promote")) {
-      if (s.fidelities.empty()) f.fail("promote", "only applies with fidelities");
-      const std::string p = f.string("promote");
-      if (p != "asha" && p != "all") {
-        f.fail("promote", "must be \"asha\" (successive halving) or \"all\" (every candidate to every rung, for bench tables), got \"" + p + "\"");
-      }
-      s.promote_all = p == "all";
-    }
-    if (f.has("finalists")) {
-      if (s.fidelities.empty()) f.fail("finalists", "only applies with fidelities (the top rung is the finalists')");
-      if (s.promote_all) f.fail("finalists", "does not apply with promote = \"all\" (every candidate reaches every rung)");
-      s.finalists = int(f.integer_in("finalists", 1, kMaxCount));
-    }
+    read_rungs(f, s, c.recipe);
     if (!s.fidelities.empty() && s.token_budget == 0) s.token_budget = int64_t(s.trials) * c.recipe.steps() * c.recipe.tokens_per_step();
     // P, S and K left out follow the budget (see SearchSettings); what was
     // derived is written into the stored config, so a study records it.

@@ -24,6 +24,8 @@
 #include "study/heartbeat.h"
 #include "search/plan.h"
 #include "search/pricer.h"
+#include "search/rng.h"
+#include "search/study_worker.h"
 #include "supernet/accounting.h"
 #include "train/checkpoint.h"
 #include "train/task_eval.h"
@@ -181,6 +183,25 @@ void seed_hand_designs(SearchConfig& cfg, const LutTable& table, const std::func
   }
 }
 
+// Budgets no architecture can meet are an input error, found before the
+// study is created: random draws priced from the LUT, none trained.
+void check_budgets_meetable(const SearchConfig& cfg, Pricer& pricer) {
+  Rng probe(cfg.search.seed ^ 0xfea51b1e5eedULL);
+  double best_ms = INFINITY;
+  std::string best;
+  for (int i = 0; i < cfg.search.max_attempts; ++i) {
+    const Priced p = pricer.price(cfg.space.random(probe));
+    if (p.arch) return;
+    if (p.ms.at(0) < best_ms) {
+      best_ms = p.ms.at(0);
+      best = cfg.space.genome_text(p.genome) + ": " + p.reason;
+    }
+  }
+  throw InputError(cfg.source + ": no architecture in " + std::to_string(cfg.search.max_attempts) +
+                   " random draws meets the budgets and constraints; the fastest was " + best +
+                   ". Loosen the budgets, or add smaller widths or structures to the space");
+}
+
 }  // namespace
 
 std::string worker_identity() {
@@ -244,353 +265,16 @@ SearchSummary run_search(const SearchConfig& cfg_in, const SearchOptions& o,
     docs.resize(std::min<size_t>(docs.size(), size_t(cfg.task_eval_records)));
     task_eval = task_records(*data.file, docs);
   }
-  // Task metrics of the model a finished run left in `dir` at `rung` (null:
-  // none there: no task data, or a rung below the top with task_eval_rungs "top").
-  auto task_metrics = [&](const fs::path& dir, int rung) -> json {
-    if (task_eval.empty()) return nullptr;
-    if (cfg.task_eval_rungs == "top" && rung != rungs.top()) return nullptr;
-    const LoadedModel m = load_model_dir(dir);
-    TaskEvalOptions te;
-    te.batch = cfg.recipe.batch_size;
-    return evaluate_task(m.model, *tok, task_eval, te).to_json();
-  };
-  auto task_text = [](const json& task) -> std::string {
-    if (task.is_null()) return "";
-    std::string out = " | exact " + std::to_string(task["exact"].get<int64_t>()) + "/" + std::to_string(task["generated"].get<int64_t>());
-    if (task["json_records"].get<int64_t>() > 0) {
-      out += ", JSON valid " + std::to_string(task["json_valid"].get<int64_t>()) + "/" + std::to_string(task["json_records"].get<int64_t>());
-    }
-    return out;
-  };
-
   Pricer pricer(cfg, table);
-  {
-    // Budgets no architecture can meet are an input error, found before the
-    // study is created: random draws priced from the LUT, none trained.
-    Rng probe(cfg.search.seed ^ 0xfea51b1e5eedULL);
-    double best_ms = INFINITY;
-    std::string best;
-    bool feasible = false;
-    for (int i = 0; i < cfg.search.max_attempts && !feasible; ++i) {
-      const Priced p = pricer.price(cfg.space.random(probe));
-      feasible = p.arch.has_value();
-      if (!feasible && p.ms.at(0) < best_ms) {
-        best_ms = p.ms.at(0);
-        best = cfg.space.genome_text(p.genome) + ": " + p.reason;
-      }
-    }
-    if (!feasible) {
-      throw InputError(cfg.source + ": no architecture in " + std::to_string(cfg.search.max_attempts) +
-                       " random draws meets the budgets and constraints; the fastest was " + best +
-                       ". Loosen the budgets, or add smaller widths or structures to the space");
-    }
-  }
-  StudyStore store(o.db, true);
-  store.set_lease_seconds(o.lease_s);
-  // Every store step is one transaction (or reads), rerun while the database
-  // is away (a PostgreSQL server restarting) for up to db_retry_s.
-  SearchSummary sum;
-  auto timed = [](double& into, const auto& work) {
-    const auto start = clock::now();
-    struct Add {
-      double& into;
-      clock::time_point start;
-      ~Add() { into += std::chrono::duration<double>(clock::now() - start).count(); }
-    } add{into, start};
-    return work();
-  };
-  auto with_db = [&](const std::function<void()>& work) {
-    timed(sum.times.db_s, [&] { with_db_retry(store.db(), work, o.db_retry_s, log); });
-  };
-  StudyRow study;
-  with_db([&] { study = store.open_study(o.study, cfg.doc, cfg.search.seed, device, lut_info); });
+  check_budgets_meetable(cfg, pricer);
+  const WorkerInputs in{cfg, o, rungs, pricer, data, task_eval, runs_root, log};
+  StudyWorker worker(in, device, lut_info, t0);
   if (o.create_only) {
     SearchSummary created;
-    created.wall_s = std::chrono::duration<double>(clock::now() - t0).count();
+    created.wall_s = std::chrono::duration<double>(StudyWorker::Clock::now() - t0).count();
     return created;
   }
-  const std::string me = worker_identity();
-  const int64_t max_trained = rungs.multi() && !cfg.search.promote_all
-                                  ? std::max<int64_t>(1, cfg.search.token_budget / rungs.cost(0))
-                                  : int64_t(cfg.search.trials);
-  const PlanLimits limits{max_trained * 4 + cfg.search.population};
-  const std::string where = o.db.string() + ": study \"" + o.study + "\"";
-  Fault fault = Fault::from_env();
-  Heartbeat heartbeat(o.db.string(), o.lease_s, log);
-  auto with_threads = [&](TrainRecipe r) {
-    if (o.threads > 0) r.threads = o.threads;
-    return r;
-  };
-  auto predicted_ms = [&](const TrialRow& t) {
-    std::vector<double> v;
-    for (const auto& b : cfg.budgets) v.push_back(t.predicted.at(b.name).get<double>());
-    return format_ms_list(v);
-  };
-  // "trial N [...] genome | ms | params | loss (at rung r) | best at that rung".
-  const int64_t planned = tokens_planned(cfg, rungs);
-  int64_t mine = 0;  // tokens this worker trained
-  auto result_line = [&](const TrialRow& t, const TrainResult& r, int rung) {
-    double best = r.val_loss;
-    int64_t best_n = t.number;
-    std::vector<TrialRow> all;
-    with_db([&] { all = store.trials(study.id); });
-    mine += rungs.cost(rung);
-    const int64_t finished = tokens_finished(rungs, all);
-    const double rate = double(mine) / std::max(1e-9, std::chrono::duration<double>(clock::now() - t0).count());
-    char progress[128];
-    std::snprintf(progress, sizeof progress, " | %.0f%% of %.3gM tokens, ETA %s", 100.0 * double(finished) / double(planned),
-                  double(planned) / 1e6, format_duration(double(std::max<int64_t>(0, planned - finished)) / rate).c_str());
-    for (const auto& x : all) {
-      const double l = x.reused_from ? NAN : x.loss_at(rung);
-      if (std::isfinite(l) && l < best) {
-        best = l;
-        best_n = x.number;
-      }
-    }
-    char rung_text[96] = "";
-    if (rungs.multi()) {
-      std::snprintf(rung_text, sizeof rung_text, " at rung %d (%lld tokens)", rung, static_cast<long long>(rungs.tokens(rung)));
-    }
-    char buf[768];
-    std::snprintf(buf, sizeof buf, "trial %lld [%s%s] %s | %s | %s params | loss %.4f (%.3f bpb)%s | best %.4f (trial %lld) | %.0f s%s",
-                  static_cast<long long>(t.number), rung > 0 ? "promoted" : t.origin.c_str(),
-                  rung == 0 && t.parent ? (" of " + std::to_string(*t.parent)).c_str() : "", t.genome.c_str(),
-                  predicted_ms(t).c_str(), std::to_string(r.params).c_str(), r.val_loss, r.val_bpb, rung_text, best,
-                  static_cast<long long>(best_n), r.wall_s, progress);
-    return std::string(buf);
-  };
-  // Each training step: the test-only fault hook, and a lease the heartbeat
-  // found lost ends the work (its result would be refused).
-  auto step_hook = [&](const char* point) {
-    return [&fault, &heartbeat, point](int64_t) {
-      if (fault.n > 0) fault.hit(point);
-      if (heartbeat.lost()) throw LeaseLost("the lease was lost while training");
-    };
-  };
-  // Work the study stops on for a reason that is not the candidate's (a
-  // signal, bad input, a full disk) goes back, so another worker (or a rerun)
-  // takes it at once.
-  auto give_back = [&](const Lease& l) {
-    heartbeat.drop();
-    try {
-      with_db([&] {
-        Transaction tx(store.db(), Transaction::Lock::rows);
-        store.release(l);
-        tx.commit();
-      });
-    } catch (const std::exception& e) {
-      log("search: could not give trial id " + std::to_string(l.trial_id) + " back (" + e.what() +
-          "); it is taken over when its lease expires");
-    }
-  };
-  // One run of a claimed trial under `lease` (rung 0, or a promotion to
-  // `rung`) with the study's error ladder: `work` trains, evaluates and
-  // commits. True when it did. False when the result does not count: the
-  // lease was lost (another worker holds the trial and redoes it) or the
-  // candidate failed (recorded as failed). What is not the candidate's fault
-  // (a signal, bad input, a full disk, the database gone) stops the study,
-  // the trial given back first so that a rerun redoes it.
-  auto run_guarded = [&](const TrialRow& t, int rung, const Lease& lease, const std::string& at,
-                         const std::function<void()>& work) -> bool {
-    const auto ts = clock::now();
-    try {
-      work();
-      return true;
-    } catch (const LeaseLost& e) {
-      heartbeat.drop();
-      log(at + ": " + e.what() + "; another worker redoes it, this result is discarded");
-    } catch (const Stopped&) {
-      give_back(lease);
-      throw;
-    } catch (const IoError& e) {
-      give_back(lease);
-      throw IoError(std::string(e.what()) + " (the study stopped at " + at +
-                    "; free space or fix the folder and rerun the same command to continue)");
-    } catch (const InputError& e) {
-      // The input's fault (e.g. a corrupt token file), not the candidate's
-      // (a diverging candidate still fails alone).
-      give_back(lease);
-      throw InputError(std::string(e.what()) + " (the study stopped at " + at +
-                       "; repair the input and rerun the same command to continue)");
-    } catch (const DbUnavailable&) {
-      heartbeat.drop();
-      throw;
-    } catch (const std::exception& e) {
-      heartbeat.drop();
-      const double s = std::chrono::duration<double>(clock::now() - ts).count();
-      try {
-        with_db([&] {
-          Transaction tx(store.db());
-          store.fail(lease, e.what(), s);
-          tx.commit();
-        });
-      } catch (const LeaseLost& lost) {
-        log(at + ": " + lost.what());
-        return false;
-      }
-      ++sum.failed;
-      log("trial " + std::to_string(t.number) + " " + t.genome + " failed" +
-          (rung > 0 ? " at rung " + std::to_string(rung) : std::string()) + ": " + e.what());
-    }
-    return false;
-  };
-  // Continues a trial from its stable state at rung p.rung - 1 to rung p.rung.
-  // A promotion killed in flight is redone from the same stable state, which
-  // is removed only after the result is committed.
-  auto promote = [&](const TrialRow& t, const Promotion& p, const Lease& lease) {
-    const fs::path dir = trial_dir(runs_root, o.study, t.number);
-    const fs::path from = Trainer::stable_dir(dir, rungs.recipe(p.rung - 1));
-    const std::string at = "trial " + std::to_string(t.number) + ", rung " + std::to_string(p.rung);
-    TrainResult r;
-    json task;
-    const bool done = run_guarded(t, p.rung, lease, at, [&] {
-      const TrainRecipe rr = with_threads(rungs.recipe(p.rung));
-      fs::remove_all(dir / "checkpoint");
-      fs::remove_all(Trainer::stable_dir(dir, rr));
-      const ArchSpec arch = ArchSpec::from_json(parse_json(t.arch, "trial " + std::to_string(t.number) + ", column arch"),
-                                                "trial " + std::to_string(t.number));
-      Trainer trainer(arch, ds, tok, rr, dir);
-      trainer.keep_stable(p.rung < rungs.top());
-      trainer.on_step(step_hook("in-promotion"));
-      r = timed(sum.times.train_s, [&] { return trainer.run_from(from); });
-      // Stopped by a signal mid-rung: the promotion is given back and the
-      // worker exits; another worker (or a rerun) redoes it.
-      throw_if_stopped("search: study \"" + o.study + "\" stopped in " + at + "; rerun the same command to continue");
-      // Before the result is committed: once it is, another worker may
-      // promote this trial again and write its own checkpoint here.
-      fs::remove_all(dir / "checkpoint");
-      task = timed(sum.times.task_s, [&] { return task_metrics(dir, p.rung); });
-      with_db([&] {
-        Transaction tx(store.db());
-        store.finish_rung(lease, r);
-        if (!task.is_null()) store.set_task_metrics(t.id, p.rung, task);
-        tx.commit();
-      });
-      heartbeat.drop();
-    });
-    if (!done) return;
-    std::error_code ec;
-    fs::remove_all(from, ec);  // the state this promotion continued; no other promotion needs it
-    ++sum.promoted;
-    log(result_line(t, r, p.rung) + task_text(task));
-  };
-  // Trains a claimed trial (rung 0).
-  auto train = [&](const TrialRow& t, const Lease& lease) {
-    const fs::path dir = trial_dir(runs_root, o.study, t.number);
-    const std::string at = "trial " + std::to_string(t.number);
-    TrainResult r;
-    json task;
-    const bool done = run_guarded(t, 0, lease, at, [&] {
-      fs::remove_all(dir);
-      fs::create_directories(dir.parent_path());
-      const ArchSpec arch = ArchSpec::from_json(parse_json(t.arch, at + ", column arch"), at);
-      Trainer trainer(arch, ds, tok, with_threads(rungs.recipe(0)), dir);
-      trainer.keep_stable(rungs.multi());
-      trainer.on_step(step_hook("train-step"));
-      r = timed(sum.times.train_s, [&] { return trainer.run(false); });
-      // Stopped by a signal: nothing of the run is kept, the trial is pending again.
-      throw_if_stopped("search: study \"" + o.study + "\" stopped in " + at +
-                       "; it goes back to pending: rerun the same command to continue");
-      fs::remove_all(dir / "checkpoint");
-      task = timed(sum.times.task_s, [&] { return task_metrics(dir, 0); });
-      with_db([&] { store.commit_result(lease, r, task); });
-      heartbeat.drop();
-      fault.hit("result");
-    });
-    if (!done) return;
-    ++sum.trained;
-    log(result_line(t, r, 0) + task_text(task));
-  };
-  // A worker with nothing to do rereads the study after 0.2 s, backing off to
-  // 1.6 s while it stays idle, so that many waiting workers do not keep the
-  // server busy; any claim or plan starts again at 0.2 s.
-  int idle_ms = 200;
-  for (;;) {
-    throw_if_stopped("search: study \"" + o.study + "\" stopped between trials; rerun the same command to continue");
-    // 1. A trial waiting to be claimed: pending, or its lease expired (the
-    //    leases of this machine's workers that are gone end first).
-    std::optional<TrialRow> waiting;
-    std::string token = new_lease_token();
-    with_db([&] {
-      Transaction tx(store.db(), Transaction::Lock::rows);
-      store.expire_leases_of(study.id, [](const std::string& w) { return !worker_alive(w); });
-      store.drop_expired_promotions(study.id);
-      waiting = store.claim_waiting(study.id, me, token);
-      tx.commit();
-    });
-    if (waiting) {
-      idle_ms = 200;
-      const Lease lease{waiting->id, 0, token};
-      heartbeat.hold(lease);
-      fault.hit("claim");
-      train(*waiting, lease);
-      continue;
-    }
-    // 2. Otherwise the proposer: planned from a snapshot outside any
-    //    transaction, applied only if the study is still as it was.
-    std::vector<TrialRow> trials;
-    std::string rng_state;
-    with_db([&] {
-      trials = store.trials(study.id);
-      rng_state = store.get_study(o.study).rng_state;
-    });
-    Plan plan = timed(sum.times.plan_s, [&] { return plan_next(cfg, rungs, pricer, trials, rng_state, limits, where); });
-    if (plan.kind == Plan::Kind::wait) {
-      timed(sum.times.idle_s, [&] { std::this_thread::sleep_for(std::chrono::milliseconds(idle_ms)); });
-      idle_ms = std::min(2 * idle_ms, 1600);
-      continue;
-    }
-    idle_ms = 200;
-    const std::string digest = study_digest(trials, rng_state);
-    bool applied = false;
-    TrialRow claimed;
-    token = new_lease_token();
-    with_db([&] {
-      applied = false;
-      Transaction tx(store.db());
-      if (study_digest(store.trials(study.id), store.get_study(o.study).rng_state) != digest) return;
-      if (plan.kind == Plan::Kind::promote) {
-        store.start_rung(Lease{plan.trial.id, plan.promotion->rung, token}, rungs.tokens(plan.promotion->rung), me);
-      }
-      for (auto t : plan.inserts) {
-        if (t.status == "running") {
-          t.worker = me;
-          t.lease_token = token;
-          claimed = store.insert(study.id, t);
-        } else {
-          store.insert(study.id, t);
-        }
-      }
-      if (!plan.rng_state.empty()) store.set_rng(study.id, plan.rng_state);
-      if (plan.kind == Plan::Kind::stop) store.set_finished(study.id, true);
-      tx.commit();
-      applied = true;
-    });
-    if (!applied) continue;  // another worker changed the study meanwhile: plan again
-    sum.pruned += plan.pruned;
-    sum.reused += plan.reused;
-    for (const auto& line : plan.log) log(line);
-    if (plan.kind == Plan::Kind::stop) {
-      sum.complete = true;
-      sum.stop_reason = plan.stop_reason;
-      break;
-    }
-    if (plan.kind == Plan::Kind::promote) {
-      const Lease lease{plan.trial.id, plan.promotion->rung, token};
-      heartbeat.hold(lease);
-      fault.hit("claim");
-      promote(plan.trial, *plan.promotion, lease);
-      continue;
-    }
-    if (plan.claims) {
-      const Lease lease{claimed.id, 0, token};
-      heartbeat.hold(lease);
-      fault.hit("claim");
-      train(claimed, lease);
-    }
-  }
-  sum.wall_s = std::chrono::duration<double>(clock::now() - t0).count();
-  return sum;
+  return worker.run();
 }
 
 json SearchTimes::to_json(double wall_s) const {
