@@ -25,6 +25,7 @@ Only the order matters: the rungs use the wsd schedule, the comparisons cosine.
 import argparse
 import json
 import math
+import pathlib
 import sqlite3
 import statistics
 import sys
@@ -199,8 +200,7 @@ def main():
     beyond(all_trials, found, out)
     text = "\n".join(out) + "\n"
     if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
+        pathlib.Path(args.out).write_text(text)
     else:
         sys.stdout.write(text)
 
