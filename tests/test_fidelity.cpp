@@ -203,6 +203,18 @@ TEST(Fidelity, TwoWorkersShareARungedStudy) {
   test::expect_two_worker_rung_study(st);
 }
 
+// Two workers, finalists: both may train a finalist, and no more than two
+// reach the top rung, none before the rungs below are done.
+TEST(Fidelity, TwoWorkersShareTheFinalists) {
+  Study st(kRungs + "finalists = 2\n");
+  test::expect_two_worker_rung_study(st);
+  EXPECT_LE(scalar(st.db, "SELECT COUNT(*) FROM trial_rungs WHERE rung = 2"), 2);
+  // A finalist starts only when nothing below the top is running, so every
+  // run below had started (its row inserted) before the first finalist.
+  EXPECT_GT(scalar(st.db, "SELECT MIN(rowid) FROM trial_rungs WHERE rung = 2"),
+            scalar(st.db, "SELECT MAX(rowid) FROM trial_rungs WHERE rung < 2"));
+}
+
 TEST(Fidelity, APromotedCandidateEqualsOneTrainedStraightToItsRung) {
   Study st(kRungs);
   ASSERT_EQ(run_cli(st.search_args()).exit_code, 0);
