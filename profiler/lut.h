@@ -130,7 +130,7 @@ class LutStore {
   std::vector<RunRow> runs(int64_t device, const std::string& dtype, const std::string& runtime) const;
 
   // The profile report of (device, dtype, runtime): probe reference, drift,
-  // latency models, validation and verdict (see profiler/session.h).
+  // latency models, validation and verdict (see profiler/finalize.h).
   void set_table_report(int64_t device, const std::string& dtype, const std::string& runtime, const json& report);
   std::optional<json> table_report(int64_t device, const std::string& dtype, const std::string& runtime) const;
   // Every stored entry of a device for (dtype, runtime).

@@ -1,4 +1,4 @@
-// The verdict on a finalised latency table, per workload (profiler/session.h):
+// The verdict on a finalised latency table, per workload (profiler/finalize.h):
 //   reliable:   the held-out validation meets the bar (share within +-10%
 //               and Spearman rho);
 //   limited:    below the bar, but the prediction error (median) is no larger

@@ -95,7 +95,7 @@ void check_lut_covers(const SearchConfig& cfg, const LutStore& lut, int64_t devi
   }
 }
 
-// The table's verdict for this search's budgets (profiler/session.h): a
+// The table's verdict for this search's budgets (profiler/finalize.h): a
 // table judged unreliable for a budget's workload, or never validated, is
 // refused unless the user accepts it. Returns what the study records.
 json lut_verdict(const SearchConfig& cfg, const LutTable& table, const LutStore& lut, int64_t device,
