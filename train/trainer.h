@@ -32,6 +32,8 @@
 
 namespace flashnas {
 
+class HybridLMImpl;
+
 // Training stopped because the loss became NaN or infinite.
 class DivergedError : public Error {
  public:
@@ -79,6 +81,8 @@ class Trainer {
 
  private:
   TrainResult train(bool resume, const std::filesystem::path& continue_from, int64_t stop_at_step);
+  // The finished run's model, tokenizer, config.json and curve.csv in out_.
+  void write_final(HybridLMImpl& model, const TrainResult& r) const;
 
   ArchSpec arch_;
   std::shared_ptr<const TokenDataset> data_;
