@@ -50,6 +50,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--grad-clip", r.grad_clip, "Gradient clipping norm (0: off)")->capture_default_str();
   cmd->add_flag("--no-weight-norm", o->no_weight_norm, "Turn off the paper's weight normalization");
   cmd->add_option("--seed", r.seed, "Seed for init, split and batches")->capture_default_str();
+  cmd->add_option("--split-seed", o->req.split_seed,
+                  "Seed of the train/validation split only (default: --seed); fixed, seeds compare on the same held-out "
+                  "documents");
   cmd->add_option("--eval-interval", r.eval_interval, "Steps between evaluations and checkpoints (0: end only)")
       ->capture_default_str();
   cmd->add_option("--eval-batches", r.eval_batches, "Validation batches per evaluation")->capture_default_str();

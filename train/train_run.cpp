@@ -24,7 +24,8 @@ TrainResult run(const TrainRunRequest& req, bool& started, const std::function<v
   parse_dtype(recipe.dtype, "--dtype");
   const ArchSpec arch = ArchSpec::load(req.arch);
   const TrainingData data =
-      training_data_from(req.data, req.tokenizer, req.out, req.resume, recipe.val_fraction, recipe.seed);
+      training_data_from(req.data, req.tokenizer, req.out, req.resume, recipe.val_fraction,
+                         req.split_seed.value_or(recipe.seed));
   const auto& ds = data.dataset;
   log("train: " + (arch.name.empty() ? req.arch : arch.name) + " (" + arch.short_hash() + ") on " +
       data.file->path().string() + ": " + format_count(double(ds->train().tokens)) + " train / " +

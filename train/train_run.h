@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "train/trainer.h"
@@ -15,6 +16,10 @@ struct TrainRunRequest {
   std::string out;        // run folder
   std::string tokenizer;  // SentencePiece model for text `data` ("" = byte-level)
   TrainRecipe recipe;
+  // Seed of the train/validation split; unset: recipe.seed. Fixing it while
+  // recipe.seed varies repeats a run with another initialisation and batch
+  // order on the same held-out documents, as `flashnas compare` does.
+  std::optional<uint64_t> split_seed;
   bool resume = false;
   int64_t stop_at_step = -1;  // stop here with a resumable checkpoint (-1: run to the end)
 };
