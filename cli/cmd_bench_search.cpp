@@ -1,5 +1,5 @@
 // `flashnas bench-search`: search algorithms replayed against a bench table,
-// many seeds each, side by side (search/replay.h, search/replay_report.h).
+// many seeds each, side by side (search/replay.h, report/replay_report.h).
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -9,7 +9,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/format.h"
-#include "search/replay_report.h"
+#include "report/replay_report.h"
 
 namespace flashnas::cli {
 

@@ -1,5 +1,5 @@
 // `flashnas compare`: the study's pick against hand-designed baselines of the
-// same budget, retrained under one recipe and measured here (search/compare.h).
+// same budget, retrained under one recipe and measured here (compare/compare.h).
 #include <cstdio>
 #include <iostream>
 
@@ -8,7 +8,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/stop.h"
-#include "search/compare.h"
+#include "compare/compare.h"
 
 namespace flashnas::cli {
 

@@ -6,8 +6,8 @@
 #include "common/stop.h"
 #include "common/error.h"
 #include "common/threads.h"
-#include "search/export.h"
-#include "search/hf_export.h"
+#include "export/export.h"
+#include "export/hf_export.h"
 #include "train/checkpoint.h"
 
 namespace flashnas::cli {

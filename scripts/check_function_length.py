@@ -19,7 +19,7 @@ import os
 import re
 import sys
 
-LAYERS = ["common", "profiler", "supernet", "train", "study", "search", "report", "cli"]
+LAYERS = ["common", "profiler", "supernet", "train", "study", "search", "compare", "export", "report", "cli"]
 ALLOWLIST = os.path.join("scripts", "long_functions.txt")
 
 

@@ -1,4 +1,4 @@
-// The contenders of a comparison (flashnas compare, search/compare.h): for
+// The contenders of a comparison (flashnas compare, compare/compare.h): for
 // one budget, the designs an engineer would build by hand, sized to that
 // budget on the study's own latency table, so that they meet it as closely
 // as the study's picks do.

@@ -20,7 +20,7 @@ namespace flashnas {
 
 // Renews lease `l` for `lease_s` more seconds on the heartbeat's own
 // connection `db`; false when the lease is lost. Other leased work than a
-// study's trials (a comparison's runs, search/compare_store.h) passes its own.
+// study's trials (a comparison's runs, compare/compare_store.h) passes its own.
 using RenewLease = std::function<bool(Db& db, const Lease& l, double lease_s)>;
 
 class Heartbeat {

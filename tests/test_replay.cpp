@@ -8,7 +8,7 @@
 #include "common/files.h"
 #include "search/fidelity.h"
 #include "search/replay.h"
-#include "search/replay_report.h"
+#include "report/replay_report.h"
 #include "tests/search_fixture.h"
 
 namespace flashnas {

@@ -100,8 +100,8 @@ struct OpKind {
   // residual stream (rows normalised by weight normalization) and that write
   // into it (columns normalised), for given canonical hyperparameters.
   std::function<ResidualRoles(const json& hp)> residual_roles;
-  // search/hf/modeling_flashnas.py implements this operator, so exports that
-  // use it load in Hugging Face transformers (search/hf_export.h).
+  // export/hf/modeling_flashnas.py implements this operator, so exports that
+  // use it load in Hugging Face transformers (export/hf_export.h).
   bool transformers = false;
   OpTesting testing;
 };

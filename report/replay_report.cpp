@@ -1,4 +1,4 @@
-#include "search/replay_report.h"
+#include "report/replay_report.h"
 
 #include <algorithm>
 #include <cmath>

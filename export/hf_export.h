@@ -12,7 +12,7 @@
 
 namespace flashnas {
 
-// {file name, contents} of the modelling code (search/hf/*.py, embedded at
+// {file name, contents} of the modelling code (export/hf/*.py, embedded at
 // build time): configuration_flashnas.py and modeling_flashnas.py.
 const std::vector<std::pair<std::string, std::string>>& hf_code_files();
 

@@ -1,8 +1,8 @@
-// The plan of a comparison (flashnas compare, search/compare.h): everything
+// The plan of a comparison (flashnas compare, compare/compare.h): everything
 // checked and assembled before anything is written (contenders per budget,
 // the distinct architectures, the recipes, the learning-rate grid), and the
 // bookkeeping of its runs (which final runs can be planned, what is left).
-// Internal to compare; search/compare.cpp runs the plan.
+// Internal to compare; compare/compare.cpp runs the plan.
 #pragma once
 #include <functional>
 #include <map>
@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "search/baselines.h"
-#include "search/compare.h"
-#include "search/compare_store.h"
+#include "compare/compare.h"
+#include "compare/compare_store.h"
 #include "search/config.h"
 #include "study/study_store.h"
 #include "train/recipe.h"

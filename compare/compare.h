@@ -32,7 +32,7 @@
 // drift hits all alike; the fastest round's median is kept, as the profiler
 // does. Measuring starts only when no run of the comparison trains.
 //
-// Everything lives in the study's database (search/compare_store.h): a
+// Everything lives in the study's database (compare/compare_store.h): a
 // killed comparison resumes (a run continues from its last checkpoint and
 // ends with the numbers it would have had); several processes (here or on
 // other machines, through the same leases as the search) share the runs.
@@ -45,7 +45,7 @@
 #include <vector>
 
 #include "search/baselines.h"
-#include "search/compare_report.h"
+#include "compare/compare_report.h"
 
 namespace flashnas {
 

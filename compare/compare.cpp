@@ -1,4 +1,4 @@
-#include "search/compare.h"
+#include "compare/compare.h"
 
 #include <unistd.h>
 
@@ -20,7 +20,7 @@
 #include "common/threads.h"
 #include "profiler/measure.h"
 #include "profiler/probe.h"
-#include "search/compare_plan.h"
+#include "compare/compare_plan.h"
 #include "study/heartbeat.h"
 #include "search/runner.h"
 #include "train/checkpoint.h"

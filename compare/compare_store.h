@@ -1,4 +1,4 @@
-// Where a comparison (flashnas compare, search/compare.h) keeps its work: in
+// Where a comparison (flashnas compare, compare/compare.h) keeps its work: in
 // the study's database, beside the study's trials, on SQLite or PostgreSQL
 // alike (common/db.h). Tables (meta key compare_schema_version = 1):
 //   comparisons(id, study_id, name, config JSON, config_hash, created_at)

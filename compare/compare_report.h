@@ -1,4 +1,4 @@
-// A comparison's results (search/compare.h), read from the study database:
+// A comparison's results (compare/compare.h), read from the study database:
 // per budget, every contender with its retrained held-out loss per seed,
 // its measured and predicted latency, and the verdict.
 //
@@ -21,7 +21,7 @@
 #include "common/json_io.h"
 #include "search/budget.h"
 #include "search/space.h"
-#include "search/compare_store.h"
+#include "compare/compare_store.h"
 
 namespace flashnas {
 

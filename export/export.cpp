@@ -1,4 +1,4 @@
-#include "search/export.h"
+#include "export/export.h"
 
 #include <unistd.h>
 
@@ -17,7 +17,7 @@
 #include "profiler/predict.h"
 #include "profiler/probe.h"
 #include "search/frontier.h"
-#include "search/hf_export.h"
+#include "export/hf_export.h"
 #include "search/runner.h"
 #include "supernet/accounting.h"
 #include "train/checkpoint.h"

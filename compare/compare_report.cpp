@@ -1,4 +1,4 @@
-#include "search/compare_report.h"
+#include "compare/compare_report.h"
 
 #include <algorithm>
 #include <cstdio>

@@ -1,6 +1,6 @@
 // The plan of a comparison: options checked, contenders assembled and sized,
-// recipes fixed (search/compare_plan.h).
-#include "search/compare_plan.h"
+// recipes fixed (compare/compare_plan.h).
+#include "compare/compare_plan.h"
 
 #include <algorithm>
 #include <cmath>

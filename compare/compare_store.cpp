@@ -1,4 +1,4 @@
-#include "search/compare_store.h"
+#include "compare/compare_store.h"
 
 #include "common/error.h"
 #include "common/sha256.h"

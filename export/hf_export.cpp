@@ -1,4 +1,4 @@
-#include "search/hf_export.h"
+#include "export/hf_export.h"
 
 #include "supernet/registry.h"
 
