@@ -5,11 +5,41 @@
 #include <c10/util/Exception.h>
 
 #include <iostream>
+#include <string>
 
 #include "cli/commands.h"
 #include "common/error.h"
 #include "common/stop.h"
 #include "common/version.h"
+
+// The first word of argv that is not a command where one is required (for
+// example "flashnas serach" or "flashnas arch shwo"), with the commands that
+// level has; CLI11 alone would say only "A subcommand is required".
+static bool unknown_command(const CLI::App& app, int argc, char** argv) {
+  const CLI::App* at = &app;
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word.empty() || word[0] == '-') return false;
+    const auto subs = at->get_subcommands([](const CLI::App* s) { return !s->get_name().empty(); });
+    if (subs.empty()) return false;
+    const CLI::App* next = nullptr;
+    for (const CLI::App* s : subs) {
+      if (s->check_name(word)) next = s;
+    }
+    if (next) {
+      at = next;
+      continue;
+    }
+    if (at->get_require_subcommand_min() == 0) return false;
+    std::string names;
+    for (const CLI::App* s : subs) names += (names.empty() ? "" : ", ") + s->get_name();
+    const std::string where = at == &app ? "flashnas" : "flashnas " + at->get_name();
+    std::cerr << "flashnas: error: unknown command \"" << word << "\" for " << where << "; commands: " << names
+              << " (" << where << " --help says what each does)\n";
+    return true;
+  }
+  return false;
+}
 
 int main(int argc, char** argv) {
   CLI::App app{"flashnas: find latency-optimal hybrid small language models for a device", "flashnas"};
@@ -37,6 +67,7 @@ int main(int argc, char** argv) {
   flashnas::cli::add_launch_command(app);
   flashnas::cli::add_compare_command(app);
   flashnas::cli::add_report_command(app);
+  if (unknown_command(app, argc, argv)) return flashnas::kExitBadInput;
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

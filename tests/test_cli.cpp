@@ -1,5 +1,6 @@
-// End-to-end tests of the flashnas binary: help, arch show/canon/ops, and the
-// exit codes and messages of bad input (with nothing written).
+// End-to-end tests of the flashnas binary whose output is checked as values:
+// arch show/canon/ops. Help, usage and bad command lines are data:
+// tests/cases/cli.toml.
 #include <gtest/gtest.h>
 
 #include "common/files.h"
@@ -17,24 +18,6 @@ using test::TempDir;
 const std::string kDemo = std::string(test::source_dir()) + "/configs/arch/demo-tiny.json";
 
 bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
-
-TEST(Cli, HelpListsSubcommands) {
-  auto r = run_cli({"--help"});
-  EXPECT_EQ(r.exit_code, 0);
-  EXPECT_TRUE(contains(r.out, "arch")) << r.out;
-  r = run_cli({"arch", "--help"});
-  EXPECT_EQ(r.exit_code, 0);
-  for (const char* sub : {"show", "canon", "ops"}) EXPECT_TRUE(contains(r.out, sub)) << r.out;
-  r = run_cli({"arch", "show", "--help"});
-  EXPECT_EQ(r.exit_code, 0);
-  EXPECT_TRUE(contains(r.out, "--context")) << r.out;
-}
-
-TEST(Cli, NoOrUnknownSubcommandIsUsageError) {
-  EXPECT_EQ(run_cli({}).exit_code, 2);
-  auto r = run_cli({"frobnicate"});
-  EXPECT_EQ(r.exit_code, 2);
-}
 
 TEST(Cli, ArchShowJsonMatchesAccounting) {
   auto r = run_cli({"arch", "show", kDemo, "--json", "--context", "512"});
@@ -63,27 +46,7 @@ TEST(Cli, ArchShowTable) {
   EXPECT_TRUE(contains(r.out, "FLOPs/token, decode at context 2048")) << r.out;
 }
 
-TEST(Cli, BadInputsExitTwoWithMessage) {
-  TempDir dir;
-  auto r = run_cli({"arch", "show", (dir / "missing.json").string()});
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_TRUE(contains(r.err, "missing.json: no such file")) << r.err;
-
-  dir.write("bad.json", R"({"d_model": 64, "layers": [{"type": "attn", "n_heads": 4, "n_kv_heads": 3}]})");
-  r = run_cli({"arch", "show", (dir / "bad.json").string()});
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_TRUE(contains(r.err, "field \"layers[0].n_kv_heads\": must divide n_heads (4), got 3")) << r.err;
-
-  r = run_cli({"arch", "show", kDemo, "--dtype", "int8"});
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_TRUE(contains(r.err, "--dtype: unknown dtype \"int8\"")) << r.err;
-
-  r = run_cli({"arch", "show", kDemo, "--context", "0"});
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_TRUE(contains(r.err, "--context")) << r.err;
-}
-
-TEST(Cli, CanonWritesCanonicalFormOrNothing) {
+TEST(Cli, CanonWritesCanonicalForm) {
   TempDir dir;
   auto r = run_cli({"arch", "canon", kDemo, "--out", (dir / "canon.json").string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -91,11 +54,6 @@ TEST(Cli, CanonWritesCanonicalFormOrNothing) {
   EXPECT_TRUE(contains(r.err, "hash " + spec.hash())) << r.err;
   EXPECT_EQ(load_json_file(dir / "canon.json"), spec.to_json());
 
-  dir.write("bad.json", R"({"d_model": 64, "layers": []})");
-  r = run_cli({"arch", "canon", (dir / "bad.json").string(), "--out", (dir / "out.json").string()});
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_TRUE(contains(r.err, "must not be empty")) << r.err;
-  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"bad.json", "canon.json"}));
 }
 
 TEST(Cli, OpsListsRegistry) {

@@ -146,6 +146,25 @@ double gradcheck_max_rel_err(const std::function<torch::Tensor()>& loss, const s
   return worst;
 }
 
+void poke(const fs::path& path, size_t offset, size_t n, char byte) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  if (!f.good()) throw std::runtime_error(path.string() + ": cannot open to poke");
+  f.seekp(std::streamoff(offset));
+  const std::string bytes(n, byte);
+  f.write(bytes.data(), std::streamsize(n));
+}
+
+size_t first_token_offset(const fs::path& path) {
+  TokenFile f(path);
+  std::ifstream in(path, std::ios::binary);
+  uint64_t meta_len = 0;
+  in.seekg(40);
+  in.read(reinterpret_cast<char*>(&meta_len), 8);
+  size_t pos = 48 + meta_len;
+  pos += (8 - pos % 8) % 8;
+  return pos + 8 * size_t(f.num_docs() + 1) + 8 * size_t(f.num_docs());
+}
+
 fs::path tiny_token_file(const TempDir& dir) {
   fs::create_directories(dir / "text");
   std::mt19937 rng(5);

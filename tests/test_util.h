@@ -54,6 +54,12 @@ class TempDir {
 // about 100 KB): fast training data for search and proxy tests.
 std::filesystem::path tiny_token_file(const TempDir& dir);
 
+// Overwrites `n` bytes of `path` at `offset` with `byte` (a damaged file, as a
+// user's disk might make it); throws when the file cannot be opened.
+void poke(const std::filesystem::path& path, size_t offset, size_t n, char byte);
+// The byte offset of a token file's first token (train/token_file.h's layout).
+size_t first_token_offset(const std::filesystem::path& path);
+
 // A file's whole contents ("" when it cannot be read).
 std::string slurp(const std::filesystem::path& p);
 
