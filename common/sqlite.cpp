@@ -201,9 +201,15 @@ void SqliteConnection::check_owner(bool create) {
       while ((rc = sqlite3_step(st)) == SQLITE_ROW) row(st);
     }
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-      throw InputError(path_.string() + ": not a flashnas database (SQLite says: " + sqlite3_errmsg(db_) + ")");
+    if (rc == SQLITE_DONE) return;
+    // A disk that is full or failing (SQLite cannot make its -shm file, or
+    // read a page) is the machine's fault, not the file's: say so, exit 1.
+    const int primary = rc & 0xff;
+    if (primary == SQLITE_IOERR || primary == SQLITE_FULL || primary == SQLITE_CANTOPEN || primary == SQLITE_NOMEM) {
+      throw IoError(path_.string() + ": cannot be read here (SQLite says: " + sqlite3_errmsg(db_) +
+                    "); is its disk full or failing? The file was not changed");
     }
+    throw InputError(path_.string() + ": not a flashnas database (SQLite says: " + sqlite3_errmsg(db_) + ")");
   };
   query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
         [&](sqlite3_stmt* st) { tables.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))); });

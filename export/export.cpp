@@ -89,7 +89,10 @@ void export_weights(const ExportOptions& o, const SearchConfig& cfg, const Trial
       throw InputError(src.string() + ": the trial's weights are gone; export with --train-tokens N to train it again");
     }
     for (const auto& e : fs::directory_iterator(src)) {
-      if (e.is_regular_file()) fs::copy_file(e.path(), tmp / e.path().filename());
+      if (!e.is_regular_file()) continue;
+      std::error_code ec;
+      fs::copy_file(e.path(), tmp / e.path().filename(), ec);
+      if (ec) throw IoError((tmp / e.path().filename()).string() + ": cannot write the trial's " + e.path().filename().string() + " (" + ec.message() + ")");
     }
   }
 }
@@ -250,6 +253,11 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
     write_hf_files(tmp);
     publish_work_dir(tmp, o.out);
     return latency;
+  } catch (const IoError& e) {
+    // A full or failing disk: the message names the file; nothing is published.
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw IoError(std::string(e.what()) + "; the export to " + o.out.string() + " stopped and nothing of it was kept");
   } catch (...) {
     std::error_code ec;
     fs::remove_all(tmp, ec);
