@@ -17,7 +17,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 APT_PACKAGES=(build-essential cmake ninja-build ccache git python3 python3-venv
   libcli11-dev libsqlite3-dev sqlite3 libgtest-dev nlohmann-json3-dev
   libtomlplusplus-dev libsentencepiece-dev python3-doc libpq-dev postgresql slurm-wlm munge chromium)
-# Development scripts add theirs (scripts/fuzz.sh, scripts/sanitize.sh: clang and its sanitizer runtimes).
+# Development scripts add theirs (scripts/fuzz.sh: clang and its sanitizer runtimes).
 read -r -a _extra <<<"${FLASHNAS_EXTRA_APT:-}"
 APT_PACKAGES+=("${_extra[@]}")
 
