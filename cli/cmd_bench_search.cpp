@@ -48,6 +48,7 @@ void add_bench_search_command(CLI::App& app) {
     std::vector<std::string> names;
     std::stringstream ss(o->algorithms);
     for (std::string a; std::getline(ss, a, ',');) names.push_back(a);
+    check_replay_algorithms(names);  // before hours of replays, not after
     ReplayOptions common;
     common.budget_tokens = o->budget;
     common.eta = o->eta;

@@ -31,6 +31,13 @@ void quartiles(std::vector<double> v, double& q25, double& med, double& q75) {
 
 }  // namespace
 
+void check_replay_algorithms(const std::vector<std::string>& algorithms) {
+  for (const auto& a : algorithms) check_replay_algorithm(a);
+  if (std::find(algorithms.begin(), algorithms.end(), "random") == algorithms.end()) {
+    throw InputError("--algorithms: must include \"random\", the baseline every other is compared to");
+  }
+}
+
 ReplaySummary summarize_replays(const std::vector<std::vector<ReplayRun>>& runs, const std::vector<std::string>& budgets,
                                 int grid) {
   ReplaySummary s;

@@ -36,6 +36,11 @@ struct ReplaySummary {
   std::string svg() const;
 };
 
+// InputError (naming --algorithms) unless every name is a replayable
+// algorithm and the baseline, "random", is among them: checked before any
+// replay runs.
+void check_replay_algorithms(const std::vector<std::string>& algorithms);
+
 // `runs[a]` are the seeds of algorithm a (all with the same budget). The
 // baseline ("random") must be among them.
 ReplaySummary summarize_replays(const std::vector<std::vector<ReplayRun>>& runs, const std::vector<std::string>& budgets,

@@ -146,6 +146,11 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
       }
       s.kappa = k.get<double>();
     }
+    s.predict_at = f.string("predict_at", s.predict_at);
+    if (s.predict_at != "first" && s.predict_at != "top") {
+      f.fail("predict_at", "must be \"first\" (the surrogate ranks candidates at rung 0) or \"top\" (at the highest rung "
+                           "successive halving promotes to), got \"" + s.predict_at + "\"");
+    }
     read_rungs(f, s, c.recipe);
     if (!s.fidelities.empty() && s.token_budget == 0) s.token_budget = int64_t(s.trials) * c.recipe.steps() * c.recipe.tokens_per_step();
     // P, S and K left out follow the budget (see SearchSettings); what was
@@ -219,8 +224,9 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
 std::string SearchConfig::describe() const {
   char buf[256];
   if (search.algorithm == "guided") {
-    std::snprintf(buf, sizeof buf, "guided %s, %d trials, initial population %d, pool %d, kappa %g\n", search.objective.c_str(),
-                  search.trials, search.population, search.pool, search.kappa);
+    std::snprintf(buf, sizeof buf, "guided %s, %d trials, initial population %d, pool %d, kappa %g%s\n", search.objective.c_str(),
+                  search.trials, search.population, search.pool, search.kappa,
+                  search.predict_at == "top" ? ", predicted at the top rung" : "");
   } else {
     std::snprintf(buf, sizeof buf, "%s %s, %d trials, population %d, sample %d, %d offspring/cycle\n",
                   search.algorithm.c_str(), search.objective.c_str(), search.trials, search.population, search.sample,

@@ -10,6 +10,7 @@
 //           task_eval_rungs = "top" | "all"
 //   [search] algorithm = "guided" | "evolution" | "random", objective = "loss" | "pareto",
 //            population, sample, offspring, trials, seed, init = [genomes], seed_baselines, pool, kappa,
+//            predict_at = "first" | "top",
 //            fidelities = [tokens per rung], eta, token_budget,
 //            promote = "asha" | "all", finalists   (search/fidelity.h)
 //   [latency] dtype, runtime   (which LUT entries price candidates)
@@ -46,6 +47,12 @@ struct SearchSettings {
   int max_attempts = 2000;              // draws per slot before giving up (budgets unmeetable)
   int pool = 256;                       // guided (read, unused, by the others): candidates the surrogate ranks per proposal
   double kappa = 1;                     // guided: weight of the surrogate's uncertainty (mean - kappa * sd)
+  // guided, with rungs: the rung whose loss the surrogate predicts to rank
+  // parents and the pool. "first": rung 0, where every candidate is trained
+  // (the most data, and the most bias toward models that learn fast early);
+  // "top": the highest rung successive halving promotes to (below the
+  // finalists' rung when there is one).
+  std::string predict_at = "first";
   // Multi-fidelity training (asynchronous successive halving, search/fidelity.h).
   std::vector<int64_t> fidelities;      // training tokens per rung, increasing; empty: one rung of train.tokens
   double eta = 3;                       // promote the top 1/eta of a rung

@@ -27,10 +27,16 @@ std::optional<std::vector<double>> trial_features(const SearchConfig& cfg, const
 }
 
 // With rungs the last feature is the rung's tokens, log relative to the top
-// rung. Predictions are made at rung 0.
+// rung. Predictions are made at predict_rung().
 std::vector<double> at_rung(std::vector<double> f, const Rungs& rungs, int r) {
   if (rungs.multi()) f.push_back(std::log(double(rungs.tokens(r)) / double(rungs.tokens(rungs.top()))));
   return f;
+}
+
+// The rung whose loss ranks parents and the pool ([search] predict_at).
+int predict_rung(const SearchSettings& s, const Rungs& rungs) {
+  if (s.predict_at != "top") return 0;
+  return std::max(0, rungs.top() - (s.finalists > 0 ? 1 : 0));
 }
 
 }  // namespace
@@ -40,6 +46,7 @@ std::optional<Proposal> propose_guided(const SearchConfig& cfg, const std::vecto
   const SearchSpace& space = cfg.space;
   const SearchSettings& s = cfg.search;
   const Rungs rungs(cfg);
+  const int at = predict_rung(s, rungs);
 
   // 1. The training set: every finished run; in-flight runs for the believer.
   Matrix x, pending_x;
@@ -69,7 +76,7 @@ std::optional<Proposal> propose_guided(const SearchConfig& cfg, const std::vecto
     }
     if (any) {
       trained.push_back(&t);
-      trained_f.push_back(at_rung(*f, rungs, 0));
+      trained_f.push_back(at_rung(*f, rungs, at));
     }
   }
   Proposal p;
@@ -143,9 +150,9 @@ std::optional<Proposal> propose_guided(const SearchConfig& cfg, const std::vecto
     return p;
   }
 
-  // 4. The optimistic improvement at rung 0: reference minus (mean - kappa sd).
+  // 4. The optimistic improvement at that rung: reference minus (mean - kappa sd).
   Matrix px;
-  for (const auto& c : pool) px.push_back(at_rung(arch_features(space, c.genome, c.params, c.ms), rungs, 0));
+  for (const auto& c : pool) px.push_back(at_rung(arch_features(space, c.genome, c.params, c.ms), rungs, at));
   const GpPrediction pred = gp.predict(px);
   const double best_all = *std::min_element(member_mean.begin(), member_mean.end());
   const double worst_all = *std::max_element(member_mean.begin(), member_mean.end());

@@ -16,7 +16,9 @@
 //   3. trains the candidate with the highest optimistic improvement,
 //      reference - (mean - kappa * sd), of the loss the model predicts at
 //      rung 0 (the rung every candidate is trained to and ranked at for
-//      promotion; higher rungs inform it through the rung feature). The
+//      promotion; higher rungs inform it through the rung feature), or with
+//      [search] predict_at = "top" at the highest rung successive halving
+//      promotes to (parents are then ranked there too). The
 //      reference is the best predicted loss of the study ("loss"), or, with
 //      "pareto", the best among trials no slower than the candidate (the
 //      frontier at its latency). kappa ([search] kappa, default 1) weighs

@@ -107,14 +107,20 @@ int genome_distance(const Genome& a, const Genome& b) {
 
 }  // namespace
 
+void check_replay_algorithm(const std::string& algorithm) {
+  std::string base = algorithm;
+  if (base.size() > 5 && base.substr(base.size() - 5) == "+asha") base = base.substr(0, base.size() - 5);
+  if (base != "random" && base != "evolution" && base != "guided") {
+    throw InputError("--algorithm: \"" + algorithm +
+                     "\" is not one of random, evolution, guided, random+asha, evolution+asha, guided+asha");
+  }
+}
+
 ReplayRun replay(const ReplayTable& t, const ReplayOptions& o) {
+  check_replay_algorithm(o.algorithm);
   std::string base = o.algorithm;
   const bool asha = base.size() > 5 && base.substr(base.size() - 5) == "+asha";
   if (asha) base = base.substr(0, base.size() - 5);
-  if (base != "random" && base != "evolution" && base != "guided") {
-    throw InputError("--algorithm: \"" + o.algorithm +
-                     "\" is not one of random, evolution, guided, random+asha, evolution+asha, guided+asha");
-  }
   SearchConfig cfg = t.cfg;
   cfg.search.algorithm = base;
   cfg.search.seed = o.seed;
@@ -256,6 +262,7 @@ ReplayRun replay(const ReplayTable& t, const ReplayOptions& o) {
 std::vector<std::vector<ReplayRun>> replay_all(const ReplayTable& t, const std::vector<std::string>& algorithms, int seeds,
                                                uint64_t first_seed, const ReplayOptions& common,
                                                const std::function<void(int64_t, int64_t, const ReplayRun&)>& progress) {
+  for (const auto& a : algorithms) check_replay_algorithm(a);  // every name before the first replay
   const int64_t total = int64_t(algorithms.size()) * seeds;
   int64_t done = 0;
   std::vector<std::vector<ReplayRun>> runs;

@@ -75,6 +75,10 @@ struct ReplayRun {
   double best_at(int64_t tokens) const;
 };
 
+// InputError naming --algorithm unless `algorithm` is random, evolution or
+// guided, each optionally +asha.
+void check_replay_algorithm(const std::string& algorithm);
+
 // One replay. InputError naming --algorithm or --budget-tokens for bad values.
 ReplayRun replay(const ReplayTable& t, const ReplayOptions& o);
 

@@ -3,7 +3,6 @@
 // config's latency dtype kept. The one-command cases (damaged files, hostile
 // names, values out of range) are data: tests/cases/bad_input.toml.
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 
 #include "common/files.h"
@@ -15,16 +14,6 @@ namespace flashnas::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Runs one SQL statement on a study database (to damage it as a user's disk might).
-void exec_sql(const std::string& db, const std::string& sql) {
-  sqlite3* h = nullptr;
-  ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
-  char* err = nullptr;
-  EXPECT_EQ(sqlite3_exec(h, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
-  sqlite3_free(err);
-  sqlite3_close(h);
-}
 
 // A corrupt token file is the input's fault, not the candidates': it is
 // refused before the study is created (every id is checked when the data is
@@ -46,19 +35,19 @@ TEST(BadInput, ACorruptTokenFileIsRefusedBeforeTheStudyAndARepairedOneRuns) {
   // the study go on.
   r = run_cli(st.search_args(), {"env", "FLASHNAS_FAULT=term-claim:1"});
   ASSERT_EQ(r.exit_code, 143) << r.err;
-  exec_sql(st.db, "UPDATE studies SET rng_state = 'x' || rng_state");
+  test::exec_sql(st.db, "UPDATE studies SET rng_state = 'x' || rng_state");
   r = run_cli(st.search_args());
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("study \"s\", column rng_state: \"x"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("is not a random-number state"), std::string::npos) << r.err;
-  exec_sql(st.db, "UPDATE studies SET rng_state = substr(rng_state, 2)");
+  test::exec_sql(st.db, "UPDATE studies SET rng_state = substr(rng_state, 2)");
   r = run_cli(st.search_args());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM trials WHERE status = 'done' AND reused_from IS NULL"), 8);
   EXPECT_EQ(scalar(st.db, "SELECT COUNT(*) FROM studies WHERE finished_at IS NOT NULL"), 1);
   // A trial whose stored ArchSpec is damaged JSON: export names the trial and column.
   const int64_t best = scalar(st.db, "SELECT number FROM trials WHERE status = 'done' ORDER BY loss LIMIT 1");
-  exec_sql(st.db, "UPDATE trials SET arch = substr(arch, 1, 20) WHERE number = " + std::to_string(best));
+  test::exec_sql(st.db, "UPDATE trials SET arch = substr(arch, 1, 20) WHERE number = " + std::to_string(best));
   r = run_cli({"export", "--db", st.db, "--study", "s", "--trial", std::to_string(best), "--out", (st.dir / "m").string(),
                "--no-measure"});
   EXPECT_EQ(r.exit_code, 2) << r.err;

@@ -31,7 +31,6 @@
 //   ["poke-tokens", PATH, OFFSET, N, BYTE]  the same, OFFSET counted from a
 //                                     token file's first token
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <cctype>
@@ -145,18 +144,6 @@ struct Folder {
   }
 };
 
-// Runs SQL on a SQLite file (made if absent); throws Error on failure.
-void run_sql(const fs::path& db, const std::string& sql) {
-  sqlite3* h = nullptr;
-  if (sqlite3_open(db.c_str(), &h) != SQLITE_OK) throw Error(db.string() + ": cannot open");
-  char* err = nullptr;
-  const int rc = sqlite3_exec(h, sql.c_str(), nullptr, nullptr, &err);
-  const std::string why = err ? err : "";
-  sqlite3_free(err);
-  sqlite3_close(h);
-  if (rc != SQLITE_OK) throw Error(db.string() + ": " + why);
-}
-
 std::string arg(const json& step, size_t i) {
   if (i >= step.size()) throw Error("setup step " + step.dump() + ": needs " + std::to_string(i + 1) + " items");
   return step[i].is_string() ? step[i].get<std::string>() : step[i].dump();
@@ -168,7 +155,7 @@ void setup_step(const Folder& f, const json& step) {
   if (verb == "write") {
     write_file_atomic(f.path(arg(step, 1)), f.expand(arg(step, 2)));
   } else if (verb == "sqlite") {
-    run_sql(f.path(arg(step, 1)), f.expand(arg(step, 2)));
+    test::exec_sql(f.path(arg(step, 1)), f.expand(arg(step, 2)));
   } else if (verb == "copy") {
     fs::copy_file(f.path(arg(step, 1)), f.path(arg(step, 2)));
   } else if (verb == "edit" || verb == "append") {

@@ -235,6 +235,74 @@ TEST(Guided, ProposalsFollowTheSurrogateInALayerwiseFitWidthSpace) {
   EXPECT_GT(share, mean_share + 0.25) << "proposals' mamba2 share " << share << ", the trials' " << mean_share;
 }
 
+// Where the rungs disagree (short training favours small models, the top
+// rung large ones), predict_at decides which the proposals follow: "first"
+// proposes smaller models than "top".
+TEST(Guided, PredictAtTopFollowsTheTopRungWhereTheRungsDisagree) {
+  std::string toml = test::tiny_config("/x.tokens", kGuidedRungs);
+  test::replace_once(toml, "kind = \"staged\"", "kind = \"layerwise\"\nlayers = [2, 5]");
+  test::replace_once(toml, "width = \"gene\"", "width = \"fit\"");
+  for (const char* drop : {"stages = 3\n", "blocks_per_stage = [1, 2]\n"}) toml.erase(toml.find(drop), std::strlen(drop));
+  const auto layers_proposed = [&](const std::string& predict_at) {
+    std::string t = toml;
+    test::replace_once(t, "algorithm = \"guided\"", "algorithm = \"guided\"\npredict_at = \"" + predict_at + "\"");
+    const SearchConfig cfg = test::parse_config(t);
+    const SearchSpace& sp = cfg.space;
+    const Rungs rungs(cfg);
+    auto ms_of = [](const Genome& g) { return 1.0 + 0.5 * double(g.layers.size()); };
+    Rng rng(4);
+    std::vector<TrialRow> trials;
+    std::set<std::string> known;
+    while (trials.size() < 24) {
+      Genome g = sp.random(rng);
+      g.d_model = 32;
+      if (!known.insert(sp.genome_text(g)).second) continue;
+      const double n = double(g.layers.size());
+      TrialRow row;
+      row.number = int64_t(trials.size());
+      row.id = row.number + 1;
+      row.slot = row.number;
+      row.status = "done";
+      row.origin = "random";
+      row.genome = sp.genome_text(g);
+      row.params = 1000 * int64_t(g.layers.size());
+      row.predicted = json{{"call", ms_of(g)}};
+      row.latency_ms = ms_of(g);
+      // Every trial at rung 0 (small is better), half of them up to the top (large is better).
+      const int top = trials.size() % 2 ? rungs.top() : 0;
+      for (int r = 0; r <= top; ++r) {
+        RungRow rr;
+        rr.rung = r;
+        rr.tokens = rungs.tokens(r);
+        rr.status = "done";
+        rr.loss = r == 0 ? 3.0 + 0.1 * n : 3.0 - 0.3 * double(r) - 0.1 * n;
+        row.rungs.push_back(rr);
+      }
+      row.rung = top;
+      row.loss = row.rungs.back().loss;
+      trials.push_back(row);
+    }
+    const CandidateFn price = [&](const Genome& g) -> std::optional<Candidate> {
+      Genome w = g;
+      w.d_model = 32;
+      if (known.count(sp.genome_text(w))) return std::nullopt;
+      return Candidate{w, 1000 * int64_t(w.layers.size()), {ms_of(w)}};
+    };
+    double mean = 0;
+    for (int i = 0; i < 6; ++i) {
+      Rng r(100 + uint64_t(i));
+      const auto p = propose(cfg, 24, 0, trials, r, &price);
+      EXPECT_EQ(p ? p->origin : "", "guided");
+      if (p) mean += double(p->genome.layers.size()) / 6;
+    }
+    return mean;
+  };
+  const double first = layers_proposed("first"), top = layers_proposed("top");
+  std::printf("layers proposed: predict_at first %.2f, top %.2f\n", first, top);
+  EXPECT_LT(first, 3.0) << "rung 0 favours small models";
+  EXPECT_GT(top, 4.0) << "the top rung favours large ones";
+}
+
 TEST(Guided, ReplaysAreDeterministicPerSeedAndStayInTheBudget) {
   const ReplayTable t = ReplayTable::load(kDemoTable);
   for (const char* algo : {"guided", "guided+asha"}) {
@@ -266,6 +334,7 @@ TEST(Guided, BadSettingsNameTheField) {
   bad("algorithm = \"bayes\"\n", "field \"search.algorithm\": must be \"guided\"");
   bad(kGuided + "kappa = -1\n", "field \"search.kappa\": must be a number >= 0");
   bad("algorithm = \"guided\"\npool = 0\n", "search.pool");
+  bad(kGuided + "predict_at = \"last\"\n", "field \"search.predict_at\": must be \"first\"");
   // Guided settings stay valid when another algorithm is chosen (e.g. --algorithm random on the demo config).
   EXPECT_NO_THROW(test::parse_config(test::tiny_config((d.path() / "x.tokens").string(), "pool = 64\nkappa = 2\n")));
 }

@@ -134,10 +134,12 @@ TEST(Replay, BadRequestsExitTwoAndWriteNothing) {
     const auto r = run_cli(args);
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_NE(r.err.find(want), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("replays]"), std::string::npos) << "refused only after replaying: " << r.err;
     EXPECT_TRUE(out.entries().empty()) << want;
   };
   check({"--algorithms", "random,annealing"}, "--algorithm: \"annealing\" is not one of random, evolution");
   check({"--algorithms", "evolution"}, "--algorithms: must include \"random\"");
+  check({"--algorithms", "random,guided,simplex"}, "--algorithm: \"simplex\" is not one of");
   check({"--budget-tokens", "100"}, "--budget-tokens: 100 is less than one run");
   test::TempDir lone;
   fs::copy_file(csv, lone / "t.csv");

@@ -1,5 +1,7 @@
 #include "tests/test_util.h"
 
+#include <sqlite3.h>
+
 #include "common/error.h"
 #include "train/corpus.h"
 #include "train/token_file.h"
@@ -144,6 +146,20 @@ double gradcheck_max_rel_err(const std::function<torch::Tensor()>& loss, const s
     }
   }
   return worst;
+}
+
+void exec_sql(const fs::path& db, const std::string& sql) {
+  sqlite3* h = nullptr;
+  if (sqlite3_open(db.c_str(), &h) != SQLITE_OK) {
+    sqlite3_close(h);
+    throw std::runtime_error(db.string() + ": cannot open");
+  }
+  char* err = nullptr;
+  const int rc = sqlite3_exec(h, sql.c_str(), nullptr, nullptr, &err);
+  const std::string why = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(h);
+  if (rc != SQLITE_OK) throw std::runtime_error(db.string() + ": " + why);
 }
 
 void poke(const fs::path& path, size_t offset, size_t n, char byte) {

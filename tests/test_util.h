@@ -57,6 +57,9 @@ std::filesystem::path tiny_token_file(const TempDir& dir);
 // Overwrites `n` bytes of `path` at `offset` with `byte` (a damaged file, as a
 // user's disk might make it); throws when the file cannot be opened.
 void poke(const std::filesystem::path& path, size_t offset, size_t n, char byte);
+// Runs SQL on a SQLite file (made if absent), as a user's tools or disk might
+// change a study database; throws std::runtime_error naming the file on failure.
+void exec_sql(const std::filesystem::path& db, const std::string& sql);
 // The byte offset of a token file's first token (train/token_file.h's layout).
 size_t first_token_offset(const std::filesystem::path& path);
 
