@@ -48,20 +48,14 @@ void add_bench_table_command(CLI::App& app) {
       std::fprintf(stderr, " tokens, %d threads\n", so.threads);
       wall_s = run_search(cfg, so, [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }).wall_s;
     }
-    json summary = bench_table_read_back(cfg, db, study_name, o->csv, o->config, so.threads);
+    const BenchTableSummary summary = bench_table_read_back(cfg, db, study_name, o->csv, o->config, so.threads);
     if (o->json) {
-      summary["wall_s"] = wall_s;
-      std::cout << summary.dump(2) << "\n";
+      json j = summary.to_json();
+      j["wall_s"] = wall_s;
+      std::cout << j.dump(2) << "\n";
       return;
     }
-    std::printf("bench table \"%s\": %lld architectures trained (%lld at every rung, %lld failed), %lld drawn "
-                "over the budgets, %lld duplicates%s%s\n",
-                study_name.c_str(), static_cast<long long>(summary["rows"].get<int64_t>()),
-                static_cast<long long>(summary["complete"].get<int64_t>()),
-                static_cast<long long>(summary["failed"].get<int64_t>()),
-                static_cast<long long>(summary["pruned"].get<int64_t>()),
-                static_cast<long long>(summary["reused"].get<int64_t>()), o->csv.empty() ? "" : "; written to ",
-                o->csv.c_str());
+    std::printf("%s", summary.text(o->csv).c_str());
   });
 }
 

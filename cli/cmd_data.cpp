@@ -35,8 +35,8 @@ void add_prepare(CLI::App& data) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", o->json, "Print a JSON summary");
   cmd->callback([o] {
-    const json summary = prepare_token_file(o->input, o->out, o->tokenizer, o->max_doc_bytes, o->skip_bad);
-    std::cout << (o->json ? summary.dump(2) + "\n" : prepare_summary_text(summary, o->out));
+    const PrepareSummary summary = prepare_token_file(o->input, o->out, o->tokenizer, o->max_doc_bytes, o->skip_bad);
+    std::cout << (o->json ? summary.to_json().dump(2) + "\n" : summary.text());
   });
 }
 
@@ -79,8 +79,8 @@ void add_info(CLI::App& data) {
       std::cout << suggest_budgets_toml(task_length_stats(TokenFile(o->file)), o->suggest_ms, o->file);
       return;
     }
-    const json info = token_file_info(o->file, o->val_fraction, o->seed);
-    std::cout << (o->json ? info.dump(2) + "\n" : token_file_info_text(info));
+    const TokenFileInfo info = token_file_info(o->file, o->val_fraction, o->seed);
+    std::cout << (o->json ? info.to_json().dump(2) + "\n" : info.text());
   });
 }
 

@@ -83,21 +83,38 @@ std::string bench_table_csv(const SearchConfig& cfg, const std::vector<TrialRow>
   return out.str();
 }
 
-json bench_table_summary(const SearchConfig& cfg, const std::vector<TrialRow>& trials) {
+BenchTableSummary bench_table_summary(const SearchConfig& cfg, const std::vector<TrialRow>& trials) {
   const Rungs rungs(cfg);
-  int64_t rows = 0, complete = 0, failed = 0, pruned = 0, reused = 0;
+  BenchTableSummary s;
+  s.archs = cfg.search.trials;
   for (const auto& t : trials) {
-    if (t.status == "pruned") ++pruned;
-    else if (t.reused_from) ++reused;
+    if (t.status == "pruned") ++s.pruned;
+    else if (t.reused_from) ++s.reused;
     if (!is_row(t)) continue;
-    ++rows;
-    if (t.status == "failed") ++failed;
-    if (t.rung == rungs.top()) ++complete;
+    ++s.rows;
+    if (t.status == "failed") ++s.failed;
+    if (t.rung == rungs.top()) ++s.complete;
   }
-  std::vector<int64_t> tokens;
-  for (int r = 0; r < rungs.count(); ++r) tokens.push_back(rungs.tokens(r));
-  return json{{"archs", cfg.search.trials}, {"rows", rows},     {"complete", complete}, {"failed", failed},
-              {"pruned", pruned},           {"reused", reused}, {"rungs", tokens}};
+  for (int r = 0; r < rungs.count(); ++r) s.rungs.push_back(rungs.tokens(r));
+  return s;
+}
+
+json BenchTableSummary::to_json() const {
+  json j = {{"archs", archs}, {"rows", rows},     {"complete", complete}, {"failed", failed},
+            {"pruned", pruned}, {"reused", reused}, {"rungs", rungs}};
+  if (!study.empty()) j["study"] = study;
+  if (!db.empty()) j["db"] = db;
+  return j;
+}
+
+std::string BenchTableSummary::text(const std::string& csv) const {
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "bench table \"%s\": %lld architectures trained (%lld at every rung, %lld failed), %lld drawn over the "
+                "budgets, %lld duplicates%s%s\n",
+                study.c_str(), static_cast<long long>(rows), static_cast<long long>(complete), static_cast<long long>(failed),
+                static_cast<long long>(pruned), static_cast<long long>(reused), csv.empty() ? "" : "; written to ", csv.c_str());
+  return buf;
 }
 
 namespace {
@@ -219,10 +236,10 @@ std::vector<int64_t> parse_token_list(const std::string& text, const std::string
   return out;
 }
 
-json bench_table_meta(const SearchConfig& cfg, const StudyRow& study, const json& summary, const std::string& config_source,
-                      int threads) {
+json bench_table_meta(const SearchConfig& cfg, const StudyRow& study, const BenchTableSummary& summary,
+                      const std::string& config_source, int threads) {
   return json{{"format", "flashnas.bench_table/1"},
-              {"summary", summary},
+              {"summary", summary.to_json()},
               {"config_source", config_source},
               {"config", cfg.doc},
               {"lut_table", study.lut_table},
@@ -231,8 +248,8 @@ json bench_table_meta(const SearchConfig& cfg, const StudyRow& study, const json
               {"written_at", utc_now()}};
 }
 
-json bench_table_read_back(const SearchConfig& cfg, const std::string& db, const std::string& study_name,
-                           const std::string& csv, const std::string& config_source, int threads) {
+BenchTableSummary bench_table_read_back(const SearchConfig& cfg, const std::string& db, const std::string& study_name,
+                                        const std::string& csv, const std::string& config_source, int threads) {
   if (!database_exists(db)) throw InputError("--db " + db + ": no such database");
   StudyStore store(db, Access::read_only);
   const StudyRow study = store.get_study(study_name);
@@ -240,9 +257,9 @@ json bench_table_read_back(const SearchConfig& cfg, const std::string& db, const
     throw InputError("--study \"" + study_name + "\" in " + db + " was made with another config, --archs or --fidelities");
   }
   const auto trials = store.trials(study.id);
-  json summary = bench_table_summary(cfg, trials);
-  summary["study"] = study_name;
-  summary["db"] = db;
+  BenchTableSummary summary = bench_table_summary(cfg, trials);
+  summary.study = study_name;
+  summary.db = db;
   if (!csv.empty()) {
     write_file_atomic(csv, bench_table_csv(cfg, trials));
     write_file_atomic(csv + ".json", bench_table_meta(cfg, study, summary, config_source, threads).dump(2) + "\n");

@@ -48,18 +48,29 @@ BenchTable read_bench_table(const std::filesystem::path& csv);
 // "16384,49152,131072" as positive token counts; InputError naming `flag`.
 std::vector<int64_t> parse_token_list(const std::string& text, const std::string& flag);
 
+// A bench table's counts: the architectures asked for, rows trained, rows
+// complete at every rung, failed, drawn over the budgets (pruned), duplicates
+// reused; the rungs' tokens; the study and database it was read from.
+struct BenchTableSummary {
+  int64_t archs = 0, rows = 0, complete = 0, failed = 0, pruned = 0, reused = 0;
+  std::vector<int64_t> rungs;
+  std::string study, db;
+  json to_json() const;  // FILE.json's "summary" (and `bench-table --json`)
+  // One line; `csv` is where the table was written ("" when it was not).
+  std::string text(const std::string& csv) const;
+};
+
+BenchTableSummary bench_table_summary(const SearchConfig& cfg, const std::vector<TrialRow>& trials);
+
 // FILE.json beside the CSV: format, summary, the config, the latency table
 // the study priced with, threads and the build.
-json bench_table_meta(const SearchConfig& cfg, const StudyRow& study, const json& summary, const std::string& config_source,
-                      int threads);
+json bench_table_meta(const SearchConfig& cfg, const StudyRow& study, const BenchTableSummary& summary,
+                      const std::string& config_source, int threads);
 
-// Reads bench table `study` back from `db` (read-only): its summary (with
-// "study" and "db"), and when `csv` is given the CSV and FILE.json written
-// there. InputError when the study is missing or was made with another config.
-json bench_table_read_back(const SearchConfig& cfg, const std::string& db, const std::string& study,
-                           const std::string& csv, const std::string& config_source, int threads);
-
-// Counts for the table's summary: trained architectures, rows complete at every rung, failed, pruned, reused.
-json bench_table_summary(const SearchConfig& cfg, const std::vector<TrialRow>& trials);
+// Reads bench table `study` back from `db` (read-only): its summary, and
+// when `csv` is given the CSV and FILE.json written there. InputError when
+// the study is missing or was made with another config.
+BenchTableSummary bench_table_read_back(const SearchConfig& cfg, const std::string& db, const std::string& study,
+                                        const std::string& csv, const std::string& config_source, int threads);
 
 }  // namespace flashnas

@@ -13,6 +13,24 @@ namespace {
 // far beyond any real study, far within an int.
 constexpr int64_t kMaxCount = 1000000;
 
+// The guided proposer's settings (read whatever the algorithm, so that a
+// config stays valid with another --algorithm).
+void read_guided(FieldReader& f, SearchSettings& s) {
+  s.pool = int(f.integer_in("pool", 1, kMaxCount, s.pool));
+  if (f.has("kappa")) {
+    const json& k = f.raw("kappa");
+    if (!k.is_number() || !(k.get<double>() >= 0) || !std::isfinite(k.get<double>())) {
+      f.fail("kappa", "must be a number >= 0 (weight of the surrogate's uncertainty), got " + k.dump());
+    }
+    s.kappa = k.get<double>();
+  }
+  s.predict_at = f.string("predict_at", s.predict_at);
+  if (s.predict_at != "first" && s.predict_at != "top") {
+    f.fail("predict_at", "must be \"first\" (the surrogate ranks candidates at rung 0) or \"top\" (at the highest rung "
+                         "successive halving promotes to), got \"" + s.predict_at + "\"");
+  }
+}
+
 // [search] fidelities, eta, token_budget, promote, finalists: the rungs of
 // successive halving (search/fidelity.h), checked against the recipe's step.
 void read_rungs(FieldReader& f, SearchSettings& s, const TrainRecipe& recipe) {
@@ -138,19 +156,7 @@ SearchConfig SearchConfig::from_json(const json& doc, const std::string& src) {
     s.trials = int(f.integer_in("trials", 1, kMaxCount, s.trials));
     s.seed = uint64_t(f.non_negative("seed", 0));
     s.max_attempts = int(f.integer_in("max_attempts", 1, kMaxCount, s.max_attempts));
-    s.pool = int(f.integer_in("pool", 1, kMaxCount, s.pool));
-    if (f.has("kappa")) {
-      const json& k = f.raw("kappa");
-      if (!k.is_number() || !(k.get<double>() >= 0) || !std::isfinite(k.get<double>())) {
-        f.fail("kappa", "must be a number >= 0 (weight of the surrogate's uncertainty), got " + k.dump());
-      }
-      s.kappa = k.get<double>();
-    }
-    s.predict_at = f.string("predict_at", s.predict_at);
-    if (s.predict_at != "first" && s.predict_at != "top") {
-      f.fail("predict_at", "must be \"first\" (the surrogate ranks candidates at rung 0) or \"top\" (at the highest rung "
-                           "successive halving promotes to), got \"" + s.predict_at + "\"");
-    }
+    read_guided(f, s);
     read_rungs(f, s, c.recipe);
     if (!s.fidelities.empty() && s.token_budget == 0) s.token_budget = int64_t(s.trials) * c.recipe.steps() * c.recipe.tokens_per_step();
     // P, S and K left out follow the budget (see SearchSettings); what was

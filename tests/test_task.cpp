@@ -193,8 +193,11 @@ TEST(TaskData, SentencePieceTokenizesPromptAndCompletionApart) {
   dir.write("calls.jsonl", jsonl);
   dir.write("corpus.txt", text);
   train_sentencepiece({dir / "corpus.txt"}, 300, dir / "sp.model");
-  const json summary = prepare_token_file(dir / "calls.jsonl", dir / "calls.tokens", (dir / "sp.model").string(), 1 << 20);
-  EXPECT_EQ(summary["type"], "sentencepiece");
+  const PrepareSummary summary = prepare_token_file(dir / "calls.jsonl", dir / "calls.tokens", (dir / "sp.model").string(), 1 << 20);
+  EXPECT_EQ(summary.type, "sentencepiece");
+  ASSERT_TRUE(summary.task);
+  EXPECT_EQ(summary.task->records, 60);
+  EXPECT_EQ(summary.to_json()["task"]["records"], 60);
   TokenFile f(dir / "calls.tokens");
   ASSERT_TRUE(f.has_completion_mask());
   auto sp = load_sentencepiece(dir / "sp.model");

@@ -18,70 +18,90 @@ std::string printf_string(const char* format, auto... args) {
   return s;
 }
 
-long long ll(const json& v) { return static_cast<long long>(v.get<int64_t>()); }
-
-std::string length_line(const char* what, const json& l) {
-  return printf_string("%-10s tokens: p50 %lld, p90 %lld, p99 %lld, max %lld, mean %.1f\n", what, ll(l["p50"]), ll(l["p90"]),
-                       ll(l["p99"]), ll(l["max"]), l["mean"].get<double>());
+std::string length_line(const char* what, const LengthStats& l) {
+  return printf_string("%-10s tokens: p50 %lld, p90 %lld, p99 %lld, max %lld, mean %.1f\n", what, static_cast<long long>(l.p50),
+                       static_cast<long long>(l.p90), static_cast<long long>(l.p99), static_cast<long long>(l.max), l.mean);
 }
 
 }  // namespace
 
-std::string prepare_summary_text(const json& summary, const std::string& out) {
-  const std::string tokens = with_commas(summary["bytes"].get<int64_t>()) + " bytes -> " +
-                             with_commas(summary["tokens"].get<int64_t>()) + " tokens (" +
-                             summary["type"].get<std::string>() + ", vocabulary " +
-                             std::to_string(summary["vocab_size"].get<int64_t>()) + ")";
-  if (summary["task"].is_null()) {
-    return printf_string("%s: %lld documents, %s\n", out.c_str(), ll(summary["docs"]), tokens.c_str());
-  }
-  const json& t = summary["task"];
+json PrepareSummary::to_json() const {
+  return json{{"out", out},
+              {"docs", docs},
+              {"bytes", bytes},
+              {"tokens", tokens},
+              {"tokenizer", tokenizer},
+              {"type", type},
+              {"vocab_size", vocab_size},
+              {"task", task ? task->to_json() : json(nullptr)},
+              {"skipped_reasons", skipped_reasons}};
+}
+
+std::string PrepareSummary::text() const {
+  const std::string counts = with_commas(bytes) + " bytes -> " + with_commas(tokens) + " tokens (" + type + ", vocabulary " +
+                             std::to_string(vocab_size) + ")";
+  if (!task) return printf_string("%s: %lld documents, %s\n", out.c_str(), static_cast<long long>(docs), counts.c_str());
   std::string text = printf_string("%s: %lld task records (%lld prompt/completion, %lld chat), %s\n", out.c_str(),
-                                   ll(t["records"]), ll(t["prompt_completion"]), ll(t["chat"]), tokens.c_str());
-  if (t["skipped"].get<int64_t>() > 0) {
-    text += printf_string("skipped %lld bad records; the first:\n", ll(t["skipped"]));
-    for (const auto& r : summary["skipped_reasons"]) text += "  " + r.get<std::string>() + "\n";
+                                   static_cast<long long>(task->records), static_cast<long long>(task->prompt_completion),
+                                   static_cast<long long>(task->chat), counts.c_str());
+  if (task->skipped > 0) {
+    text += printf_string("skipped %lld bad records; the first:\n", static_cast<long long>(task->skipped));
+    for (const auto& r : skipped_reasons) text += "  " + r + "\n";
   }
   return text;
 }
 
-json token_file_info(const std::string& path, double val_fraction, uint64_t seed) {
+TokenFileInfo token_file_info(const std::string& path, double val_fraction, uint64_t seed) {
   auto file = std::make_shared<TokenFile>(path);
   TokenDataset ds(file, val_fraction, seed);
-  json j = {{"file", path},
-            {"tokens", file->num_tokens()},
-            {"docs", file->num_docs()},
-            {"vocab_size", file->vocab_size()},
-            {"token_bytes", file->token_bytes()},
-            {"meta", file->meta()},
+  TokenFileInfo i;
+  i.file = path;
+  i.tokens = file->num_tokens();
+  i.docs = file->num_docs();
+  i.vocab_size = file->vocab_size();
+  i.token_bytes = file->token_bytes();
+  i.meta = file->meta();
+  i.val_fraction = val_fraction;
+  i.seed = seed;
+  i.train = {ds.train().docs, ds.train().tokens, ds.train().bytes};
+  i.val = {ds.val().docs, ds.val().tokens, ds.val().bytes};
+  i.unigram_bits_per_token = ds.unigram_bits_per_token();
+  i.unigram_bits_per_byte = ds.unigram_bits_per_byte();
+  if (file->has_completion_mask()) i.task_lengths = task_length_stats(*file);
+  return i;
+}
+
+json TokenFileInfo::to_json() const {
+  const auto part = [](const Part& p) { return json{{"docs", p.docs}, {"tokens", p.tokens}, {"bytes", p.bytes}}; };
+  json j = {{"file", file},
+            {"tokens", tokens},
+            {"docs", docs},
+            {"vocab_size", vocab_size},
+            {"token_bytes", token_bytes},
+            {"meta", meta},
             {"split", {{"val_fraction", val_fraction}, {"seed", seed}}},
-            {"train", {{"docs", ds.train().docs}, {"tokens", ds.train().tokens}, {"bytes", ds.train().bytes}}},
-            {"val", {{"docs", ds.val().docs}, {"tokens", ds.val().tokens}, {"bytes", ds.val().bytes}}},
-            {"unigram_bits_per_token", ds.unigram_bits_per_token()},
-            {"unigram_bits_per_byte", ds.unigram_bits_per_byte()}};
-  if (file->has_completion_mask()) j["task_lengths"] = task_length_stats(*file).to_json();
+            {"train", part(train)},
+            {"val", part(val)},
+            {"unigram_bits_per_token", unigram_bits_per_token},
+            {"unigram_bits_per_byte", unigram_bits_per_byte}};
+  if (task_lengths) j["task_lengths"] = task_lengths->to_json();
   return j;
 }
 
-std::string token_file_info_text(const json& j) {
-  const bool task = j.contains("task_lengths");
-  std::string text = printf_string("%s: %s tokens in %s documents, vocabulary %lld (%lld-byte tokens)\n",
-                                   j["file"].get<std::string>().c_str(), with_commas(j["tokens"].get<int64_t>()).c_str(),
-                                   with_commas(j["docs"].get<int64_t>()).c_str(), ll(j["vocab_size"]), ll(j["token_bytes"]));
+std::string TokenFileInfo::text() const {
+  std::string text = printf_string("%s: %s tokens in %s documents, vocabulary %lld (%lld-byte tokens)\n", file.c_str(),
+                                   with_commas(tokens).c_str(), with_commas(docs).c_str(), static_cast<long long>(vocab_size),
+                                   static_cast<long long>(token_bytes));
   text += printf_string("split (seed %llu, val fraction %.3g): train %lld docs / %s tokens, val %lld docs / %s tokens\n",
-                        static_cast<unsigned long long>(j["split"]["seed"].get<uint64_t>()),
-                        j["split"]["val_fraction"].get<double>(), ll(j["train"]["docs"]),
-                        with_commas(j["train"]["tokens"].get<int64_t>()).c_str(), ll(j["val"]["docs"]),
-                        with_commas(j["val"]["tokens"].get<int64_t>()).c_str());
+                        static_cast<unsigned long long>(seed), val_fraction, static_cast<long long>(train.docs),
+                        with_commas(train.tokens).c_str(), static_cast<long long>(val.docs), with_commas(val.tokens).c_str());
   text += printf_string("unigram entropy of the training split%s: %.4f bits/token, %.4f bits/byte\n",
-                        task ? " (completion tokens)" : "", j["unigram_bits_per_token"].get<double>(),
-                        j["unigram_bits_per_byte"].get<double>());
-  if (task) {
-    const json& t = j["task_lengths"];
-    text += printf_string("task records: %lld (completion = the answer and its end marker %s)\n", ll(t["records"]),
-                          std::string(kTaskEnd).c_str());
-    text += length_line("prompt", t["prompt_tokens"]);
-    text += length_line("completion", t["completion_tokens"]);
+                        task_lengths ? " (completion tokens)" : "", unigram_bits_per_token, unigram_bits_per_byte);
+  if (task_lengths) {
+    text += printf_string("task records: %lld (completion = the answer and its end marker %s)\n",
+                          static_cast<long long>(task_lengths->records), std::string(kTaskEnd).c_str());
+    text += length_line("prompt", task_lengths->prompt);
+    text += length_line("completion", task_lengths->completion);
   }
   return text;
 }

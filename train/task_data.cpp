@@ -88,14 +88,18 @@ std::string message_text(const json& m, const std::string& role, const std::stri
 
 }  // namespace
 
-json TaskRead::describe() const {
+TaskCounts TaskRead::counts() const {
+  return TaskCounts{int64_t(records.size()), prompt_completion, chat, tool_calls, skipped};
+}
+
+json TaskCounts::to_json() const {
   return json{{"format", "jsonl"},
               {"template", std::string(kChatTemplate)},
               {"end", std::string(kTaskEnd)},
-              {"records", records.size()},
+              {"records", records},
               {"prompt_completion", prompt_completion},
               {"chat", chat},
-              {"with_tool_calls", tool_calls},
+              {"with_tool_calls", with_tool_calls},
               {"skipped", skipped}};
 }
 

@@ -39,13 +39,21 @@ inline constexpr std::string_view kTaskEnd = "<|end|>";
 inline constexpr std::string_view kChatTemplate = "flashnas-chat/2";
 inline constexpr std::string_view kToolCall = "<|tool_call|>";
 
+// Task records read from a .jsonl file, counted.
+struct TaskCounts {
+  int64_t records = 0, prompt_completion = 0, chat = 0, with_tool_calls = 0, skipped = 0;
+  // {"format": "jsonl", "template", "end", "records", ...}: what a task token
+  // file's meta records under "task".
+  json to_json() const;
+};
+
 struct TaskRead {
   std::vector<Document> records;  // text = prompt + completion + end marker; completion_at set
   int64_t skipped = 0;            // bad records skipped (skip_bad)
   std::vector<std::string> skipped_reasons;  // the first few, "FILE:LINE: field ...: why"
   int64_t prompt_completion = 0, chat = 0;   // records of each form
   int64_t tool_calls = 0;                    // records with tool calls (in the prompt or the completion)
-  json describe() const;          // {"format": "jsonl", "template", "end", "records", "skipped", ...}
+  TaskCounts counts() const;
 };
 
 // True for a file whose name ends in .jsonl (what `data prepare` reads as task data).

@@ -9,16 +9,17 @@ namespace flashnas {
 namespace fs = std::filesystem;
 
 namespace {
-// Text documents, or task records from a .jsonl file (meta gets "task").
+// Text documents, or task records from a .jsonl file (meta gets "task";
+// `counts` and `skipped_reasons`, when given, what was read and skipped).
 std::vector<Document> read_documents(const fs::path& input, int64_t max_doc_bytes, bool skip_bad, json& meta,
-                                     TaskRead* task_out) {
+                                     std::optional<TaskCounts>* counts, std::vector<std::string>* skipped_reasons) {
   std::error_code ec;
   if (fs::is_regular_file(input, ec) && is_jsonl_path(input)) {
     TaskRead t = read_task_jsonl(input, skip_bad);
-    meta["task"] = t.describe();
-    std::vector<Document> docs = std::move(t.records);
-    if (task_out) *task_out = std::move(t);
-    return docs;
+    meta["task"] = t.counts().to_json();
+    if (counts) *counts = t.counts();
+    if (skipped_reasons) *skipped_reasons = std::move(t.skipped_reasons);
+    return std::move(t.records);
   }
   if (skip_bad) throw InputError("--skip-bad: only for task data (a .jsonl file); " + input.string() + " is read as text");
   return read_corpus(input, max_doc_bytes);
@@ -50,7 +51,7 @@ TrainingData training_data_from(const fs::path& data, const std::string& tokeniz
   std::shared_ptr<Tokenizer> tok = tokenizer_model.empty() ? std::shared_ptr<Tokenizer>(make_byte_tokenizer())
                                                            : std::shared_ptr<Tokenizer>(load_sentencepiece(tokenizer_model));
   json meta = {{"source", data.string()}};
-  const auto docs = read_documents(data, 1 << 20, false, meta, nullptr);
+  const auto docs = read_documents(data, 1 << 20, false, meta, nullptr, nullptr);
   fs::create_directories(out_dir);
   const fs::path tokens = out_dir / "data.tokens";
   if (!(reuse && fs::exists(tokens))) write_token_file(tokens, docs, *tok, meta);
@@ -62,7 +63,7 @@ TrainingData training_data_from(const fs::path& data, const std::string& tokeniz
   return d;
 }
 
-json prepare_token_file(const fs::path& input, const fs::path& out, const std::string& tokenizer_model,
+PrepareSummary prepare_token_file(const fs::path& input, const fs::path& out, const std::string& tokenizer_model,
                         int64_t max_doc_bytes, bool skip_bad) {
   // flashnas overwrites only its own token files: never the source text, a
   // tokenizer model or anything else already there.
@@ -76,8 +77,8 @@ json prepare_token_file(const fs::path& input, const fs::path& out, const std::s
   }
   std::unique_ptr<Tokenizer> tok = tokenizer_model.empty() ? make_byte_tokenizer() : load_sentencepiece(tokenizer_model);
   json meta = {{"source", input.string()}};
-  TaskRead task;
-  const auto docs = read_documents(input, max_doc_bytes, skip_bad, meta, &task);
+  PrepareSummary sum;
+  const auto docs = read_documents(input, max_doc_bytes, skip_bad, meta, &sum.task, &sum.skipped_reasons);
   int64_t bytes = 0;
   for (const auto& d : docs) bytes += static_cast<int64_t>(d.text.size());
   // A SentencePiece model travels with the token file, beside it as
@@ -96,10 +97,14 @@ json prepare_token_file(const fs::path& input, const fs::path& out, const std::s
   if (!tokenizer_model.empty() && !fs::exists(out.parent_path() / model_name, ec)) {
     tok->save_files(out.parent_path().empty() ? fs::path(".") : out.parent_path(), model_name);
   }
-  return json{{"out", out.string()},          {"docs", docs.size()},       {"bytes", bytes},
-              {"tokens", n},                  {"tokenizer", tok->describe(model_name)}, {"type", tok->type()},
-              {"vocab_size", tok->vocab_size()}, {"task", meta.contains("task") ? meta["task"] : json(nullptr)},
-              {"skipped_reasons", task.skipped_reasons}};
+  sum.out = out.string();
+  sum.docs = int64_t(docs.size());
+  sum.bytes = bytes;
+  sum.tokens = n;
+  sum.tokenizer = tok->describe(model_name);
+  sum.type = tok->type();
+  sum.vocab_size = tok->vocab_size();
+  return sum;
 }
 
 }  // namespace flashnas

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "train/data_report.h"
 #include "train/dataset.h"
 #include "train/token_file.h"
 #include "train/tokenizer.h"
@@ -35,10 +36,8 @@ TrainingData training_data_from(const std::filesystem::path& data, const std::st
 // task records of a .jsonl file (train/task_data.h; `skip_bad` skips bad
 // records instead of refusing the file), with the SentencePiece model
 // `tokenizer_model` (byte-level when empty) into the token file `out`.
-// Returns out, docs, bytes, tokens, the tokenizer's description, type and
-// vocab_size, task (null for text: else records, skipped, ...) and
-// skipped_reasons (the first few).
-json prepare_token_file(const std::filesystem::path& input, const std::filesystem::path& out,
+// Returns what it wrote (train/data_report.h).
+PrepareSummary prepare_token_file(const std::filesystem::path& input, const std::filesystem::path& out,
                         const std::string& tokenizer_model, int64_t max_doc_bytes, bool skip_bad = false);
 
 }  // namespace flashnas
