@@ -52,6 +52,47 @@ std::vector<std::string> runs_of(const std::string& db) {
   return out;
 }
 
+// The tiny space made layerwise (2 to 5 layers) with width = "fit", guided
+// with `search` settings.
+SearchConfig layerwise_fit_config(const std::string& search) {
+  std::string toml = test::tiny_config("/x.tokens", search);
+  test::replace_once(toml, "kind = \"staged\"", "kind = \"layerwise\"\nlayers = [2, 5]");
+  test::replace_once(toml, "width = \"gene\"", "width = \"fit\"");
+  for (const char* drop : {"stages = 3\n", "blocks_per_stage = [1, 2]\n"}) toml.erase(toml.find(drop), std::strlen(drop));
+  return test::parse_config(toml);
+}
+
+// Synthetic latency of a layerwise genome: 1 ms plus 0.5 ms per layer.
+double synthetic_ms(const Genome& g) { return 1.0 + 0.5 * double(g.layers.size()); }
+
+// Trial `number` of a study, done, holding `g` at width 32 (1000 parameters
+// per layer, synthetic_ms on budget "call"); losses are the caller's.
+TrialRow done_trial(const SearchSpace& sp, Genome g, int64_t number) {
+  g.d_model = 32;
+  TrialRow t;
+  t.number = number;
+  t.id = number + 1;
+  t.slot = number;
+  t.status = "done";
+  t.origin = "random";
+  t.genome = sp.genome_text(g);
+  t.params = 1000 * int64_t(g.layers.size());
+  t.predicted = json{{"call", synthetic_ms(g)}};
+  t.latency_ms = synthetic_ms(g);
+  return t;
+}
+
+// Prices pool members as done_trial does, refusing what `known` holds.
+CandidateFn synthetic_pricer(const SearchSpace& sp, const std::set<std::string>& known) {
+  return [&sp, &known](const Genome& g) -> std::optional<Candidate> {
+    Genome w = g;
+    EXPECT_EQ(g.d_model, 0) << "a fit-width pool member arrives without a width";
+    w.d_model = 32;
+    if (known.count(sp.genome_text(w))) return std::nullopt;
+    return Candidate{w, 1000 * int64_t(w.layers.size()), {synthetic_ms(w)}};
+  };
+}
+
 TEST(Surrogate, InterpolatesASmoothFunctionAndIsUnsureFarFromTheData) {
   // y = sin(3 x0) + x1^2 on a 7 x 7 grid in [-1, 1]^2.
   Matrix x;
@@ -180,34 +221,19 @@ TEST(Surrogate, RanksHeldOutArchitecturesOfTheDemoTable) {
 // every mamba2 layer lowers the loss: after 16 trained trials, the guided
 // proposals favour mamba2 beyond what the trials held.
 TEST(Guided, ProposalsFollowTheSurrogateInALayerwiseFitWidthSpace) {
-  std::string toml = test::tiny_config("/x.tokens", kGuided);
-  test::replace_once(toml, "kind = \"staged\"", "kind = \"layerwise\"\nlayers = [2, 5]");
-  test::replace_once(toml, "width = \"gene\"", "width = \"fit\"");
-  for (const char* drop : {"stages = 3\n", "blocks_per_stage = [1, 2]\n"}) toml.erase(toml.find(drop), std::strlen(drop));
-  const SearchConfig cfg = test::parse_config(toml);
+  const SearchConfig cfg = layerwise_fit_config(kGuided);
   const SearchSpace& sp = cfg.space;
   auto mamba = [](const Genome& g) {
     int n = 0;
     for (const auto& l : g.layers) n += l.mixer == "mamba2";
     return n;
   };
-  auto ms_of = [](const Genome& g) { return 1.0 + 0.5 * double(g.layers.size()); };
   Rng rng(4);
   std::vector<TrialRow> trials;
   double mean_share = 0;
   while (trials.size() < 16) {
-    Genome g = sp.random(rng);
-    g.d_model = 32;
-    TrialRow t;
-    t.number = int64_t(trials.size());
-    t.id = t.number + 1;
-    t.slot = t.number;
-    t.status = "done";
-    t.origin = "random";
-    t.genome = sp.genome_text(g);
-    t.params = 1000 * int64_t(g.layers.size());
-    t.predicted = json{{"call", ms_of(g)}};
-    t.latency_ms = ms_of(g);
+    const Genome g = sp.random(rng);
+    TrialRow t = done_trial(sp, g, int64_t(trials.size()));
     t.rung = 0;
     t.loss = 3.0 - 0.2 * mamba(g) + 0.01 * double(g.layers.size());
     mean_share += double(mamba(g)) / double(g.layers.size()) / 16;
@@ -215,13 +241,7 @@ TEST(Guided, ProposalsFollowTheSurrogateInALayerwiseFitWidthSpace) {
   }
   std::set<std::string> known;
   for (const auto& t : trials) known.insert(t.genome);
-  const CandidateFn price = [&](const Genome& g) -> std::optional<Candidate> {
-    Genome w = g;
-    EXPECT_EQ(g.d_model, 0) << "a fit-width pool member arrives without a width";
-    w.d_model = 32;
-    if (known.count(sp.genome_text(w))) return std::nullopt;
-    return Candidate{w, 1000 * int64_t(w.layers.size()), {ms_of(w)}};
-  };
+  const CandidateFn price = synthetic_pricer(sp, known);
   double share = 0;
   for (int i = 0; i < 6; ++i) {
     Rng r(100 + uint64_t(i));
@@ -239,35 +259,18 @@ TEST(Guided, ProposalsFollowTheSurrogateInALayerwiseFitWidthSpace) {
 // rung large ones), predict_at decides which the proposals follow: "first"
 // proposes smaller models than "top".
 TEST(Guided, PredictAtTopFollowsTheTopRungWhereTheRungsDisagree) {
-  std::string toml = test::tiny_config("/x.tokens", kGuidedRungs);
-  test::replace_once(toml, "kind = \"staged\"", "kind = \"layerwise\"\nlayers = [2, 5]");
-  test::replace_once(toml, "width = \"gene\"", "width = \"fit\"");
-  for (const char* drop : {"stages = 3\n", "blocks_per_stage = [1, 2]\n"}) toml.erase(toml.find(drop), std::strlen(drop));
   const auto layers_proposed = [&](const std::string& predict_at) {
-    std::string t = toml;
-    test::replace_once(t, "algorithm = \"guided\"", "algorithm = \"guided\"\npredict_at = \"" + predict_at + "\"");
-    const SearchConfig cfg = test::parse_config(t);
+    const SearchConfig cfg = layerwise_fit_config(kGuidedRungs + "predict_at = \"" + predict_at + "\"\n");
     const SearchSpace& sp = cfg.space;
     const Rungs rungs(cfg);
-    auto ms_of = [](const Genome& g) { return 1.0 + 0.5 * double(g.layers.size()); };
     Rng rng(4);
     std::vector<TrialRow> trials;
     std::set<std::string> known;
     while (trials.size() < 24) {
-      Genome g = sp.random(rng);
-      g.d_model = 32;
-      if (!known.insert(sp.genome_text(g)).second) continue;
+      const Genome g = sp.random(rng);
+      TrialRow row = done_trial(sp, g, int64_t(trials.size()));
+      if (!known.insert(row.genome).second) continue;
       const double n = double(g.layers.size());
-      TrialRow row;
-      row.number = int64_t(trials.size());
-      row.id = row.number + 1;
-      row.slot = row.number;
-      row.status = "done";
-      row.origin = "random";
-      row.genome = sp.genome_text(g);
-      row.params = 1000 * int64_t(g.layers.size());
-      row.predicted = json{{"call", ms_of(g)}};
-      row.latency_ms = ms_of(g);
       // Every trial at rung 0 (small is better), half of them up to the top (large is better).
       const int top = trials.size() % 2 ? rungs.top() : 0;
       for (int r = 0; r <= top; ++r) {
@@ -282,12 +285,7 @@ TEST(Guided, PredictAtTopFollowsTheTopRungWhereTheRungsDisagree) {
       row.loss = row.rungs.back().loss;
       trials.push_back(row);
     }
-    const CandidateFn price = [&](const Genome& g) -> std::optional<Candidate> {
-      Genome w = g;
-      w.d_model = 32;
-      if (known.count(sp.genome_text(w))) return std::nullopt;
-      return Candidate{w, 1000 * int64_t(w.layers.size()), {ms_of(w)}};
-    };
+    const CandidateFn price = synthetic_pricer(sp, known);
     double mean = 0;
     for (int i = 0; i < 6; ++i) {
       Rng r(100 + uint64_t(i));
