@@ -108,13 +108,9 @@ json BenchTableSummary::to_json() const {
 }
 
 std::string BenchTableSummary::text(const std::string& csv) const {
-  char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "bench table \"%s\": %lld architectures trained (%lld at every rung, %lld failed), %lld drawn over the "
-                "budgets, %lld duplicates%s%s\n",
-                study.c_str(), static_cast<long long>(rows), static_cast<long long>(complete), static_cast<long long>(failed),
-                static_cast<long long>(pruned), static_cast<long long>(reused), csv.empty() ? "" : "; written to ", csv.c_str());
-  return buf;
+  return "bench table \"" + study + "\": " + std::to_string(rows) + " architectures trained (" + std::to_string(complete) +
+         " at every rung, " + std::to_string(failed) + " failed), " + std::to_string(pruned) + " drawn over the budgets, " +
+         std::to_string(reused) + " duplicates" + (csv.empty() ? "" : "; written to " + csv) + "\n";
 }
 
 namespace {

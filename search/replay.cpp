@@ -105,22 +105,24 @@ int genome_distance(const Genome& a, const Genome& b) {
   return d;
 }
 
-}  // namespace
-
-void check_replay_algorithm(const std::string& algorithm) {
-  std::string base = algorithm;
-  if (base.size() > 5 && base.substr(base.size() - 5) == "+asha") base = base.substr(0, base.size() - 5);
+// The algorithm without "+asha"; InputError unless it is a replayable one.
+std::string replay_base(const std::string& algorithm) {
+  const bool asha = algorithm.size() > 5 && algorithm.ends_with("+asha");
+  const std::string base = asha ? algorithm.substr(0, algorithm.size() - 5) : algorithm;
   if (base != "random" && base != "evolution" && base != "guided") {
     throw InputError("--algorithm: \"" + algorithm +
                      "\" is not one of random, evolution, guided, random+asha, evolution+asha, guided+asha");
   }
+  return base;
 }
 
+}  // namespace
+
+void check_replay_algorithm(const std::string& algorithm) { replay_base(algorithm); }
+
 ReplayRun replay(const ReplayTable& t, const ReplayOptions& o) {
-  check_replay_algorithm(o.algorithm);
-  std::string base = o.algorithm;
-  const bool asha = base.size() > 5 && base.substr(base.size() - 5) == "+asha";
-  if (asha) base = base.substr(0, base.size() - 5);
+  const std::string base = replay_base(o.algorithm);
+  const bool asha = base != o.algorithm;
   SearchConfig cfg = t.cfg;
   cfg.search.algorithm = base;
   cfg.search.seed = o.seed;
