@@ -54,7 +54,14 @@ CONF
     done
     echo "$0: the node did not become idle; see $dir/log" >&2; exit 1 ;;
   stop)
-    for p in slurmd slurmctld; do [ -f "$dir/$p.pid" ] && kill "$(cat "$dir/$p.pid")" 2>/dev/null || true; done
+    pids=""
+    for p in slurmd slurmctld; do [ -f "$dir/$p.pid" ] && pids="$pids $(cat "$dir/$p.pid")"; done
+    for pid in $pids; do kill "$pid" 2>/dev/null || true; done
+    # slurmctld saves its state into $dir as it shuts down: wait for both to
+    # exit before removing the folder (a removal racing that write fails).
+    for pid in $pids; do
+      for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    done
     rm -rf "$dir" ;;
   *) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
 esac
