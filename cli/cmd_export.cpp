@@ -51,20 +51,12 @@ void add_export_command(CLI::App& app) {
     o->e.lut_db = o->lut;
     o->e.out = o->out;
     o->e.measure = !o->no_measure;
-    const json lat = export_trial(o->e, [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); });
+    const ExportResult r = export_trial(o->e, [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); });
     if (o->json) {
-      std::cout << lat.dump(2) << "\n";
+      std::cout << r.latency_json().dump(2) << "\n";
       return;
     }
-    for (const auto& b : lat["budgets"]) {
-      std::printf("%-14s %-34s predicted %8.2f ms", b["budget"]["name"].get<std::string>().c_str(),
-                  b["budget"]["workload"].get<std::string>().c_str(), b["predicted_ms"].get<double>());
-      if (!b["measured_ms"].is_null()) {
-        std::printf("  measured %8.2f ms  (%+.1f%%)", b["measured_ms"].get<double>(), 100 * b["error"].get<double>());
-      }
-      std::printf("\n");
-    }
-    std::printf("exported to %s\n", o->out.c_str());
+    std::fputs(r.text().c_str(), stdout);
   });
 }
 

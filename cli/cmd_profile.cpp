@@ -60,23 +60,17 @@ void add_profile_command(CLI::App& app) {
     o->r.db = o->db;
     o->r.space = o->space;
     o->r.dtype_given = cmd->count("--dtype") > 0;
-    const json j = run_profile_request(
+    const ProfileSummary sum = run_profile_request(
         o->r, info, m, o->dev.runtime(), [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); },
         [](const SessionProgress& p) {
           std::fprintf(stderr, "[%lld/%lld] %-64s %10.1f us  probe %6.0f us  ETA %.0fs\n", static_cast<long long>(p.done),
                        static_cast<long long>(p.todo), p.what.substr(0, 64).c_str(), p.us, p.probe.index(), p.eta_s);
         });
     if (o->json) {
-      std::cout << j.dump(2) << "\n";
+      std::cout << sum.to_json().dump(2) << "\n";
       return;
     }
-    std::printf("%s: %lld entries and %lld whole-model runs, %d rounds each: %lld measured now, %lld stored before, "
-                "in %.1f s%s\n",
-                o->db.c_str(), static_cast<long long>(j["entries_planned"].get<int64_t>()),
-                static_cast<long long>(j["runs_planned"].get<int64_t>()), j["rounds"].get<int>(),
-                static_cast<long long>(j["measured"].get<int64_t>()), static_cast<long long>(j["skipped"].get<int64_t>()),
-                j["seconds"].get<double>(), j["time_limited"].get<bool>() ? " (time limit reached: rerun to continue)" : "");
-    if (!j["report"].is_null()) std::printf("%s", report_text(j["report"]).c_str());
+    std::fputs(sum.text().c_str(), stdout);
   });
 }
 

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <limits>
 
 #include "common/device.h"
 #include "common/error.h"
@@ -123,59 +124,55 @@ json export_task(const ExportOptions& o, const SearchConfig& cfg, const TrialRow
 }
 
 // Latency per budget: predicted from the LUT, measured here when this is the
-// LUT's device; written to tmp/latency.json and returned.
-json export_latency(const ExportOptions& o, const SearchConfig& cfg, const StudyRow& study, const ArchSpec& arch,
-                    const fs::path& tmp, const Log& log) {
+// LUT's device; written to tmp/latency.json.
+ExportResult export_latency(const ExportOptions& o, const SearchConfig& cfg, const StudyRow& study, const ArchSpec& arch,
+                            const fs::path& tmp, const Log& log) {
   const fs::path lut_db = o.lut_db.empty() ? o.db : o.lut_db;
   LutStore lut(lut_db, Access::read_only);
   const int64_t device = study.lut_device;
-  const json dev = lut.device_info(device);
-  const int threads = dev.value("threads", 0);
+  ExportResult r;
+  r.lut_device = lut.device_info(device);
+  const int threads = r.lut_device.value("threads", 0);
   if (threads > 0) at::set_num_threads(threads);
-  const MeasureOptions m = measure_options(parse_device(dev.value("device", "cpu"), "LUT device"),
+  const MeasureOptions m = measure_options(parse_device(r.lut_device.value("device", "cpu"), "LUT device"),
                                            parse_dtype(cfg.dtype, "latency.dtype"), cfg.runtime);
   const DeviceInfo here = describe_device(m.device);
-  const bool same = here.fingerprint() == dev.at("fingerprint").get<std::string>();
+  const bool same = here.fingerprint() == r.lut_device.at("fingerprint").get<std::string>();
   const LutTable table = LutTable::load(lut, device, cfg.dtype, cfg.runtime);
-  json budgets = json::array();
   for (const auto& b : cfg.budgets) {
     const Prediction p = predict(arch, b.workload, table);
-    json row = {{"budget", b.to_json()}, {"predicted_ms", p.total_ms}, {"meets_budget", b.met(p.total_ms)}};
+    BudgetLatency row;
+    row.budget = b;
+    row.predicted_ms = p.total_ms;
+    row.meets_budget = b.met(p.total_ms);
     if (o.measure && same) {
       log("export: measuring " + b.workload.str());
       MachineProbe probe(m.device, probe_memory_bytes(read_cpu_caches()));
       const ProbeReading before = probe.read();
       const BenchResult br = bench_rounds(arch, b.workload, m, 3);
       const ProbeReading now = mean_reading(before, probe.read());
-      const double ms = br.total.median_us / 1e3;
-      row["measured_ms"] = ms;
-      row["measured_p10_ms"] = br.total.p10_us / 1e3;
-      row["measured_p90_ms"] = br.total.p90_us / 1e3;
-      row["error"] = (p.total_ms - ms) / ms;
-      const Judgement jd = judge(p.total_ms, ms, table, b.workload, now);
-      row["judgement"] = jd.to_json();
-      if (jd.beyond) log("export: " + b.name + ": " + jd.note);
+      row.measured_ms = br.total.median_us / 1e3;
+      row.measured_p10_ms = br.total.p10_us / 1e3;
+      row.measured_p90_ms = br.total.p90_us / 1e3;
+      row.judgement = judge(p.total_ms, *row.measured_ms, table, b.workload, now);
+      if (row.judgement->beyond) log("export: " + b.name + ": " + row.judgement->note);
     } else {
-      row["measured_ms"] = nullptr;
-      row["why_not_measured"] = o.measure ? "this machine (" + here.fingerprint() + ") is not the LUT's device"
-                                          : "--no-measure";
+      row.why_not_measured = o.measure ? "this machine (" + here.fingerprint() + ") is not the LUT's device" : "--no-measure";
     }
-    budgets.push_back(row);
+    r.budgets.push_back(row);
   }
-  json table_info = {{"verdict", table.report.is_null() ? json("unvalidated") : table.report["verdict"]["status"]},
-                     {"measured_by", std::vector<std::string>(table.commits.begin(), table.commits.end())},
-                     {"this_build", git_commit()}};
-  const json latency = {{"lut_device", dev}, {"dtype", cfg.dtype}, {"runtime", cfg.runtime}, {"table", table_info},
-                        {"budgets", budgets}};
-  write_file_atomic(tmp / "latency.json", latency.dump(2) + "\n");
-  return latency;
+  r.dtype = cfg.dtype;
+  r.runtime = cfg.runtime;
+  r.table_verdict = table.report.is_null() ? "unvalidated" : table.report["verdict"]["status"].get<std::string>();
+  r.measured_by.assign(table.commits.begin(), table.commits.end());
+  r.this_build = git_commit();
+  write_file_atomic(tmp / "latency.json", r.latency_json().dump(2) + "\n");
+  return r;
 }
 
 // The model card (README.md of the export folder).
-std::string model_card(const SearchConfig& cfg, const TrialRow& t, const ArchSpec& arch, const json& task,
-                       const json& latency, const std::string& study, const fs::path& tmp) {
-  const json& budgets = latency.at("budgets");
-  const json& dev = latency.at("lut_device");
+std::string model_card(const TrialRow& t, const ArchSpec& arch, const json& task, const ExportResult& latency,
+                       const std::string& study, const fs::path& tmp) {
   const json mc = load_json_file(tmp / "config.json");
   const ModelAccount acc = account(arch, 0, 4);
   std::string card = "# " + t.genome + "\n\n";
@@ -207,13 +204,12 @@ std::string model_card(const SearchConfig& cfg, const TrialRow& t, const ArchSpe
                   pct("json_valid_rate").c_str(), pct("json_equal_rate").c_str());
     card += buf;
   }
-  card += "\n## Latency (" + dev.at("fingerprint").get<std::string>() + ")\n\n| budget | workload | limit ms | predicted ms | measured ms |\n|---|---|---|---|---|\n";
-  for (const auto& row : budgets) {
+  card += "\n## Latency (" + latency.lut_device.at("fingerprint").get<std::string>() +
+          ")\n\n| budget | workload | limit ms | predicted ms | measured ms |\n|---|---|---|---|---|\n";
+  for (const auto& row : latency.budgets) {
     char buf[256];
-    std::snprintf(buf, sizeof buf, "| %s | %s | %.2f | %.2f | %s |\n", row["budget"]["name"].get<std::string>().c_str(),
-                  row["budget"]["workload"].get<std::string>().c_str(),
-                  cfg.budgets[&row - &budgets[0]].limit_ms(), row["predicted_ms"].get<double>(),
-                  row["measured_ms"].is_null() ? "-" : std::to_string(row["measured_ms"].get<double>()).c_str());
+    std::snprintf(buf, sizeof buf, "| %s | %s | %.2f | %.2f | %s |\n", row.budget.name.c_str(), row.budget.workload.str().c_str(),
+                  row.budget.limit_ms(), row.predicted_ms, row.measured_ms ? std::to_string(*row.measured_ms).c_str() : "-");
     card += buf;
   }
   card += "\n## Files\n\n- `model.safetensors`: parameters named as in flashnas' HybridLM (`embed_tokens.weight`, "
@@ -232,7 +228,7 @@ std::string model_card(const SearchConfig& cfg, const TrialRow& t, const ArchSpe
 
 }  // namespace
 
-json export_trial(const ExportOptions& o, const std::function<void(const std::string&)>& log) {
+ExportResult export_trial(const ExportOptions& o, const std::function<void(const std::string&)>& log) {
   if (fs::exists(o.out)) throw InputError("--out: " + o.out.string() + " already exists; choose a new folder");
   if (o.trial && *o.trial < 0) throw InputError("--trial: must be a trial number >= 0, got " + std::to_string(*o.trial));
   if (o.train_tokens < 0) throw InputError("--train-tokens: must be >= 0 (0 keeps the trial's weights)");
@@ -248,11 +244,13 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
   try {
     export_weights(o, cfg, *t, arch, tmp, log);
     const json task = export_task(o, cfg, *t, tmp, log);
-    const json latency = export_latency(o, cfg, study, arch, tmp, log);
-    write_file_atomic(tmp / "README.md", model_card(cfg, *t, arch, task, latency, o.study, tmp));
+    ExportResult result = export_latency(o, cfg, study, arch, tmp, log);
+    result.folder = o.out;
+    result.trial = t->number;
+    write_file_atomic(tmp / "README.md", model_card(*t, arch, task, result, o.study, tmp));
     write_hf_files(tmp);
     publish_work_dir(tmp, o.out);
-    return latency;
+    return result;
   } catch (const IoError& e) {
     // A full or failing disk: the message names the file; nothing is published.
     std::error_code ec;
@@ -263,6 +261,51 @@ json export_trial(const ExportOptions& o, const std::function<void(const std::st
     fs::remove_all(tmp, ec);
     throw;
   }
+}
+
+double BudgetLatency::error() const {
+  return measured_ms ? (predicted_ms - *measured_ms) / *measured_ms : std::numeric_limits<double>::quiet_NaN();
+}
+
+json BudgetLatency::to_json() const {
+  json row = {{"budget", budget.to_json()}, {"predicted_ms", predicted_ms}, {"meets_budget", meets_budget}};
+  if (measured_ms) {
+    row["measured_ms"] = *measured_ms;
+    row["measured_p10_ms"] = measured_p10_ms.value_or(*measured_ms);
+    row["measured_p90_ms"] = measured_p90_ms.value_or(*measured_ms);
+    row["error"] = error();
+    if (judgement) row["judgement"] = judgement->to_json();
+  } else {
+    row["measured_ms"] = nullptr;
+    row["why_not_measured"] = why_not_measured;
+  }
+  return row;
+}
+
+json ExportResult::latency_json() const {
+  json rows = json::array();
+  for (const auto& b : budgets) rows.push_back(b.to_json());
+  return {{"lut_device", lut_device},
+          {"dtype", dtype},
+          {"runtime", runtime},
+          {"table", {{"verdict", table_verdict}, {"measured_by", measured_by}, {"this_build", this_build}}},
+          {"budgets", rows}};
+}
+
+std::string ExportResult::text() const {
+  std::string s;
+  for (const auto& b : budgets) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "%-14s %-34s predicted %8.2f ms", b.budget.name.c_str(), b.budget.workload.str().c_str(),
+                  b.predicted_ms);
+    s += buf;
+    if (b.measured_ms) {
+      std::snprintf(buf, sizeof buf, "  measured %8.2f ms  (%+.1f%%)", *b.measured_ms, 100 * b.error());
+      s += buf;
+    }
+    s += "\n";
+  }
+  return s + "exported to " + folder.string() + "\n";
 }
 
 }  // namespace flashnas

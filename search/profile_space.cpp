@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/stop.h"
 #include "profiler/measure.h"
+#include "profiler/verdict.h"
 
 namespace flashnas {
 namespace {
@@ -151,7 +152,7 @@ SpaceProfilePlan plan_space_profile(const SearchConfig& cfg, const SpaceProfileO
   return plan;
 }
 
-json run_profile_request(ProfileRequest r, const DeviceInfo& info, const MeasureOptions& m, const std::string& runtime,
+ProfileSummary run_profile_request(ProfileRequest r, const DeviceInfo& info, const MeasureOptions& m, const std::string& runtime,
                          const std::function<void(const std::string&)>& log,
                          const std::function<void(const SessionProgress&)>& progress) {
   if (r.space.empty() == r.archs.empty()) throw InputError("profile: give either --space CONFIG or --arch FILE");
@@ -225,12 +226,37 @@ json run_profile_request(ProfileRequest r, const DeviceInfo& info, const Measure
     throw_if_stopped("profile: " + r.db.string() + ": stopped after " + std::to_string(rep.measured) +
                      " measurements, every one committed; rerun the same command to resume");
   }
-  json report;
-  if (!rep.time_limited) report = finalize_table(store, device, dtype_name(mo.dtype), runtime, plan.workloads, r.policy);
-  return json{{"db", r.db.string()},        {"device", info.fingerprint()}, {"entries_planned", rep.entries},
-              {"runs_planned", rep.runs},     {"measured", rep.measured},      {"skipped", rep.skipped},
-              {"rounds", rep.rounds},         {"run_rounds", rep.run_rounds},  {"time_limited", rep.time_limited},
-              {"seconds", rep.seconds},       {"entries", store.count(device)}, {"report", report}};
+  ProfileSummary sum;
+  if (!rep.time_limited) sum.report = finalize_table(store, device, dtype_name(mo.dtype), runtime, plan.workloads, r.policy);
+  sum.db = r.db;
+  sum.device = info.fingerprint();
+  sum.entries_planned = rep.entries;
+  sum.runs_planned = rep.runs;
+  sum.measured = rep.measured;
+  sum.skipped = rep.skipped;
+  sum.rounds = rep.rounds;
+  sum.run_rounds = rep.run_rounds;
+  sum.time_limited = rep.time_limited;
+  sum.seconds = rep.seconds;
+  sum.entries = store.count(device);
+  return sum;
+}
+
+json ProfileSummary::to_json() const {
+  return json{{"db", db.string()},     {"device", device},         {"entries_planned", entries_planned},
+              {"runs_planned", runs_planned}, {"measured", measured}, {"skipped", skipped},
+              {"rounds", rounds},      {"run_rounds", run_rounds}, {"time_limited", time_limited},
+              {"seconds", seconds},    {"entries", entries},       {"report", report}};
+}
+
+std::string ProfileSummary::text() const {
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                ": %lld entries and %lld whole-model runs, %d rounds each: %lld measured now, %lld stored before, in %.1f s%s\n",
+                static_cast<long long>(entries_planned), static_cast<long long>(runs_planned), rounds,
+                static_cast<long long>(measured), static_cast<long long>(skipped), seconds,
+                time_limited ? " (time limit reached: rerun to continue)" : "");
+  return db.string() + buf + (report.is_null() ? std::string() : report_text(report));
 }
 
 }  // namespace flashnas

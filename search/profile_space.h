@@ -56,11 +56,27 @@ struct ProfileRequest {
   bool dtype_given = true;
 };
 
+// What a profile request did: items planned, measured now and found stored
+// before, the rounds, the time (s), the table's size, and its report (the
+// validation report stored with the table; null when the time limit stopped
+// the run before the table was finalised).
+struct ProfileSummary {
+  std::filesystem::path db;
+  std::string device;  // the device's fingerprint
+  int64_t entries_planned = 0, runs_planned = 0, measured = 0, skipped = 0, entries = 0;
+  int rounds = 0, run_rounds = 0;
+  bool time_limited = false;
+  double seconds = 0;
+  json report;
+  json to_json() const;
+  // One line of counts and time, then the report's text.
+  std::string text() const;
+};
+
 // Checks the request (InputError naming the flag, before anything is
 // measured or written), measures what the database lacks, finalises the
-// table and returns a summary: planned, measured and skipped items, the
-// time, and the table's report (null when the time limit stopped it).
-json run_profile_request(ProfileRequest r, const DeviceInfo& info, const MeasureOptions& m, const std::string& runtime,
+// table and returns what it did.
+ProfileSummary run_profile_request(ProfileRequest r, const DeviceInfo& info, const MeasureOptions& m, const std::string& runtime,
                          const std::function<void(const std::string&)>& log,
                          const std::function<void(const SessionProgress&)>& progress);
 
