@@ -30,7 +30,7 @@ void add_worker_command(CLI::App& app) {
   cmd->callback([o] {
     const StopSignals stop_on_signals;
     WorkerSetup w = worker_setup(o->db, o->study, o->artifacts);
-    w.opts.threads = checked_threads(o->threads, "--threads") > 0 ? o->threads : available_cpus();
+    w.opts.threads = threads_per_worker(o->threads, 1, "--threads");
     w.opts.lease_s = o->lease_s;
     w.opts.db_retry_s = o->db_retry_s;
     std::fprintf(stderr, "worker %s: study \"%s\" in %s\n", worker_identity().c_str(), o->study.c_str(), o->db.c_str());

@@ -1,8 +1,5 @@
 #include "cli/study_options.h"
 
-#include <algorithm>
-#include <thread>
-
 #include "common/db.h"
 #include "common/error.h"
 #include "common/files.h"
@@ -54,7 +51,7 @@ SearchOptions StudyOptions::apply(int workers) const {
   so.accept_unreliable_lut = accept_unreliable;
   so.lease_s = lease_s;
   so.db_retry_s = db_retry_s;
-  so.threads = checked_threads(threads, "--threads") > 0 ? threads : std::max(1, available_cpus() / std::max(1, workers));
+  so.threads = threads_per_worker(threads, workers, "--threads");
   return so;
 }
 

@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "common/error.h"
@@ -30,6 +31,11 @@ int checked_threads(int64_t n, const std::string& what) {
   const std::string problem = threads_problem(n);
   if (!problem.empty()) throw InputError(what + ": " + problem);
   return int(n);
+}
+
+int threads_per_worker(int64_t requested, int workers, const std::string& what) {
+  if (checked_threads(requested, what) > 0) return int(requested);
+  return std::max(1, available_cpus() / std::max(1, workers));
 }
 
 void use_threads(int64_t n, const std::string& what) {

@@ -17,6 +17,11 @@ std::string threads_problem(int64_t n);
 // Throws InputError "<what>: <threads_problem>" when there is one; returns n.
 int checked_threads(int64_t n, const std::string& what);
 
+// Training threads for each of `workers` processes on this machine:
+// `requested` (checked_threads) when > 0, else the available CPUs shared
+// among them, at least 1 each.
+int threads_per_worker(int64_t requested, int workers, const std::string& what);
+
 // checked_threads, then makes LibTorch's intra-op pool that size (n > 0).
 void use_threads(int64_t n, const std::string& what);
 

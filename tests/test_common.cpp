@@ -9,6 +9,7 @@
 #include "common/format.h"
 #include "common/json_io.h"
 #include "common/sha256.h"
+#include "common/threads.h"
 #include "tests/test_util.h"
 
 namespace flashnas {
@@ -130,6 +131,26 @@ TEST(Format, HumanNumbers) {
   EXPECT_EQ(format_count(2.7e9), "2.70B");
   EXPECT_EQ(format_bytes(1536), "1.5 KiB");
   EXPECT_EQ(format_flops(2.1e9), "2.10 GFLOP");
+}
+
+// Thread counts: a request is checked against the CPUs this process may use;
+// without one, the CPUs are shared among the workers, at least one each.
+TEST(Threads, ARequestIsCheckedAndTheDefaultSharesTheCpusAmongWorkers) {
+  const int cpus = available_cpus();
+  ASSERT_GE(cpus, 1);
+  EXPECT_EQ(threads_per_worker(0, 1, "--threads"), cpus);
+  EXPECT_EQ(threads_per_worker(0, 2, "--threads"), std::max(1, cpus / 2));
+  EXPECT_EQ(threads_per_worker(0, cpus + 5, "--threads"), 1);
+  EXPECT_EQ(threads_per_worker(1, 8, "--threads"), 1);
+  try {
+    threads_per_worker(cpus + 1, 1, "--threads");
+    FAIL() << "more threads than CPUs must be refused";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--threads: " + std::to_string(cpus + 1) + " threads; this process may run on"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(threads_per_worker(-1, 1, "--threads"), InputError);
 }
 
 }  // namespace
