@@ -293,12 +293,12 @@ json ExportResult::latency_json() const {
 }
 
 std::string ExportResult::text() const {
+  auto padded = [](std::string x, size_t width) { return x.size() < width ? x.append(width - x.size(), ' ') : x; };
   std::string s;
   for (const auto& b : budgets) {
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "%-14s %-34s predicted %8.2f ms", b.budget.name.c_str(), b.budget.workload.str().c_str(),
-                  b.predicted_ms);
-    s += buf;
+    char buf[128];
+    std::snprintf(buf, sizeof buf, " predicted %8.2f ms", b.predicted_ms);
+    s += padded(b.budget.name, 14) + " " + padded(b.budget.workload.str(), 34) + buf;
     if (b.measured_ms) {
       std::snprintf(buf, sizeof buf, "  measured %8.2f ms  (%+.1f%%)", *b.measured_ms, 100 * b.error());
       s += buf;

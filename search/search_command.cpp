@@ -5,7 +5,9 @@
 #include "study/workers.h"
 
 namespace flashnas {
+namespace {
 
+// The config `c` names with its overrides applied (InputError as SearchConfig::load).
 SearchConfig search_command_config(const SearchCommand& c) {
   SearchConfig cfg = SearchConfig::load(c.config);
   if (c.algorithm.empty() && c.seed < 0) return cfg;
@@ -15,6 +17,8 @@ SearchConfig search_command_config(const SearchCommand& c) {
   return SearchConfig::from_json(doc, c.config.string());
 }
 
+}  // namespace
+
 SearchCommandResult run_search_command(const SearchCommand& c, const std::function<void(const std::string&)>& log) {
   if (c.workers < 1) throw InputError("--workers: must be >= 1");
   const SearchConfig cfg = search_command_config(c);
@@ -23,7 +27,7 @@ SearchCommandResult run_search_command(const SearchCommand& c, const std::functi
   const std::string db = c.options.db.string();
   if (!child) {
     std::string head = "search: study \"" + c.options.study + "\" in " + db + ": " + cfg.describe();
-    if (!head.empty() && head.back() == '\n') head.pop_back();
+    if (head.back() == '\n') head.pop_back();  // the log adds its own
     log(head);
   }
   // Extra workers: this binary again, one process each, with the same study and threads.

@@ -37,9 +37,6 @@ struct SearchCommandResult {
   std::string text() const;
 };
 
-// The config `c` names with its overrides applied. InputError as SearchConfig::load.
-SearchConfig search_command_config(const SearchCommand& c);
-
 // Runs the command: extra workers, this worker, the frontier. A stop by signal
 // (Stopped) stops every extra worker at its safe point before it propagates;
 // Error when an extra worker failed. `log` gets the progress lines.
